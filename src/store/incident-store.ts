@@ -1,0 +1,593 @@
+/**
+ * Incidents on disk: `<dir>/<serverDir>/<dirName>/{incident.json, varz.json, cpu.pb.gz, ...}`.
+ *
+ * An incident is written into `<dir>/<serverDir>/.tmp-<dirName>/` and renamed into place only when
+ * complete, so readers never see half an incident and a crash leaves only `.tmp-*` dirs, which
+ * `init()` removes on the next start. This is the only module that touches node:fs for incidents.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
+import { StorageError, describeError } from '../errors.js';
+import type { IncidentManifest } from './manifest.js';
+import { parseManifest } from './manifest.js';
+import {
+  MANIFEST_FILE,
+  TMP_PREFIX,
+  incidentDirName,
+  incidentId,
+  isSafeSegment,
+  parseIncidentDirName,
+  parseIncidentId,
+  serverDirName,
+} from './naming.js';
+import type { RetentionPolicy, RetentionReason } from './retention.js';
+import { planRetention } from './retention.js';
+
+export interface IncidentStoreOptions {
+  /** Root directory of the store; created by init(). */
+  dir: string;
+  log: Logger;
+  /** Used when prune() is called without `nowMs`. */
+  clock?: Clock;
+}
+
+export interface IncidentEntry {
+  id: string;
+  /** The server name from the manifest, or the server directory name when the manifest is unreadable. */
+  server: string;
+  serverDir: string;
+  dirName: string;
+  /** Absolute path of the incident directory. */
+  path: string;
+  startedAtMs: number;
+  /** Sum of the sizes of the files in the incident directory, incident.json included. */
+  bytes: number;
+  /** Undefined when incident.json is missing or invalid. */
+  manifest: IncidentManifest | undefined;
+}
+
+export interface PruneResult {
+  deleted: { id: string; reason: RetentionReason }[];
+  /** Bytes and incidents left after the deletions. */
+  totalBytes: number;
+  incidents: number;
+}
+
+/** A streamed file grew beyond its limit; the partial file has been deleted. */
+export class TooLargeError extends Error {
+  override readonly name = 'TooLargeError';
+  readonly file: string;
+  readonly limit: number;
+  constructor(file: string, limit: number) {
+    super(`${file} is larger than the limit of ${limit} bytes`);
+    this.file = file;
+    this.limit = limit;
+  }
+}
+
+export interface IncidentWriter {
+  /** The incident id; final once commit() resolves (a name collision appends `-1`, `-2`, ...). */
+  readonly id: string;
+  readonly server: string;
+  readonly serverDir: string;
+  readonly dirName: string;
+  readonly tmpPath: string;
+  /** Writes and fsyncs a whole file in the tmp dir; on failure the partial file is removed (StorageError). */
+  writeFile(name: string, data: Uint8Array | string): Promise<{ bytes: number; sha256: string }>;
+  /**
+   * Streams chunks into a file, hashing as it goes. Throws TooLargeError beyond maxBytes, the source's
+   * own error, the signal's reason on abort, or StorageError; the partial file is removed in every case.
+   */
+  writeStream(
+    name: string,
+    source: AsyncIterable<Uint8Array>,
+    maxBytes: number,
+    signal?: AbortSignal,
+  ): Promise<{ bytes: number; sha256: string }>;
+  /**
+   * Writes incident.json (with `id` set to the final id and `files` set to the files written through
+   * this writer, sorted), fsyncs, and renames the tmp dir into place. On failure the tmp dir stays
+   * (call abort()).
+   */
+  commit(manifest: IncidentManifest): Promise<{ path: string; id: string }>;
+  /** Removes the tmp dir. Idempotent; a no-op after commit. */
+  abort(): Promise<void>;
+}
+
+/** How many incident directories list() reads at once. */
+const LIST_CONCURRENCY = 32;
+/** How many `-N` suffixes begin()/commit() try before giving up on a name. */
+const MAX_SUFFIX = 1000;
+
+function errCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = (err as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+function isMissing(err: unknown): boolean {
+  const code = errCode(err);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function checkFileName(name: string, tmpPath: string): void {
+  if (!isSafeSegment(name) || name === MANIFEST_FILE) {
+    throw new StorageError(
+      `invalid file name ${JSON.stringify(name)} for an incident: use one segment of [A-Za-z0-9._-], not starting with a dot, not ${MANIFEST_FILE}`,
+      tmpPath,
+    );
+  }
+}
+
+/** fsync a directory so a rename or a new entry survives a crash. Some platforms refuse; that is not fatal. */
+async function syncDir(path: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, 'r');
+    await fh.sync();
+  } catch (err) {
+    const code = errCode(err);
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw err;
+  } finally {
+    await fh?.close();
+  }
+}
+
+async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.byteLength) {
+    const { bytesWritten } = await fh.write(chunk, offset, chunk.byteLength - offset);
+    offset += bytesWritten;
+  }
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+function closeIterator(it: AsyncIterator<Uint8Array>): void {
+  // Not awaited: a source stuck in a network read may only settle later.
+  try {
+    void Promise.resolve(it.return?.()).catch(() => undefined);
+  } catch {
+    // a throwing return() must not hide the error that stopped the stream
+  }
+}
+
+type WriterState = 'open' | 'committing' | 'committed' | 'aborted';
+
+class Writer implements IncidentWriter {
+  readonly server: string;
+  readonly serverDir: string;
+  readonly tmpPath: string;
+  #dirName: string;
+  #state: WriterState = 'open';
+  readonly #root: string;
+  readonly #files = new Set<string>();
+  readonly #done: (w: Writer) => void;
+
+  constructor(root: string, server: string, serverDir: string, dirName: string, tmpPath: string, done: (w: Writer) => void) {
+    this.#root = root;
+    this.server = server;
+    this.serverDir = serverDir;
+    this.#dirName = dirName;
+    this.tmpPath = tmpPath;
+    this.#done = done;
+  }
+
+  get dirName(): string {
+    return this.#dirName;
+  }
+
+  get id(): string {
+    return incidentId(this.serverDir, this.#dirName);
+  }
+
+  #assertOpen(what: string): void {
+    if (this.#state !== 'open') {
+      throw new StorageError(`cannot ${what}: incident ${this.id} is ${this.#state}`, this.tmpPath);
+    }
+  }
+
+  async writeFile(name: string, data: Uint8Array | string): Promise<{ bytes: number; sha256: string }> {
+    this.#assertOpen(`write ${name}`);
+    checkFileName(name, this.tmpPath);
+    const path = join(this.tmpPath, name);
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(path, 'w');
+      await writeAll(fh, bytes);
+      await fh.sync();
+      const closing = fh;
+      fh = undefined;
+      await closing.close();
+    } catch (err) {
+      await fh?.close().catch(() => undefined);
+      await rm(path, { force: true }).catch(() => undefined);
+      throw new StorageError(`cannot write ${path}: ${describeError(err)}`, path, { cause: err });
+    }
+    this.#files.add(name);
+    return { bytes: bytes.byteLength, sha256 };
+  }
+
+  async writeStream(
+    name: string,
+    source: AsyncIterable<Uint8Array>,
+    maxBytes: number,
+    signal?: AbortSignal,
+  ): Promise<{ bytes: number; sha256: string }> {
+    this.#assertOpen(`write ${name}`);
+    checkFileName(name, this.tmpPath);
+    signal?.throwIfAborted();
+    const path = join(this.tmpPath, name);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    let fh: FileHandle | undefined;
+    let it: AsyncIterator<Uint8Array> | undefined;
+    let finished = false;
+
+    // Lets an abort interrupt a source that is waiting for data and ignores the signal itself.
+    let rejectAborted: ((reason: unknown) => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      rejectAborted = reject;
+    });
+    aborted.catch(() => undefined);
+    const onAbort = (): void => rejectAborted?.(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    const storage = (err: unknown): StorageError =>
+      new StorageError(`cannot write ${path}: ${describeError(err)}`, path, { cause: err });
+
+    try {
+      try {
+        fh = await open(path, 'w');
+      } catch (err) {
+        throw storage(err);
+      }
+      it = source[Symbol.asyncIterator]();
+      for (;;) {
+        const next = it.next();
+        next.catch(() => undefined); // settled later if the abort wins the race
+        const r = signal ? await Promise.race([next, aborted]) : await next;
+        if (r.done) {
+          finished = true;
+          break;
+        }
+        const chunk = r.value;
+        bytes += chunk.byteLength;
+        if (bytes > maxBytes) throw new TooLargeError(name, maxBytes);
+        hash.update(chunk);
+        try {
+          await writeAll(fh, chunk);
+        } catch (err) {
+          throw storage(err);
+        }
+      }
+      try {
+        await fh.sync();
+        const closing = fh;
+        fh = undefined;
+        await closing.close();
+      } catch (err) {
+        throw storage(err);
+      }
+    } catch (err) {
+      if (it && !finished) closeIterator(it);
+      await fh?.close().catch(() => undefined);
+      await rm(path, { force: true }).catch(() => undefined);
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    this.#files.add(name);
+    return { bytes, sha256: hash.digest('hex') };
+  }
+
+  async commit(manifest: IncidentManifest): Promise<{ path: string; id: string }> {
+    this.#assertOpen('commit');
+    this.#state = 'committing';
+    const parent = join(this.#root, this.serverDir);
+    const base = this.#dirName;
+    const files = [...this.#files].sort();
+    try {
+      for (let n = 0; n < MAX_SUFFIX; n++) {
+        const candidate = n === 0 ? base : `${base}-${n}`;
+        const finalPath = join(parent, candidate);
+        if (await lstat(finalPath).then(() => true, (err: unknown) => (isMissing(err) ? false : Promise.reject(err)))) {
+          continue;
+        }
+        // Set before the rename so that a concurrent prune() protects the final id too.
+        this.#dirName = candidate;
+        const final: IncidentManifest = { ...manifest, id: this.id, files };
+        const manifestPath = join(this.tmpPath, MANIFEST_FILE);
+        const fh = await open(manifestPath, 'w');
+        try {
+          await writeAll(fh, Buffer.from(`${JSON.stringify(final, null, 2)}\n`, 'utf8'));
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await syncDir(this.tmpPath);
+        try {
+          await rename(this.tmpPath, finalPath);
+        } catch (err) {
+          const code = errCode(err);
+          if (code === 'ENOTEMPTY' || code === 'EEXIST') continue; // lost a race for the name
+          throw err;
+        }
+        await syncDir(parent);
+        this.#state = 'committed';
+        this.#done(this);
+        return { path: finalPath, id: this.id };
+      }
+      throw new Error(`${MAX_SUFFIX} incidents named ${base} already exist`);
+    } catch (err) {
+      this.#state = 'open';
+      this.#dirName = base;
+      throw new StorageError(`cannot commit incident ${this.id} in ${this.tmpPath}: ${describeError(err)}`, this.tmpPath, {
+        cause: err,
+      });
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.#state === 'committed' || this.#state === 'aborted') return;
+    this.#state = 'aborted';
+    try {
+      await rm(this.tmpPath, { recursive: true, force: true });
+    } catch (err) {
+      throw new StorageError(`cannot remove ${this.tmpPath}: ${describeError(err)}`, this.tmpPath, { cause: err });
+    } finally {
+      this.#done(this);
+    }
+  }
+}
+
+export class IncidentStore {
+  /** Absolute root directory. */
+  readonly dir: string;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  /** Writers that have begun and neither committed nor aborted. */
+  readonly #active = new Set<Writer>();
+
+  constructor(opts: IncidentStoreOptions) {
+    this.dir = resolve(opts.dir);
+    this.#log = opts.log;
+    this.#clock = opts.clock ?? systemClock;
+  }
+
+  /**
+   * Creates the root (mkdir -p), checks it is writable, and removes `.tmp-*` leftovers of an earlier
+   * run under every server dir (one warn log each). Returns the removed paths.
+   */
+  async init(): Promise<string[]> {
+    try {
+      await mkdir(this.dir, { recursive: true });
+    } catch (err) {
+      throw new StorageError(`cannot create the incident directory ${this.dir}: ${describeError(err)}`, this.dir, {
+        cause: err,
+      });
+    }
+    const probe = join(this.dir, `.probe-${randomBytes(6).toString('hex')}`);
+    try {
+      await writeFile(probe, 'probe');
+      await rm(probe, { force: true });
+    } catch (err) {
+      await rm(probe, { force: true }).catch(() => undefined);
+      throw new StorageError(`the incident directory ${this.dir} is not writable: ${describeError(err)}`, this.dir, {
+        cause: err,
+      });
+    }
+
+    const inProgress = new Set([...this.#active].map((w) => w.tmpPath));
+    const removed: string[] = [];
+    let current = this.dir;
+    try {
+      for (const serverEntry of await readdir(this.dir, { withFileTypes: true })) {
+        if (!serverEntry.isDirectory() || serverEntry.name.startsWith('.')) continue;
+        const serverPath = join(this.dir, serverEntry.name);
+        current = serverPath;
+        for (const entry of await readdir(serverPath, { withFileTypes: true })) {
+          if (!entry.name.startsWith(TMP_PREFIX)) continue;
+          const path = join(serverPath, entry.name);
+          if (inProgress.has(path)) continue;
+          current = path;
+          await rm(path, { recursive: true, force: true });
+          this.#log.warn({ path }, 'removed a half-written incident left by an earlier run');
+          removed.push(path);
+        }
+      }
+    } catch (err) {
+      throw new StorageError(`cannot clean up ${current}: ${describeError(err)}`, current, { cause: err });
+    }
+    return removed;
+  }
+
+  /** Starts an incident in `<dir>/<serverDir>/.tmp-<dirName>/`. */
+  async begin(server: string, startedAtMs: number, label: string): Promise<IncidentWriter> {
+    const serverDir = serverDirName(server);
+    const base = incidentDirName(startedAtMs, label);
+    const parent = join(this.dir, serverDir);
+    let tmpPath = parent;
+    try {
+      await mkdir(parent, { recursive: true });
+      for (let n = 0; n < MAX_SUFFIX; n++) {
+        const dirName = n === 0 ? base : `${base}-${n}`;
+        tmpPath = join(parent, `${TMP_PREFIX}${dirName}`);
+        try {
+          await mkdir(tmpPath);
+        } catch (err) {
+          if (errCode(err) === 'EEXIST') continue; // another capture of the same millisecond and label
+          throw err;
+        }
+        const writer = new Writer(this.dir, server, serverDir, dirName, tmpPath, (w) => this.#active.delete(w));
+        this.#active.add(writer);
+        return writer;
+      }
+      throw new Error(`${MAX_SUFFIX} incidents named ${base} are in progress`);
+    } catch (err) {
+      throw new StorageError(`cannot start an incident in ${tmpPath}: ${describeError(err)}`, tmpPath, { cause: err });
+    }
+  }
+
+  /** Complete incidents (never `.tmp-*`), newest first, optionally of one server (name or dir name). */
+  async list(opts: { server?: string } = {}): Promise<IncidentEntry[]> {
+    return this.#scan(opts.server, true);
+  }
+
+  async #scan(server: string | undefined, withManifests: boolean): Promise<IncidentEntry[]> {
+    const wanted = server === undefined ? undefined : serverDirName(server);
+    let serverDirs: string[];
+    try {
+      serverDirs = (await readdir(this.dir, { withFileTypes: true }))
+        .filter((e) => e.isDirectory() && isSafeSegment(e.name) && (wanted === undefined || e.name === wanted))
+        .map((e) => e.name);
+    } catch (err) {
+      if (isMissing(err)) return [];
+      throw new StorageError(`cannot list ${this.dir}: ${describeError(err)}`, this.dir, { cause: err });
+    }
+
+    const candidates: { serverDir: string; dirName: string; startedAtMs: number }[] = [];
+    for (const serverDir of serverDirs) {
+      const serverPath = join(this.dir, serverDir);
+      let entries;
+      try {
+        entries = await readdir(serverPath, { withFileTypes: true });
+      } catch (err) {
+        if (isMissing(err)) continue; // removed meanwhile
+        throw new StorageError(`cannot list ${serverPath}: ${describeError(err)}`, serverPath, { cause: err });
+      }
+      for (const e of entries) {
+        if (!e.isDirectory()) continue;
+        const parsed = parseIncidentDirName(e.name); // also skips .tmp-* and foreign dirs
+        if (parsed) candidates.push({ serverDir, dirName: e.name, startedAtMs: parsed.startedAtMs });
+      }
+    }
+
+    const read = await mapLimit(candidates, LIST_CONCURRENCY, async (c): Promise<IncidentEntry | undefined> => {
+      const path = join(this.dir, c.serverDir, c.dirName);
+      try {
+        let bytes = 0;
+        for (const f of await readdir(path, { withFileTypes: true })) {
+          if (f.isFile()) bytes += (await stat(join(path, f.name))).size;
+        }
+        const manifest = withManifests ? await this.#readManifest(join(path, MANIFEST_FILE)) : undefined;
+        return {
+          id: incidentId(c.serverDir, c.dirName),
+          server: manifest?.server.name ?? c.serverDir,
+          serverDir: c.serverDir,
+          dirName: c.dirName,
+          path,
+          startedAtMs: c.startedAtMs,
+          bytes,
+          manifest,
+        };
+      } catch (err) {
+        if (isMissing(err)) return undefined; // pruned while we looked
+        throw new StorageError(`cannot read incident ${path}: ${describeError(err)}`, path, { cause: err });
+      }
+    });
+
+    return read
+      .filter((e): e is IncidentEntry => e !== undefined)
+      .sort((a, b) => b.startedAtMs - a.startedAtMs || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  }
+
+  /** undefined when missing or invalid (an invalid one is logged at warn); StorageError on other I/O errors. */
+  async #readManifest(path: string): Promise<IncidentManifest | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw new StorageError(`cannot read ${path}: ${describeError(err)}`, path, { cause: err });
+    }
+    let manifest: IncidentManifest | undefined;
+    try {
+      manifest = parseManifest(JSON.parse(text));
+    } catch {
+      manifest = undefined;
+    }
+    if (!manifest) this.#log.warn({ path }, 'ignoring an invalid incident manifest');
+    return manifest;
+  }
+
+  /** The manifest of one incident, or undefined for an unknown or invalid id or an unreadable manifest. */
+  async read(id: string): Promise<IncidentManifest | undefined> {
+    const parsed = parseIncidentId(id);
+    if (!parsed) return undefined;
+    return this.#readManifest(join(this.dir, parsed.serverDir, parsed.dirName, MANIFEST_FILE));
+  }
+
+  /**
+   * Absolute path of `file` of incident `id`, only when the id is valid and the file is incident.json
+   * or listed in the manifest's `files`. Does not check that the file still exists.
+   */
+  async resolveFile(id: string, file: string): Promise<string | undefined> {
+    const parsed = parseIncidentId(id);
+    if (!parsed || !isSafeSegment(file)) return undefined;
+    const manifest = await this.read(id);
+    if (!manifest) return undefined;
+    if (file !== MANIFEST_FILE && !manifest.files.includes(file)) return undefined;
+    return join(this.dir, parsed.serverDir, parsed.dirName, file);
+  }
+
+  /**
+   * Deletes what planRetention decides for the current incidents. Each incident is first renamed to a
+   * `.tmp-` name (so readers never see half of one, and init() finishes an interrupted delete), then
+   * removed. Incidents in progress are protected.
+   */
+  async prune(policy: RetentionPolicy, nowMs: number = this.#clock.now()): Promise<PruneResult> {
+    const entries = await this.#scan(undefined, false);
+    const byId = new Map(entries.map((e) => [e.id, e]));
+    const protect = new Set([...this.#active].map((w) => w.id));
+    const plan = planRetention(
+      entries.map((e) => ({ id: e.id, server: e.serverDir, startedAtMs: e.startedAtMs, bytes: e.bytes })),
+      policy,
+      nowMs,
+      protect,
+    );
+    const failures: { path: string; err: unknown }[] = [];
+    for (const d of plan.delete) {
+      const entry = byId.get(d.id);
+      if (!entry) continue;
+      const doomed = join(this.dir, entry.serverDir, `${TMP_PREFIX}deleting-${entry.dirName}`);
+      try {
+        await rename(entry.path, doomed);
+        await rm(doomed, { recursive: true, force: true });
+        this.#log.info({ id: d.id, reason: d.reason, bytes: entry.bytes }, 'deleted an incident (retention)');
+      } catch (err) {
+        if (isMissing(err)) continue; // someone else deleted it
+        failures.push({ path: entry.path, err });
+      }
+    }
+    const first = failures[0];
+    if (first) {
+      throw new StorageError(
+        `retention could not delete ${failures.length} of ${plan.delete.length} incidents; first ${first.path}: ${describeError(first.err)}`,
+        first.path,
+        { cause: first.err },
+      );
+    }
+    return { deleted: plan.delete, totalBytes: plan.keptBytes, incidents: plan.keptIncidents };
+  }
+}
