@@ -1,0 +1,304 @@
+/**
+ * Composition root: builds every component from a Config, wires the one-way flow
+ *   poll result -> inventory + metrics -> trigger engine -> capturer -> incident store
+ * starts them in order and stops them in reverse.
+ */
+import { systemClock, type Clock } from './clock.js';
+import type { Config, ServerConfig } from './config/types.js';
+import { HttpServer } from './api/http-server.js';
+import { Capturer } from './capture/capturer.js';
+import { isLoopbackUrl, PprofClient } from './capture/http-pprof.js';
+import { SystemAccount } from './capture/nats-connection.js';
+import type { CaptureRequest, CaptureTarget } from './capture/request.js';
+import type { Logger } from './log.js';
+import { Metrics } from './metrics/registry.js';
+import { IncidentStore } from './store/incident-store.js';
+import { isFiring } from './trigger/rules.js';
+import { TriggerEngine, type Decision } from './trigger/engine.js';
+import { Inventory, type WatchedServer } from './watch/inventory.js';
+import { HttpPoller, type PollResult } from './watch/poller.js';
+import { VarzClient } from './watch/varz.js';
+
+export interface AppOptions {
+  log: Logger;
+  clock?: Clock;
+}
+
+export class App {
+  #config: Config;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly metrics = new Metrics();
+  readonly inventory = new Inventory();
+  readonly engine: TriggerEngine;
+  readonly store: IncidentStore;
+  readonly capturer: Capturer;
+  readonly #varz: VarzClient;
+  readonly #pprof = new PprofClient();
+  readonly #poller: HttpPoller;
+  readonly #http: HttpServer;
+  readonly #sys: SystemAccount | undefined;
+  /** The server_info label set last exported per server key, to remove it when it changes. */
+  readonly #infoLabels = new Map<string, { server: string; server_id: string; cluster: string; version: string }>();
+  #retentionTimer: NodeJS.Timeout | undefined;
+  #started = false;
+  #stopped: Promise<void> | undefined;
+
+  constructor(config: Config, o: AppOptions) {
+    this.#config = config;
+    this.#log = o.log;
+    this.#clock = o.clock ?? systemClock;
+    this.engine = new TriggerEngine(config.triggers);
+    this.store = new IncidentStore({ dir: config.storage.dir, log: this.#log.child({ component: 'store' }), clock: this.#clock });
+    this.#varz = new VarzClient();
+    this.#poller = new HttpPoller({
+      client: this.#varz,
+      intervalMs: config.poll.intervalMs,
+      timeoutMs: config.poll.timeoutMs,
+      maxBodyBytes: config.poll.maxBodyBytes,
+      onResult: (r) => this.#onPoll(r),
+    });
+    if (config.systemAccount) {
+      this.#sys = new SystemAccount({
+        config: config.systemAccount,
+        log: this.#log.child({ component: 'system_account' }),
+        onConnectedChange: (c) => this.metrics.systemAccountConnected.set(c ? 1 : 0),
+      });
+    }
+    this.capturer = new Capturer({
+      config: config.capture,
+      retention: config.storage.retention,
+      store: this.store,
+      systemAccount: this.#sys,
+      pprof: this.#pprof,
+      metrics: this.metrics,
+      log: this.#log.child({ component: 'capture' }),
+      clock: this.#clock,
+    });
+    this.#http = new HttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      log: this.#log.child({ component: 'http' }),
+      handlers: {
+        metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.exposition() }),
+        readiness: () => this.#readiness(),
+      },
+    });
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  /** Starts everything; throws (StorageError, listen error) without leaving anything running. */
+  async start(): Promise<{ port: number }> {
+    if (this.#started) throw new Error('App.start called twice');
+    this.#started = true;
+    const removed = await this.store.init();
+    if (removed.length > 0) this.#log.warn({ removed }, `removed ${removed.length} half-written incident(s) left by an earlier run`);
+    let address;
+    try {
+      address = await this.#http.start();
+    } catch (err) {
+      await this.#closeClients();
+      throw err;
+    }
+    this.metrics.configReloadSuccess.set(1);
+    this.metrics.configReloadTimestamp.set(this.#clock.now() / 1000);
+    this.#applyServers(this.#config.servers);
+    this.#warnAboutPaths(this.#config);
+    this.#sys?.start();
+    this.#poller.start();
+    await this.capturer.prune();
+    this.#armRetention();
+    this.#log.info(
+      { listen: `${address.address}:${address.port}`, servers: this.#config.servers.length, triggers: this.#config.triggers.length, storage: this.#config.storage.dir },
+      'nats-autoprof started',
+    );
+    return { port: address.port };
+  }
+
+  #armRetention(): void {
+    if (this.#retentionTimer) clearInterval(this.#retentionTimer);
+    this.#retentionTimer = setInterval(() => void this.capturer.prune(), this.#config.storage.retention.intervalMs);
+    this.#retentionTimer.unref();
+  }
+
+  #readiness(): { ready: boolean; reason?: string } {
+    if (!this.#started) return { ready: false, reason: 'starting' };
+    const waiting = this.inventory.all().filter((s) => !s.polled).map((s) => s.label);
+    if (waiting.length > 0) return { ready: false, reason: `waiting for the first poll of: ${waiting.join(', ')}` };
+    return { ready: true };
+  }
+
+  #warnAboutPaths(config: Config): void {
+    for (const s of config.servers) {
+      if (s.profUrl && !isLoopbackUrl(s.profUrl)) {
+        this.#log.warn(
+          { server: s.name ?? s.url, url: s.profUrl },
+          'prof_url is not a loopback address: the prof_port has no authentication and no TLS; keep it off untrusted networks',
+        );
+      }
+      if (!s.profUrl && !config.systemAccount && config.triggers.some((t) => t.servers === undefined || (s.name !== undefined && t.servers.includes(s.name)))) {
+        this.#log.warn(
+          { server: s.name ?? s.url },
+          'no way to capture profiles from this server: configure system_account, or a prof_url for it',
+        );
+      }
+    }
+  }
+
+  #applyServers(servers: readonly ServerConfig[]): void {
+    const removed = this.inventory.setServers(servers);
+    for (const s of removed) this.#forget(s);
+    this.#poller.setServers(servers);
+  }
+
+  #forget(s: WatchedServer): void {
+    this.engine.forget(s.key);
+    this.#infoLabels.delete(s.key);
+    void this.metrics.forgetServer(s.label);
+    this.#log.info({ server: s.label, url: s.key }, 'server no longer watched');
+  }
+
+  #onPoll(r: PollResult): void {
+    const m = this.metrics;
+    m.pollDuration.observe(r.durationMs / 1000);
+    const now = this.#clock.now();
+    if (r.ok) {
+      const change = this.inventory.ok(r.key, r.reading, now);
+      const s = this.inventory.get(r.key);
+      if (!change || !s) return;
+      if (change.previousLabel !== undefined) void m.forgetServer(change.previousLabel);
+      const v = r.reading.varz;
+      const server = s.label;
+      m.up.set({ server }, 1);
+      m.serverCpu.set({ server }, v.cpu);
+      m.serverMemory.set({ server }, v.mem);
+      m.polls.inc({ server, result: 'ok' });
+      m.lastPollSuccess.set({ server }, now / 1000);
+      const info = { server, server_id: v.serverId, cluster: v.cluster ?? '', version: v.version };
+      const prev = this.#infoLabels.get(r.key);
+      if (!prev || prev.server_id !== info.server_id || prev.version !== info.version || prev.cluster !== info.cluster || prev.server !== info.server) {
+        if (prev) m.serverInfo.remove(prev);
+        m.serverInfo.set(info, 1);
+        this.#infoLabels.set(r.key, info);
+      }
+      if (change.stateChanged) this.#log.info({ server, url: r.key, server_id: v.serverId, version: v.version }, 'server is up');
+      this.#decide(s, this.engine.observe(r.key, server, { ok: true, varz: v }, now), now);
+    } else {
+      const change = this.inventory.failed(r.key, r.error, now);
+      const s = this.inventory.get(r.key);
+      if (!change || !s) return;
+      m.up.set({ server: s.label }, 0);
+      m.polls.inc({ server: s.label, result: 'error' });
+      if (change.stateChanged) this.#log.warn({ server: s.label, url: r.key, err: r.error.message }, 'server is down');
+      this.#decide(s, this.engine.observe(r.key, s.label, { ok: false }, now), now);
+    }
+  }
+
+  #decide(s: WatchedServer, decisions: Decision[], now: number): void {
+    const m = this.metrics;
+    for (const d of decisions) {
+      if (d.kind === 'skip') {
+        m.capturesSkipped.inc({ server: s.label, reason: d.reason });
+        this.#log.info({ server: s.label, trigger: d.trigger.name, value: d.value }, 'rule would fire but is in its cooldown');
+        continue;
+      }
+      m.triggersFired.inc({ server: s.label, trigger: d.trigger.name });
+      this.#log.info(
+        { server: s.label, trigger: d.trigger.name, metric: d.trigger.metric, value: d.value, above: d.trigger.above },
+        `rule ${d.trigger.name} fired on ${s.label}`,
+      );
+      const req: CaptureRequest = {
+        target: targetOf(s),
+        reason: 'trigger',
+        trigger: { name: d.trigger.name, metric: d.trigger.metric, value: d.value, above: d.trigger.above, for_ms: d.trigger.forMs },
+        profiles: d.trigger.profiles,
+        cpuDurationMs: this.#config.capture.cpuDurationMs,
+      };
+      const res = this.capturer.submit(req);
+      if (!res.accepted) {
+        this.engine.recordSkip(s.key, d.trigger.name, { at: now, reason: res.reason, message: res.message });
+        this.#log.warn({ server: s.label, trigger: d.trigger.name, reason: res.reason }, `capture skipped: ${res.message}`);
+      } else {
+        this.#log.info({ server: s.label, trigger: d.trigger.name, incident: res.id, profiles: req.profiles }, 'capturing');
+      }
+    }
+    for (const v of this.engine.view()) {
+      if (v.key === s.key) m.triggerFiring.set({ server: s.label, trigger: v.trigger.name }, isFiring(v.state) ? 1 : 0);
+    }
+  }
+
+  /** Applies a new, already validated config. Keys that need a restart are logged and kept. */
+  reload(next: Config): void {
+    const prev = this.#config;
+    const restartNeeded: string[] = [];
+    if (next.http.listen !== prev.http.listen) restartNeeded.push('http.listen');
+    if (next.storage.dir !== prev.storage.dir) restartNeeded.push('storage.dir');
+    if (JSON.stringify(next.systemAccount?.urls) !== JSON.stringify(prev.systemAccount?.urls) || (next.systemAccount === undefined) !== (prev.systemAccount === undefined)) {
+      restartNeeded.push('system_account');
+    }
+    if (next.poll.intervalMs !== prev.poll.intervalMs || next.poll.timeoutMs !== prev.poll.timeoutMs || next.poll.maxBodyBytes !== prev.poll.maxBodyBytes) {
+      restartNeeded.push('poll');
+    }
+    // Keep what cannot change without a restart; apply everything else.
+    this.#config = {
+      ...next,
+      http: prev.http,
+      poll: prev.poll,
+      systemAccount: prev.systemAccount,
+      storage: { ...next.storage, dir: prev.storage.dir },
+    };
+    this.#log.level = next.log.level;
+    this.engine.setTriggers(next.triggers);
+    this.capturer.updateConfig(next.capture, next.storage.retention);
+    this.#applyServers(next.servers);
+    this.#warnAboutPaths(this.#config);
+    this.#armRetention();
+    this.metrics.configReloadSuccess.set(1);
+    this.metrics.configReloadTimestamp.set(this.#clock.now() / 1000);
+    if (restartNeeded.length > 0) {
+      this.#log.warn({ keys: restartNeeded }, `configuration reloaded; changes to ${restartNeeded.join(', ')} take effect after a restart`);
+    } else {
+      this.#log.info({ servers: next.servers.length, triggers: next.triggers.length }, 'configuration reloaded');
+    }
+  }
+
+  /** A reload that failed validation: counted; the running config stays. */
+  reloadFailed(): void {
+    this.metrics.configReloadSuccess.set(0);
+  }
+
+  /** Stops in reverse order: polling, captures (up to shutdown_timeout), listener, connections. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      if (this.#retentionTimer) clearInterval(this.#retentionTimer);
+      await this.#poller.stop();
+      await this.capturer.stop(this.#config.shutdownTimeoutMs);
+      await this.#http.stop();
+      await this.#closeClients();
+      this.#log.info('nats-autoprof stopped');
+    })();
+    return this.#stopped;
+  }
+
+  async #closeClients(): Promise<void> {
+    await Promise.allSettled([this.#poller.stop(), this.#varz.close(), this.#pprof.close(), this.#sys?.stop()]);
+  }
+}
+
+export function targetOf(s: WatchedServer): CaptureTarget {
+  const v = s.last?.varz;
+  return {
+    key: s.key,
+    label: s.label,
+    serverId: v?.serverId,
+    version: v?.version,
+    cluster: v?.cluster,
+    tags: v?.tags ?? [],
+    url: s.config.url,
+    profUrl: s.config.profUrl,
+    varzBody: s.last?.body,
+  };
+}

@@ -1,0 +1,385 @@
+/**
+ * Turns a CaptureRequest into an incident on disk: admission (one incident per server at a time, the
+ * global rate limit), profiles taken through the chosen path with at most `max_concurrent` in flight,
+ * CPU "already in use" retried with backoff, then the manifest, the atomic commit, and retention.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Clock } from '../clock.js';
+import type { CaptureConfig, ProfileName } from '../config/types.js';
+import { CaptureError, describeError, StorageError } from '../errors.js';
+import { summarizeProfile } from '../insight/pprof-summary.js';
+import type { Logger } from '../log.js';
+import type { Metrics, SkipReason } from '../metrics/registry.js';
+import type { IncidentStore, IncidentWriter } from '../store/incident-store.js';
+import { TooLargeError } from '../store/incident-store.js';
+import type { IncidentManifest, ProfileResult } from '../store/manifest.js';
+import { incidentDirName, incidentId, profileFileName, serverDirName } from '../store/naming.js';
+import type { RetentionPolicy } from '../store/retention.js';
+import type { PprofClient } from './http-pprof.js';
+import { choosePath, type Path } from './paths.js';
+import { parseProfilezReply, profilezRequest, profilezSubject } from './profilez.js';
+import type { CaptureRequest } from './request.js';
+
+/** What the capturer needs from the system-account connection. */
+export interface ProfilezRequester {
+  readonly connected: boolean;
+  request(subject: string, body: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<{ data: Uint8Array }>;
+}
+
+export interface CapturerOptions {
+  config: CaptureConfig;
+  retention: RetentionPolicy;
+  store: IncidentStore;
+  /** Undefined when no system_account is configured. */
+  systemAccount: ProfilezRequester | undefined;
+  pprof: Pick<PprofClient, 'open'>;
+  metrics: Metrics;
+  log: Logger;
+  clock: Clock;
+}
+
+export interface IncidentResult {
+  id: string;
+  path: string | undefined;
+  manifest: IncidentManifest;
+}
+
+export type SubmitResult =
+  | { readonly accepted: true; readonly id: string; readonly done: Promise<IncidentResult> }
+  | { readonly accepted: false; readonly reason: SkipReason; readonly message: string };
+
+const CPU_RETRY_FIRST_MS = 250;
+const CPU_RETRY_MAX_MS = 2_000;
+/** Profiles larger than this are kept but not summarised (the summary would need them in memory). */
+const SUMMARY_MAX_BYTES = 64 * 1024 * 1024;
+
+export class Capturer {
+  readonly #o: CapturerOptions;
+  /** Servers (inventory keys) with an incident in progress. */
+  readonly #active = new Map<string, Promise<IncidentResult>>();
+  /** Start times of incidents inside the limit window. */
+  #starts: number[] = [];
+  #slotsFree: number;
+  readonly #waiting: (() => void)[] = [];
+  readonly #abort = new AbortController();
+  readonly #warnedUnsupported = new Set<string>();
+  #stopping = false;
+  #pruning: Promise<void> = Promise.resolve();
+
+  constructor(o: CapturerOptions) {
+    this.#o = o;
+    this.#slotsFree = o.config.maxConcurrent;
+  }
+
+  /** Replaces limits after a reload; in-flight captures keep the settings they started with. */
+  updateConfig(config: CaptureConfig, retention: RetentionPolicy): void {
+    this.#slotsFree += config.maxConcurrent - this.#o.config.maxConcurrent;
+    this.#o.config = config;
+    this.#o.retention = retention;
+    this.#drainWaiting();
+  }
+
+  /** Keys of servers with an incident in progress. */
+  get activeServers(): string[] {
+    return [...this.#active.keys()];
+  }
+
+  /** Incidents left in the limit window right now. */
+  remaining(now = this.#o.clock.now()): number {
+    this.#trim(now);
+    return Math.max(0, this.#o.config.limit.count - this.#starts.length);
+  }
+
+  #trim(now: number): void {
+    const from = now - this.#o.config.limit.windowMs;
+    if (this.#starts.length > 0 && (this.#starts[0] as number) <= from) this.#starts = this.#starts.filter((t) => t > from);
+  }
+
+  #skip(label: string, reason: SkipReason, message: string): SubmitResult {
+    this.#o.metrics.capturesSkipped.inc({ server: label, reason });
+    return { accepted: false, reason, message };
+  }
+
+  /** Admits or refuses a request at once; an admitted one runs in the background (`done`). */
+  submit(req: CaptureRequest): SubmitResult {
+    const { log, clock } = this.#o;
+    const label = req.target.label;
+    if (this.#stopping) return { accepted: false, reason: 'busy', message: 'the daemon is shutting down' };
+    if (this.#active.has(req.target.key)) {
+      return this.#skip(label, 'busy', `server ${label} is already being captured`);
+    }
+    const haveSys = this.#o.systemAccount !== undefined;
+    const plans = req.profiles.map((p) => ({ profile: p, choice: choosePath(p, req.target, this.#o.config.via, haveSys) }));
+    if (plans.every((p) => !p.choice.ok)) {
+      const why = plans.map((p) => `${p.profile}: ${p.choice.ok ? '' : p.choice.why}`).join('; ');
+      const key = `${req.target.key}|${req.profiles.join(',')}`;
+      if (!this.#warnedUnsupported.has(key)) {
+        this.#warnedUnsupported.add(key);
+        log.warn({ server: label, profiles: req.profiles }, `cannot capture from this server: ${why}`);
+      }
+      return this.#skip(label, 'unsupported', `no way to capture from ${label}: ${why}`);
+    }
+    const now = clock.now();
+    this.#trim(now);
+    if (this.#starts.length >= this.#o.config.limit.count) {
+      return this.#skip(
+        label,
+        'limit',
+        `capture.limit reached: ${this.#o.config.limit.count} incidents in ${Math.round(this.#o.config.limit.windowMs / 1000)}s`,
+      );
+    }
+    this.#starts.push(now);
+    const label2 = req.reason === 'trigger' ? (req.trigger?.name ?? 'trigger') : req.reason;
+    const id = incidentId(serverDirName(label), incidentDirName(now, label2));
+    const done = this.#run(req, now, label2, plans).finally(() => this.#active.delete(req.target.key));
+    this.#active.set(req.target.key, done);
+    return { accepted: true, id, done };
+  }
+
+  async #slot<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#slotsFree <= 0) await new Promise<void>((r) => this.#waiting.push(r));
+    else this.#slotsFree--;
+    try {
+      return await fn();
+    } finally {
+      this.#slotsFree++;
+      this.#drainWaiting();
+    }
+  }
+
+  #drainWaiting(): void {
+    while (this.#slotsFree > 0 && this.#waiting.length > 0) {
+      this.#slotsFree--;
+      (this.#waiting.shift() as () => void)();
+    }
+  }
+
+  async #run(
+    req: CaptureRequest,
+    startedAt: number,
+    dirLabel: string,
+    plans: { profile: ProfileName; choice: ReturnType<typeof choosePath> }[],
+  ): Promise<IncidentResult> {
+    const { store, log, metrics, clock } = this.#o;
+    const label = req.target.label;
+    const signal = this.#abort.signal;
+    let writer: IncidentWriter | undefined;
+    const files: string[] = [];
+    let results: ProfileResult[];
+    let storageFailure: string | undefined;
+    try {
+      writer = await store.begin(label, startedAt, dirLabel);
+      if (req.target.varzBody !== undefined) {
+        await writer.writeFile('varz.json', req.target.varzBody);
+        files.push('varz.json');
+      }
+      const w = writer;
+      results = await Promise.all(
+        plans.map((p) =>
+          p.choice.ok
+            ? this.#slot(() => this.#captureProfile(w, req, p.profile, p.choice.ok ? p.choice.via : 'prof_port', signal))
+            : Promise.resolve(failed(p.profile, null, p.choice.why, 0)),
+        ),
+      );
+    } catch (err) {
+      storageFailure = describeError(err);
+      results = plans.map((p) => failed(p.profile, null, `not captured: ${storageFailure}`, 0));
+    }
+    const ok = results.filter((r) => r.error === null).length;
+    const vias = [...new Set(results.map((r) => r.via).filter((v) => v !== null))];
+    const manifest: IncidentManifest = {
+      version: 1,
+      id: writer?.id ?? incidentId(serverDirName(label), incidentDirName(startedAt, dirLabel)),
+      server: {
+        name: label,
+        id: req.target.serverId ?? null,
+        cluster: req.target.cluster ?? null,
+        version: req.target.version ?? null,
+        tags: [...req.target.tags],
+        url: req.target.url ?? null,
+      },
+      reason: req.reason,
+      trigger: req.trigger ?? null,
+      alert: req.alert ?? null,
+      note: req.note ?? null,
+      via: vias.length === 0 ? null : vias.length === 1 ? (vias[0] as string) : 'mixed',
+      started_at: new Date(startedAt).toISOString(),
+      finished_at: new Date(clock.now()).toISOString(),
+      status: storageFailure !== undefined || ok === 0 ? 'failed' : ok === results.length ? 'ok' : 'partial',
+      profiles: results,
+      files: [...files, ...results.flatMap((r) => (r.file ? [r.file] : []))].sort(),
+    };
+    let path: string | undefined;
+    if (writer && storageFailure === undefined) {
+      try {
+        const c = await writer.commit(manifest);
+        manifest.id = c.id;
+        path = c.path;
+      } catch (err) {
+        storageFailure = describeError(err);
+        manifest.status = 'failed';
+        await writer.abort().catch(() => undefined);
+      }
+    } else if (writer) {
+      await writer.abort().catch(() => undefined);
+    }
+    metrics.incidents.inc({ status: manifest.status });
+    if (storageFailure !== undefined) {
+      metrics.storageErrors.inc();
+      log.error({ server: label, incident: manifest.id, err: storageFailure }, 'incident could not be written');
+    } else {
+      log.info(
+        {
+          server: label,
+          incident: manifest.id,
+          reason: req.reason,
+          trigger: req.trigger?.name,
+          value: req.trigger?.value,
+          path,
+          status: manifest.status,
+          profiles: results.map((r) => ({ name: r.name, file: r.file, top: r.top[0]?.function ?? null, error: r.error })),
+        },
+        `incident written: ${path}`,
+      );
+      this.#schedulePrune();
+    }
+    return { id: manifest.id, path, manifest };
+  }
+
+  async #captureProfile(writer: IncidentWriter, req: CaptureRequest, profile: ProfileName, via: Path, signal: AbortSignal): Promise<ProfileResult> {
+    const { metrics, log, clock, config } = this.#o;
+    const label = req.target.label;
+    const started = performance.now();
+    const file = profileFileName(profile);
+    const cpuMs = req.cpuDurationMs;
+    const timeoutMs = profile === 'cpu' ? cpuMs + config.timeoutMs : config.timeoutMs;
+    // CPU conflicts are retried until the time this profile was allowed would have run out.
+    const retryUntil = clock.now() + (profile === 'cpu' ? cpuMs + config.timeoutMs : 0);
+    let backoff = CPU_RETRY_FIRST_MS;
+    let attempts = 0;
+    for (;;) {
+      attempts++;
+      try {
+        let written: { bytes: number; sha256: string };
+        let data: Uint8Array | undefined;
+        if (via === 'system_account') {
+          const sys = this.#o.systemAccount;
+          if (!sys) throw new CaptureError('no system account', 'unsupported', {});
+          if (!req.target.serverId) throw new CaptureError('server_id unknown', 'unsupported', {});
+          const msg = await sys.request(profilezSubject(req.target.serverId), profilezRequest(profile, cpuMs), { timeoutMs, signal });
+          data = parseProfilezReply(msg.data, { server: label, profile });
+          if (data.byteLength > config.maxProfileBytes) {
+            throw new CaptureError(`profile is ${data.byteLength} bytes, more than capture.max_profile_size`, 'too_large', {});
+          }
+          written = await writer.writeFile(file, data);
+        } else {
+          const profUrl = req.target.profUrl;
+          if (!profUrl) throw new CaptureError('no prof_url', 'unsupported', {});
+          const stream = await this.#o.pprof.open(profUrl, profile, cpuMs, { timeoutMs, signal });
+          written = await writer.writeStream(file, stream, config.maxProfileBytes, signal);
+        }
+        const seconds = (performance.now() - started) / 1000;
+        metrics.captures.inc({ server: label, profile, via, result: 'ok' });
+        metrics.captureDuration.observe({ profile, via }, seconds);
+        metrics.lastCapture.set({ server: label, profile }, clock.now() / 1000);
+        const result: ProfileResult = {
+          name: profile,
+          file,
+          bytes: written.bytes,
+          sha256: written.sha256,
+          duration_ms: Math.round(seconds * 1000),
+          via,
+          error: null,
+          top: [],
+          sample_type: null,
+        };
+        if (written.bytes <= SUMMARY_MAX_BYTES) {
+          try {
+            const bytes = data ?? (await readFile(join(writer.tmpPath, file)));
+            const summary = summarizeProfile(bytes, 10);
+            result.top = summary.top;
+            result.sample_type = summary.sampleType;
+          } catch (err) {
+            log.warn({ server: label, profile, err: describeError(err) }, 'captured profile could not be summarised');
+          }
+        }
+        return result;
+      } catch (err) {
+        const busy = err instanceof CaptureError && err.kind === 'busy';
+        if (busy && !signal.aborted && clock.now() + backoff < retryUntil) {
+          log.debug({ server: label, profile, via, attempt: attempts }, 'cpu profiler busy; retrying');
+          try {
+            await clock.sleep(backoff, signal);
+          } catch {
+            // aborted: fall through to the next attempt, which reports it
+          }
+          backoff = Math.min(backoff * 2, CPU_RETRY_MAX_MS);
+          continue;
+        }
+        const ms = Math.round(performance.now() - started);
+        metrics.captures.inc({ server: label, profile, via, result: 'error' });
+        metrics.captureDuration.observe({ profile, via }, ms / 1000);
+        let message = describeError(err);
+        if (signal.aborted) message = `aborted by shutdown: ${message}`;
+        else if (err instanceof TooLargeError) message = `profile larger than capture.max_profile_size (${err.limit} bytes)`;
+        else if (busy) message = `${message} (gave up after ${attempts} attempts: another client holds the CPU profiler)`;
+        if (err instanceof StorageError) throw err;
+        log.warn({ server: label, profile, via, err: message }, 'profile capture failed');
+        return failed(profile, via, message, ms);
+      }
+    }
+  }
+
+  #schedulePrune(): void {
+    this.#pruning = this.#pruning.then(() => this.prune()).catch(() => undefined);
+  }
+
+  /** Applies retention now. Errors are logged and counted, never thrown. */
+  async prune(): Promise<void> {
+    const { store, metrics, log, clock } = this.#o;
+    try {
+      const r = await store.prune(this.#o.retention, clock.now());
+      if (r.deleted.length > 0) {
+        metrics.retentionDeleted.inc(r.deleted.length);
+        log.info({ deleted: r.deleted }, `retention deleted ${r.deleted.length} incident(s)`);
+      }
+      metrics.storageBytes.set(r.totalBytes);
+      metrics.storageIncidents.set(r.incidents);
+    } catch (err) {
+      metrics.storageErrors.inc();
+      log.error({ err: describeError(err) }, 'retention failed');
+    }
+  }
+
+  /**
+   * Stops admitting, waits for incidents in progress up to `deadlineMs`, then aborts the rest (they are
+   * written with the abort recorded, or removed if that is impossible). Idempotent.
+   */
+  async stop(deadlineMs: number): Promise<void> {
+    this.#stopping = true;
+    const inFlight = [...this.#active.values()];
+    if (inFlight.length > 0) {
+      const all = Promise.allSettled(inFlight);
+      const cancelTimer = new AbortController();
+      const timedOut = await Promise.race([
+        all.then(() => false),
+        this.#o.clock.sleep(deadlineMs, cancelTimer.signal).then(
+          () => true,
+          () => false,
+        ),
+      ]);
+      cancelTimer.abort();
+      if (timedOut) {
+        this.#o.log.warn({ incidents: inFlight.length }, 'shutdown timeout reached; aborting captures in progress');
+        this.#abort.abort(new CaptureError('shutdown', 'aborted', {}));
+        await all;
+      }
+    }
+    await this.#pruning;
+  }
+}
+
+function failed(name: string, via: Path | null, error: string, ms: number): ProfileResult {
+  return { name, file: null, bytes: 0, sha256: null, duration_ms: ms, via, error, top: [], sample_type: null };
+}

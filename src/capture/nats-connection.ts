@@ -1,0 +1,194 @@
+/**
+ * The one home of the NATS client: a system-account connection that keeps itself connected
+ * (initial connect retried with backoff, then the client's own reconnect forever) and reports its state.
+ */
+import {
+  connect,
+  credsAuthenticator,
+  nkeyAuthenticator,
+  errors as natsErrors,
+  type ConnectionOptions,
+  type Msg,
+  type NatsConnection,
+} from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import type { SystemAccountConfig } from '../config/types.js';
+import { CaptureError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export type { Msg };
+
+export function connectionOptions(cfg: SystemAccountConfig): ConnectionOptions {
+  const opts: ConnectionOptions = { servers: [...cfg.urls], name: 'nats-autoprof', timeout: cfg.timeoutMs };
+  if (cfg.user !== undefined) opts.user = cfg.user;
+  if (cfg.password !== undefined) opts.pass = cfg.password.reveal();
+  if (cfg.token !== undefined) opts.token = cfg.token.reveal();
+  if (cfg.creds !== undefined) opts.authenticator = credsAuthenticator(readFileSync(cfg.creds));
+  if (cfg.nkeySeed !== undefined) opts.authenticator = nkeyAuthenticator(new TextEncoder().encode(cfg.nkeySeed.reveal()));
+  if (cfg.tls) {
+    opts.tls = {
+      ...(cfg.tls.ca ? { caFile: cfg.tls.ca } : {}),
+      ...(cfg.tls.cert ? { certFile: cfg.tls.cert } : {}),
+      ...(cfg.tls.key ? { keyFile: cfg.tls.key } : {}),
+    };
+  }
+  return opts;
+}
+
+/** Connects once, failing fast (for the one-shot CLI). */
+export async function connectOnce(cfg: SystemAccountConfig): Promise<NatsConnection> {
+  return connect({ ...connectionOptions(cfg), reconnect: false, maxReconnectAttempts: 0 });
+}
+
+export interface RequestOpts {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+}
+
+/** Sends one request; maps the client's errors to CaptureError kinds. */
+export async function requestOn(nc: NatsConnection, subject: string, body: string, opts: RequestOpts): Promise<Msg> {
+  if (opts.signal?.aborted) throw new CaptureError('cancelled', 'aborted', {});
+  const p = nc.request(subject, body, { timeout: opts.timeoutMs });
+  if (!opts.signal) return p.catch((err: unknown) => Promise.reject(mapRequestError(err, subject, opts.timeoutMs)));
+  const signal = opts.signal;
+  return new Promise<Msg>((resolve, reject) => {
+    const onAbort = (): void => reject(new CaptureError('cancelled', 'aborted', {}));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (m) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(m);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(mapRequestError(err, subject, opts.timeoutMs));
+      },
+    );
+  });
+}
+
+function mapRequestError(err: unknown, subject: string, timeoutMs: number): CaptureError {
+  const noResponders =
+    err instanceof natsErrors.NoRespondersError ||
+    (err instanceof natsErrors.RequestError && err.isNoResponders());
+  if (noResponders) {
+    return new CaptureError(
+      `no responders for ${subject}: not connected as a system-account user, or the server is older than 2.10 or gone`,
+      'no_responders',
+      {},
+      { cause: err },
+    );
+  }
+  if (err instanceof natsErrors.TimeoutError || (err instanceof natsErrors.RequestError && err.cause instanceof natsErrors.TimeoutError)) {
+    return new CaptureError(`no reply to ${subject} within ${timeoutMs} ms`, 'timeout', {}, { cause: err });
+  }
+  return new CaptureError(`request ${subject} failed: ${(err as Error).message}`, 'network', {}, { cause: err });
+}
+
+export interface SystemAccountOptions {
+  config: SystemAccountConfig;
+  log: Logger;
+  onConnectedChange: (connected: boolean) => void;
+}
+
+/** A long-lived system-account connection. `start()` returns at once; the connection comes when it can. */
+export class SystemAccount {
+  readonly #opts: SystemAccountOptions;
+  #nc: NatsConnection | undefined;
+  #stopping = false;
+  #loop: Promise<void> | undefined;
+  #wake: AbortController = new AbortController();
+  #connected = false;
+
+  constructor(opts: SystemAccountOptions) {
+    this.#opts = opts;
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  get connection(): NatsConnection | undefined {
+    return this.#connected ? this.#nc : undefined;
+  }
+
+  start(): void {
+    if (this.#loop) return;
+    this.#opts.onConnectedChange(false);
+    this.#loop = this.#run();
+  }
+
+  #set(connected: boolean): void {
+    if (connected === this.#connected) return;
+    this.#connected = connected;
+    this.#opts.onConnectedChange(connected);
+  }
+
+  async #run(): Promise<void> {
+    const { log, config } = this.#opts;
+    let delay = 500;
+    let reported = false;
+    while (!this.#stopping) {
+      try {
+        const nc = await connect({ ...connectionOptions(config), maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
+        this.#nc = nc;
+        if (this.#stopping) break;
+        this.#set(true);
+        log.info({ server: nc.getServer() }, 'system account connected');
+        reported = false;
+        delay = 500;
+        for await (const s of nc.status()) {
+          if (s.type === 'disconnect') {
+            this.#set(false);
+            log.warn({ server: s.server }, 'system account disconnected; reconnecting');
+          } else if (s.type === 'reconnect') {
+            this.#set(true);
+            log.info({ server: s.server }, 'system account reconnected');
+          }
+        }
+        // status() ends when the connection is closed for good.
+        this.#set(false);
+        const err = await nc.closed();
+        if (!this.#stopping) log.warn({ err }, 'system account connection closed; connecting again');
+      } catch (err) {
+        this.#set(false);
+        if (!reported) {
+          log.error({ err, urls: config.urls }, 'cannot connect to the system account; retrying with backoff');
+          reported = true;
+        }
+      }
+      if (this.#stopping) break;
+      await sleep(delay, this.#wake.signal);
+      delay = Math.min(delay * 2, 30_000);
+    }
+  }
+
+  async request(subject: string, body: string, opts: RequestOpts): Promise<Msg> {
+    const nc = this.connection;
+    if (!nc) throw new CaptureError('the system-account connection is not up', 'network', { via: 'system_account' });
+    return requestOn(nc, subject, body, opts);
+  }
+
+  /** Idempotent. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#wake.abort();
+    const nc = this.#nc;
+    this.#nc = undefined;
+    if (nc && !nc.isClosed()) await nc.close().catch(() => undefined);
+    await this.#loop?.catch(() => undefined);
+    this.#set(false);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * Every metric the daemon exports, defined in one place, in the daemon's own registry
+ * (never prom-client's global one). Names, labels and meanings are documented in README.md.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const METRIC_PREFIX = 'nats_autoprof_';
+
+export type SkipReason = 'cooldown' | 'limit' | 'busy' | 'unsupported';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  // --- watching (per server) ---
+  readonly up = new Gauge({ name: 'nats_autoprof_up', help: 'Whether the last poll of the server succeeded (1) or not (0).', labelNames: ['server'] as const, registers: [this.registry] });
+  readonly serverCpu = new Gauge({ name: 'nats_autoprof_server_cpu_percent', help: 'Server CPU as varz reports it: percent of one core.', labelNames: ['server'] as const, registers: [this.registry] });
+  readonly serverMemory = new Gauge({ name: 'nats_autoprof_server_memory_bytes', help: 'Server resident memory (varz mem).', labelNames: ['server'] as const, registers: [this.registry] });
+  readonly serverInfo = new Gauge({ name: 'nats_autoprof_server_info', help: 'Identity of a watched server; always 1.', labelNames: ['server', 'server_id', 'cluster', 'version'] as const, registers: [this.registry] });
+  readonly polls = new Counter({ name: 'nats_autoprof_polls_total', help: 'Polls of monitoring endpoints by result.', labelNames: ['server', 'result'] as const, registers: [this.registry] });
+  readonly pollDuration = new Histogram({ name: 'nats_autoprof_poll_duration_seconds', help: 'Time one poll of a monitoring endpoint took.', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry] });
+  readonly lastPollSuccess = new Gauge({ name: 'nats_autoprof_last_poll_success_timestamp_seconds', help: 'When the server last answered a poll (Unix seconds).', labelNames: ['server'] as const, registers: [this.registry] });
+
+  // --- configuration ---
+  readonly configReloadSuccess = new Gauge({ name: 'nats_autoprof_config_last_reload_success', help: 'Whether the last configuration reload succeeded (1) or not (0).', registers: [this.registry] });
+  readonly configReloadTimestamp = new Gauge({ name: 'nats_autoprof_config_last_reload_success_timestamp_seconds', help: 'When the configuration was last loaded successfully (Unix seconds).', registers: [this.registry] });
+
+  // --- triggers and captures ---
+  readonly triggerFiring = new Gauge({ name: 'nats_autoprof_trigger_firing', help: 'Whether a rule is pending or has fired and not yet re-armed (1) or not (0).', labelNames: ['server', 'trigger'] as const, registers: [this.registry] });
+  readonly triggersFired = new Counter({ name: 'nats_autoprof_triggers_fired_total', help: 'Times a rule fired.', labelNames: ['server', 'trigger'] as const, registers: [this.registry] });
+  readonly captures = new Counter({ name: 'nats_autoprof_captures_total', help: 'Profiles captured by result.', labelNames: ['server', 'profile', 'via', 'result'] as const, registers: [this.registry] });
+  readonly capturesSkipped = new Counter({ name: 'nats_autoprof_captures_skipped_total', help: 'Captures not started, by reason (cooldown, limit, busy, unsupported).', labelNames: ['server', 'reason'] as const, registers: [this.registry] });
+  readonly captureDuration = new Histogram({ name: 'nats_autoprof_capture_duration_seconds', help: 'Time one profile capture took.', labelNames: ['profile', 'via'] as const, buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300], registers: [this.registry] });
+  readonly lastCapture = new Gauge({ name: 'nats_autoprof_last_capture_timestamp_seconds', help: 'When a profile was last captured successfully (Unix seconds).', labelNames: ['server', 'profile'] as const, registers: [this.registry] });
+  readonly incidents = new Counter({ name: 'nats_autoprof_incidents_total', help: 'Incidents written, by status (ok, partial, failed).', labelNames: ['status'] as const, registers: [this.registry] });
+
+  // --- storage ---
+  readonly storageBytes = new Gauge({ name: 'nats_autoprof_storage_bytes', help: 'Bytes used by complete incidents in the storage directory.', registers: [this.registry] });
+  readonly storageIncidents = new Gauge({ name: 'nats_autoprof_storage_incidents', help: 'Complete incidents in the storage directory.', registers: [this.registry] });
+  readonly retentionDeleted = new Counter({ name: 'nats_autoprof_retention_deleted_total', help: 'Incidents deleted by retention.', registers: [this.registry] });
+  readonly storageErrors = new Counter({ name: 'nats_autoprof_storage_errors_total', help: 'Failed writes, reads or deletions in the storage directory.', registers: [this.registry] });
+
+  // --- system account ---
+  readonly systemAccountConnected = new Gauge({ name: 'nats_autoprof_system_account_connected', help: 'Whether the system-account connection is up (1) or not (0).', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+  }
+
+  /** Removes every per-server series of a server that is no longer watched. */
+  async forgetServer(server: string): Promise<void> {
+    const perServer: AnyMetric[] = [this.up, this.serverCpu, this.serverMemory, this.lastPollSuccess, this.polls, this.serverInfo, this.triggerFiring, this.triggersFired, this.captures, this.capturesSkipped, this.lastCapture];
+    await Promise.all(perServer.map((m) => removeMatching(m, server)));
+  }
+
+  async exposition(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+type AnyMetric = Gauge<string> | Counter<string>;
+
+/** Removes every series of `metric` whose `server` label equals `server`. */
+async function removeMatching(metric: AnyMetric, server: string): Promise<void> {
+  // prom-client has no partial-label removal: read the current label sets and remove the matching ones.
+  const { values } = await metric.get();
+  for (const v of values) {
+    if (v.labels['server'] === server) metric.remove(v.labels as Record<string, string | number>);
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Holds the rule state of every (server, rule) pair and turns each poll outcome into decisions.
+ * No I/O and no timers: `now` comes from the caller.
+ */
+import type { TriggerConfig } from '../config/types.js';
+import type { Varz } from '../watch/varz.js';
+import { initialRuleState, metricValue, stepRule, type RuleState } from './rules.js';
+
+export type Observation = { readonly ok: false } | { readonly ok: true; readonly varz: Varz };
+
+export type Decision =
+  | { readonly kind: 'fire'; readonly trigger: TriggerConfig; readonly value: number }
+  | { readonly kind: 'skip'; readonly trigger: TriggerConfig; readonly reason: 'cooldown'; readonly value: number };
+
+export interface LastSkip {
+  readonly at: number;
+  readonly reason: string;
+  readonly message: string;
+}
+
+export interface RuleView {
+  readonly key: string;
+  readonly label: string;
+  readonly trigger: TriggerConfig;
+  readonly state: RuleState;
+  readonly lastSkip: LastSkip | undefined;
+}
+
+interface Entry {
+  label: string;
+  rules: Map<string, { state: RuleState; lastSkip: LastSkip | undefined }>;
+}
+
+export class TriggerEngine {
+  #triggers: readonly TriggerConfig[];
+  readonly #servers = new Map<string, Entry>();
+
+  constructor(triggers: readonly TriggerConfig[]) {
+    this.#triggers = triggers;
+  }
+
+  get triggers(): readonly TriggerConfig[] {
+    return this.#triggers;
+  }
+
+  /** Replaces the rules; state is kept for rules whose name stays. */
+  setTriggers(triggers: readonly TriggerConfig[]): void {
+    this.#triggers = triggers;
+    const names = new Set(triggers.map((t) => t.name));
+    for (const e of this.#servers.values()) {
+      for (const name of e.rules.keys()) if (!names.has(name)) e.rules.delete(name);
+    }
+  }
+
+  #applies(t: TriggerConfig, label: string): boolean {
+    return t.servers === undefined || t.servers.includes(label);
+  }
+
+  observe(key: string, label: string, obs: Observation, now: number): Decision[] {
+    let e = this.#servers.get(key);
+    if (!e) {
+      e = { label, rules: new Map() };
+      this.#servers.set(key, e);
+    }
+    e.label = label;
+    const out: Decision[] = [];
+    for (const t of this.#triggers) {
+      if (!this.#applies(t, label)) {
+        e.rules.delete(t.name);
+        continue;
+      }
+      const r = e.rules.get(t.name) ?? { state: initialRuleState(now), lastSkip: undefined };
+      const input = obs.ok ? { ok: true as const, serverId: obs.varz.serverId, value: metricValue(t.metric, obs.varz) } : { ok: false as const };
+      const { state, event } = stepRule(t, r.state, input, now);
+      r.state = state;
+      if (event?.kind === 'fire') out.push({ kind: 'fire', trigger: t, value: event.value });
+      else if (event?.kind === 'skip') {
+        r.lastSkip = { at: now, reason: 'cooldown', message: 'the rule is in its cooldown' };
+        out.push({ kind: 'skip', trigger: t, reason: 'cooldown', value: event.value });
+      }
+      e.rules.set(t.name, r);
+    }
+    return out;
+  }
+
+  /** Records why a firing did not lead to a capture (limit, busy, unsupported). */
+  recordSkip(key: string, trigger: string, skip: LastSkip): void {
+    const r = this.#servers.get(key)?.rules.get(trigger);
+    if (r) r.lastSkip = skip;
+  }
+
+  forget(key: string): void {
+    this.#servers.delete(key);
+  }
+
+  view(): RuleView[] {
+    const out: RuleView[] = [];
+    for (const [key, e] of this.#servers) {
+      for (const t of this.#triggers) {
+        const r = e.rules.get(t.name);
+        if (r) out.push({ key, label: e.label, trigger: t, state: r.state, lastSkip: r.lastSkip });
+      }
+    }
+    return out;
+  }
+}

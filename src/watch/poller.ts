@@ -1,0 +1,142 @@
+/**
+ * Polls every configured monitoring endpoint at a fixed rate. Each server has its own schedule, so a slow
+ * server never delays the others, and a server whose previous poll is still running is not polled again
+ * until it answers or times out.
+ */
+import type { ServerConfig } from '../config/types.js';
+import { PollError } from '../errors.js';
+import type { VarzClient, VarzReading } from './varz.js';
+
+export type PollResult =
+  | { readonly key: string; readonly scheduledAt: number; readonly at: number; readonly durationMs: number; readonly ok: true; readonly reading: VarzReading }
+  | { readonly key: string; readonly scheduledAt: number; readonly at: number; readonly durationMs: number; readonly ok: false; readonly error: PollError };
+
+export interface PollerOptions {
+  client: Pick<VarzClient, 'fetch'>;
+  intervalMs: number;
+  timeoutMs: number;
+  maxBodyBytes: number;
+  onResult: (r: PollResult) => void;
+  /** Called when a tick finds the previous poll of the server still running. */
+  onOverrun?: (key: string) => void;
+}
+
+interface Target {
+  server: ServerConfig;
+  next: number;
+  timer: NodeJS.Timeout | undefined;
+  inFlight: Promise<void> | undefined;
+  abort: AbortController;
+}
+
+/** Targets are keyed by their monitoring URL. */
+export class HttpPoller {
+  readonly #opts: PollerOptions;
+  readonly #targets = new Map<string, Target>();
+  #running = false;
+
+  constructor(opts: PollerOptions) {
+    this.#opts = opts;
+  }
+
+  get keys(): string[] {
+    return [...this.#targets.keys()];
+  }
+
+  /** Adds new servers (polled at once when running), removes missing ones, updates changed ones. */
+  setServers(servers: readonly ServerConfig[]): { added: string[]; removed: string[] } {
+    const wanted = new Map(servers.map((s) => [s.url, s]));
+    const removed: string[] = [];
+    for (const [key, t] of this.#targets) {
+      if (!wanted.has(key)) {
+        this.#drop(t);
+        this.#targets.delete(key);
+        removed.push(key);
+      }
+    }
+    const added: string[] = [];
+    for (const [key, server] of wanted) {
+      const t = this.#targets.get(key);
+      if (t) {
+        t.server = server;
+        continue;
+      }
+      const target: Target = { server, next: Date.now(), timer: undefined, inFlight: undefined, abort: new AbortController() };
+      this.#targets.set(key, target);
+      added.push(key);
+      if (this.#running) this.#arm(target, 0);
+    }
+    return { added, removed };
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    const now = Date.now();
+    for (const t of this.#targets.values()) {
+      t.next = now;
+      if (t.abort.signal.aborted) t.abort = new AbortController();
+      this.#arm(t, 0);
+    }
+  }
+
+  /** Stops scheduling and aborts polls in flight; resolves when they have settled. Idempotent. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    const pending: Promise<void>[] = [];
+    for (const t of this.#targets.values()) {
+      this.#drop(t);
+      if (t.inFlight) pending.push(t.inFlight);
+    }
+    await Promise.allSettled(pending);
+  }
+
+  #drop(t: Target): void {
+    if (t.timer) clearTimeout(t.timer);
+    t.timer = undefined;
+    t.abort.abort();
+  }
+
+  #arm(t: Target, delayMs: number): void {
+    t.timer = setTimeout(() => this.#tick(t), Math.max(0, delayMs));
+  }
+
+  #tick(t: Target): void {
+    t.timer = undefined;
+    if (!this.#running || t.abort.signal.aborted) return;
+    const scheduledAt = t.next;
+    if (t.inFlight) {
+      this.#opts.onOverrun?.(t.server.url);
+    } else {
+      t.inFlight = this.#poll(t, scheduledAt).finally(() => {
+        t.inFlight = undefined;
+      });
+    }
+    // Fixed rate: the next tick is one interval after the scheduled one; missed ticks are skipped, not bunched.
+    const now = Date.now();
+    t.next += this.#opts.intervalMs;
+    if (t.next <= now) t.next = now + this.#opts.intervalMs;
+    this.#arm(t, t.next - now);
+  }
+
+  async #poll(t: Target, scheduledAt: number): Promise<void> {
+    const at = Date.now();
+    const start = performance.now();
+    const key = t.server.url;
+    let result: PollResult;
+    try {
+      const reading = await this.#opts.client.fetch(t.server, {
+        timeoutMs: this.#opts.timeoutMs,
+        maxBodyBytes: this.#opts.maxBodyBytes,
+        signal: t.abort.signal,
+      });
+      result = { key, scheduledAt, at, durationMs: performance.now() - start, ok: true, reading };
+    } catch (err) {
+      const error = err instanceof PollError ? err : new PollError(String(err), 'network', { url: key }, { cause: err });
+      if (error.kind === 'aborted' || t.abort.signal.aborted) return;
+      result = { key, scheduledAt, at, durationMs: performance.now() - start, ok: false, error };
+    }
+    if (!this.#running || !this.#targets.has(key) || this.#targets.get(key) !== t) return;
+    this.#opts.onResult(result);
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * Reading a server's `/varz`: a pure parser (untrusted JSON -> typed sample) and an HTTP fetcher
+ * (undici, keep-alive, response-size cap, timeout, AbortSignal).
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import { readFileSync } from 'node:fs';
+import { PollError } from '../errors.js';
+import type { ServerConfig, TlsConfig } from '../config/types.js';
+
+/** The varz fields the daemon uses. */
+export interface Varz {
+  serverId: string;
+  serverName: string;
+  cluster: string | undefined;
+  tags: string[];
+  version: string;
+  /** Percent of one core, as the server reports it. */
+  cpu: number;
+  /** Resident set size, bytes. */
+  mem: number;
+  cores: number;
+  gomaxprocs: number | undefined;
+  gomemlimit: number | undefined;
+  /** The server's own clock at the time of the reply (ISO). */
+  now: string | undefined;
+}
+
+export class VarzParseError extends Error {
+  override readonly name = 'VarzParseError';
+}
+
+function num(o: Record<string, unknown>, key: string, required: boolean): number | undefined {
+  const v = o[key];
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (v === undefined && !required) return undefined;
+  throw new VarzParseError(`varz field "${key}" is ${v === undefined ? 'missing' : `not a number (${typeof v})`}`);
+}
+
+function str(o: Record<string, unknown>, key: string, required: boolean): string | undefined {
+  const v = o[key];
+  if (typeof v === 'string') return v;
+  if (v === undefined && !required) return undefined;
+  throw new VarzParseError(`varz field "${key}" is ${v === undefined ? 'missing' : `not a string (${typeof v})`}`);
+}
+
+/** Parses an already-decoded JSON value as varz. Throws VarzParseError. */
+export function varzFromJson(doc: unknown): Varz {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new VarzParseError('varz is not a JSON object');
+  }
+  const o = doc as Record<string, unknown>;
+  const serverId = str(o, 'server_id', true) as string;
+  if (serverId.length === 0) throw new VarzParseError('varz field "server_id" is empty');
+  const cluster = o['cluster'];
+  let clusterName: string | undefined;
+  if (typeof cluster === 'object' && cluster !== null) {
+    const n = (cluster as Record<string, unknown>)['name'];
+    if (typeof n === 'string' && n.length > 0) clusterName = n;
+  }
+  const rawTags = o['tags'];
+  const tags = Array.isArray(rawTags) ? rawTags.filter((t): t is string => typeof t === 'string') : [];
+  const gomemlimit = num(o, 'gomemlimit', false);
+  return {
+    serverId,
+    serverName: str(o, 'server_name', false) || serverId,
+    cluster: clusterName,
+    tags,
+    version: str(o, 'version', true) as string,
+    cpu: num(o, 'cpu', true) as number,
+    mem: num(o, 'mem', true) as number,
+    cores: num(o, 'cores', false) ?? 0,
+    gomaxprocs: num(o, 'gomaxprocs', false),
+    gomemlimit: gomemlimit !== undefined && gomemlimit > 0 ? gomemlimit : undefined,
+    now: str(o, 'now', false),
+  };
+}
+
+/** Parses varz JSON text. Throws VarzParseError for anything that is not varz. */
+export function parseVarz(text: string): Varz {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new VarzParseError(`varz is not valid JSON: ${(err as Error).message}`);
+  }
+  return varzFromJson(doc);
+}
+
+/** The result of one successful poll: parsed fields plus the body, kept for the incident snapshot. */
+export interface VarzReading {
+  varz: Varz;
+  body: string;
+}
+
+export interface VarzFetchOptions {
+  timeoutMs: number;
+  maxBodyBytes: number;
+  signal?: AbortSignal;
+}
+
+function readTls(tls: TlsConfig | undefined): Agent.Options['connect'] {
+  if (!tls) return undefined;
+  return {
+    rejectUnauthorized: !tls.insecure,
+    ...(tls.ca ? { ca: readFileSync(tls.ca) } : {}),
+    ...(tls.cert ? { cert: readFileSync(tls.cert) } : {}),
+    ...(tls.key ? { key: readFileSync(tls.key) } : {}),
+  };
+}
+
+/** A keep-alive HTTP pool for monitoring endpoints, with per-server TLS where configured. */
+export class VarzClient {
+  readonly #shared: Agent;
+  readonly #tlsAgents = new Map<string, Agent>();
+
+  constructor(connections = 1) {
+    this.#shared = new Agent({ keepAliveTimeout: 30_000, connections, pipelining: 1 });
+  }
+
+  #dispatcher(server: ServerConfig): Dispatcher {
+    if (!server.tls) return this.#shared;
+    let agent = this.#tlsAgents.get(server.url);
+    if (!agent) {
+      agent = new Agent({ keepAliveTimeout: 30_000, connect: readTls(server.tls) });
+      this.#tlsAgents.set(server.url, agent);
+    }
+    return agent;
+  }
+
+  static headers(server: ServerConfig): Record<string, string> {
+    const h: Record<string, string> = { accept: 'application/json' };
+    for (const [k, v] of Object.entries(server.headers)) h[k.toLowerCase()] = v.reveal();
+    if (server.basicAuth) {
+      const token = Buffer.from(`${server.basicAuth.username}:${server.basicAuth.password.reveal()}`).toString('base64');
+      h['authorization'] = `Basic ${token}`;
+    } else if (server.bearerToken) {
+      h['authorization'] = `Bearer ${server.bearerToken.reveal()}`;
+    }
+    return h;
+  }
+
+  /** GETs `<url>/varz`. Throws PollError (kind tells why); never returns a partial body. */
+  async fetch(server: ServerConfig, opts: VarzFetchOptions): Promise<VarzReading> {
+    const url = `${server.url}/varz`;
+    const ctx = { url };
+    const timeout = AbortSignal.timeout(opts.timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, {
+        method: 'GET',
+        headers: VarzClient.headers(server),
+        dispatcher: this.#dispatcher(server),
+        signal,
+        headersTimeout: opts.timeoutMs,
+        bodyTimeout: opts.timeoutMs,
+      });
+    } catch (err) {
+      throw classify(err, url, timeout, opts.timeoutMs);
+    }
+    try {
+      if (res.statusCode !== 200) {
+        throw new PollError(`${url} answered HTTP ${res.statusCode}`, 'http', ctx, { status: res.statusCode });
+      }
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > opts.maxBodyBytes) {
+        throw new PollError(`${url} sent ${declared} bytes, more than poll.max_body_size (${opts.maxBodyBytes})`, 'too_large', ctx);
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body) {
+        const b = chunk as Buffer;
+        size += b.length;
+        if (size > opts.maxBodyBytes) {
+          throw new PollError(`${url} sent more than poll.max_body_size (${opts.maxBodyBytes} bytes)`, 'too_large', ctx);
+        }
+        chunks.push(b);
+      }
+      const body = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
+      try {
+        return { varz: parseVarz(body), body };
+      } catch (err) {
+        throw new PollError(`${url}: ${(err as Error).message}`, 'invalid', ctx, { cause: err });
+      }
+    } catch (err) {
+      if (err instanceof PollError) throw err;
+      throw classify(err, url, timeout, opts.timeoutMs);
+    } finally {
+      // Drop whatever is left of the body so the socket is freed (or destroyed when over the cap).
+      if (!res.body.destroyed) res.body.destroy();
+    }
+  }
+
+  async close(): Promise<void> {
+    const agents = [this.#shared, ...this.#tlsAgents.values()];
+    this.#tlsAgents.clear();
+    await Promise.all(agents.map((a) => a.close().catch(() => a.destroy())));
+  }
+}
+
+function classify(err: unknown, url: string, timeout: AbortSignal, timeoutMs: number): PollError {
+  const ctx = { url };
+  const code = (err as { code?: string }).code;
+  if (timeout.aborted || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return new PollError(`${url} did not answer within ${timeoutMs} ms`, 'timeout', ctx, { cause: err });
+  }
+  if ((err as Error).name === 'AbortError' || code === 'UND_ERR_ABORTED') {
+    return new PollError(`poll of ${url} was cancelled`, 'aborted', ctx, { cause: err });
+  }
+  const detail = code ? `${code}` : (err as Error).message;
+  return new PollError(`${url} could not be reached: ${detail}`, 'network', ctx, { cause: err });
+}

@@ -1,0 +1,211 @@
+/**
+ * Starts real nats-server processes on random loopback ports for tests, and always stops them.
+ * The binary comes from scripts/get-nats-server.sh (>= 2.10.19). A test that needs one and cannot get
+ * one fails: it never skips.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+const root = resolve(import.meta.dirname, '..', '..');
+
+export const SYS_USER = 'sys';
+export const SYS_PASSWORD = 'sys-secret-pw';
+export const APP_USER = 'app';
+export const APP_PASSWORD = 'app-secret-pw';
+
+let binPromise: Promise<string> | undefined;
+
+export function natsServerBin(): Promise<string> {
+  binPromise ??= execFileP('bash', [join(root, 'scripts', 'get-nats-server.sh')], { timeout: 120_000 }).then(
+    ({ stdout }) => {
+      const bin = stdout.trim();
+      if (!bin) throw new Error('scripts/get-nats-server.sh printed no path');
+      return bin;
+    },
+  );
+  return binPromise;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      if (addr === null || typeof addr === 'string') {
+        rej(new Error('no port'));
+        return;
+      }
+      srv.close(() => res(addr.port));
+    });
+  });
+}
+
+export interface ServerOptions {
+  name?: string;
+  tags?: string[];
+  clusterName?: string;
+  /** Cluster ports of the other members to route to. */
+  routes?: number[];
+  /** Open prof_port (default true). */
+  profPort?: boolean;
+  /** Extra config text appended verbatim. */
+  extra?: string;
+}
+
+export interface Ports {
+  client: number;
+  monitor: number;
+  prof: number;
+  cluster: number;
+}
+
+export class NatsServer {
+  readonly name: string;
+  readonly ports: Ports;
+  readonly dir: string;
+  readonly configFile: string;
+  #proc: ChildProcess | undefined;
+  #log = '';
+
+  constructor(name: string, ports: Ports, dir: string, configText: string) {
+    this.name = name;
+    this.ports = ports;
+    this.dir = dir;
+    this.configFile = join(dir, `${name}.conf`);
+    writeFileSync(this.configFile, configText);
+  }
+
+  get monitorUrl(): string {
+    return `http://127.0.0.1:${this.ports.monitor}`;
+  }
+  get profUrl(): string {
+    return `http://127.0.0.1:${this.ports.prof}`;
+  }
+  get natsUrl(): string {
+    return `nats://127.0.0.1:${this.ports.client}`;
+  }
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+  get output(): string {
+    return this.#log;
+  }
+
+  async start(): Promise<void> {
+    const bin = await natsServerBin();
+    const proc = spawn(bin, ['-c', this.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#proc = proc;
+    const collect = (b: Buffer): void => {
+      if (this.#log.length < 200_000) this.#log += b.toString();
+    };
+    proc.stdout?.on('data', collect);
+    proc.stderr?.on('data', collect);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null) throw new Error(`nats-server ${this.name} exited: ${this.#log}`);
+      try {
+        const res = await fetch(`${this.monitorUrl}/healthz`);
+        await res.arrayBuffer();
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`nats-server ${this.name} did not become healthy: ${this.#log}`);
+  }
+
+  /** Stops the process (SIGTERM, or the given signal) and waits for it to exit. Idempotent. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const proc = this.#proc;
+    this.#proc = undefined;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  kill(): Promise<void> {
+    return this.stop('SIGKILL');
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+}
+
+function configText(name: string, ports: Ports, opts: ServerOptions): string {
+  const tags = opts.tags ?? ['az:test-1', 'env:test'];
+  const lines = [
+    `server_name: ${name}`,
+    `listen: 127.0.0.1:${ports.client}`,
+    `http: 127.0.0.1:${ports.monitor}`,
+    ...(opts.profPort === false ? [] : [`prof_port: ${ports.prof}`]),
+    `server_tags: ${JSON.stringify(tags)}`,
+    'accounts {',
+    `  SYS { users = [ { user: ${SYS_USER}, password: ${SYS_PASSWORD} } ] }`,
+    `  APP { users = [ { user: ${APP_USER}, password: ${APP_PASSWORD} } ] }`,
+    '}',
+    'system_account: SYS',
+    'cluster {',
+    `  name: ${opts.clusterName ?? 'test-cluster'}`,
+    `  listen: 127.0.0.1:${ports.cluster}`,
+    ...(opts.routes && opts.routes.length > 0
+      ? [`  routes: [ ${opts.routes.map((p) => `nats-route://127.0.0.1:${p}`).join(', ')} ]`]
+      : []),
+    '}',
+    opts.extra ?? '',
+  ];
+  return lines.join('\n') + '\n';
+}
+
+async function allocPorts(): Promise<Ports> {
+  return { client: await freePort(), monitor: await freePort(), prof: await freePort(), cluster: await freePort() };
+}
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'nats-autoprof-srv-'));
+  dirs.push(d);
+  return d;
+}
+
+/** Starts one server. Call `stop()` in an `after` hook. */
+export async function startServer(opts: ServerOptions = {}): Promise<NatsServer> {
+  const name = opts.name ?? 'n1';
+  const ports = await allocPorts();
+  const srv = new NatsServer(name, ports, tempDir(), configText(name, ports, opts));
+  await srv.start();
+  return srv;
+}
+
+/** Starts a cluster of `names.length` routed servers sharing one cluster name. */
+export async function startCluster(
+  names: string[],
+  opts: Omit<ServerOptions, 'name' | 'routes'> & { tagsByName?: Record<string, string[]> } = {},
+): Promise<NatsServer[]> {
+  const dir = tempDir();
+  const allPorts = await Promise.all(names.map(() => allocPorts()));
+  const servers = names.map((name, i) => {
+    const ports = allPorts[i] as Ports;
+    const routes = allPorts.filter((_, j) => j !== i).map((p) => p.cluster);
+    const tags = opts.tagsByName?.[name] ?? opts.tags;
+    return new NatsServer(name, ports, dir, configText(name, ports, { ...opts, name, routes, ...(tags ? { tags } : {}) }));
+  });
+  await Promise.all(servers.map((s) => s.start()));
+  return servers;
+}
+
+export function cleanupTempDirs(): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}

@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { inCooldown, initialRuleState, isFiring, metricValue, nextFireAt, stepRule, type RuleInput, type RuleSpec, type RuleState } from '../../../src/trigger/rules.js';
+
+const rule: RuleSpec = { above: 80, forMs: 15_000, rearmBelow: 60, cooldownMs: 600_000 };
+const ID = 'NABC';
+
+function up(value: number | undefined, serverId = ID): RuleInput {
+  return { ok: true, serverId, value };
+}
+
+/** Runs a sequence of [time, input] steps and returns the phases and events. */
+function run(spec: RuleSpec, steps: [number, RuleInput][], start?: RuleState) {
+  let s = start ?? initialRuleState(0);
+  const trace: { t: number; phase: string; event?: string }[] = [];
+  for (const [t, input] of steps) {
+    const r = stepRule(spec, s, input, t);
+    s = r.state;
+    const ev = r.event ? (r.event.kind === 'fire' ? 'fire' : `skip:${r.event.reason}`) : undefined;
+    trace.push({ t, phase: s.phase, ...(ev ? { event: ev } : {}) });
+  }
+  return { state: s, trace };
+}
+
+describe('rules state machine', () => {
+  const cases: { name: string; spec?: RuleSpec; steps: [number, RuleInput][]; expect: { t: number; phase: string; event?: string }[] }[] = [
+    {
+      name: 'stays idle below the threshold',
+      steps: [[0, up(50)], [5_000, up(80)]],
+      expect: [{ t: 0, phase: 'idle' }, { t: 5_000, phase: 'idle' }],
+    },
+    {
+      name: 'idle -> pending -> fired after `for`',
+      steps: [[0, up(90)], [10_000, up(95)], [15_000, up(95)]],
+      expect: [{ t: 0, phase: 'pending' }, { t: 10_000, phase: 'pending' }, { t: 15_000, phase: 'fired', event: 'fire' }],
+    },
+    {
+      name: 'for: 0s fires on the first sample above',
+      spec: { ...rule, forMs: 0 },
+      steps: [[0, up(81)]],
+      expect: [{ t: 0, phase: 'fired', event: 'fire' }],
+    },
+    {
+      name: 'a dip below `above` while pending restarts the wait',
+      steps: [[0, up(90)], [10_000, up(70)], [15_000, up(90)], [25_000, up(90)], [30_000, up(90)]],
+      expect: [
+        { t: 0, phase: 'pending' },
+        { t: 10_000, phase: 'idle' },
+        { t: 15_000, phase: 'pending' },
+        { t: 25_000, phase: 'pending' },
+        { t: 30_000, phase: 'fired', event: 'fire' },
+      ],
+    },
+    {
+      name: 'a failed poll ends a pending episode',
+      steps: [[0, up(90)], [5_000, { ok: false }], [10_000, up(90)], [20_000, up(90)], [25_000, up(90)]],
+      expect: [
+        { t: 0, phase: 'pending' },
+        { t: 5_000, phase: 'idle' },
+        { t: 10_000, phase: 'pending' },
+        { t: 20_000, phase: 'pending' },
+        { t: 25_000, phase: 'fired', event: 'fire' },
+      ],
+    },
+    {
+      name: 'a server restart (new server_id) ends a pending episode',
+      steps: [[0, up(90)], [10_000, up(90, 'NNEW')], [20_000, up(90, 'NNEW')], [25_000, up(90, 'NNEW')]],
+      expect: [
+        { t: 0, phase: 'pending' },
+        { t: 10_000, phase: 'pending' },
+        { t: 20_000, phase: 'pending' },
+        { t: 25_000, phase: 'fired', event: 'fire' },
+      ],
+    },
+    {
+      name: 'stays fired (disarmed) until the value drops below rearm_below',
+      spec: { ...rule, forMs: 0, cooldownMs: 0 },
+      steps: [[0, up(90)], [5_000, up(70)], [10_000, up(90)], [15_000, up(59)], [20_000, up(90)]],
+      expect: [
+        { t: 0, phase: 'fired', event: 'fire' },
+        { t: 5_000, phase: 'fired' },
+        { t: 10_000, phase: 'fired' },
+        { t: 15_000, phase: 'idle' },
+        { t: 20_000, phase: 'fired', event: 'fire' },
+      ],
+    },
+    {
+      name: 're-armed inside the cooldown is cooling; a sustained rise reports one cooldown skip, then fires when it ends',
+      spec: { ...rule, forMs: 0, cooldownMs: 60_000 },
+      steps: [[0, up(90)], [5_000, up(50)], [10_000, up(90)], [15_000, up(90)], [60_000, up(90)]],
+      expect: [
+        { t: 0, phase: 'fired', event: 'fire' },
+        { t: 5_000, phase: 'cooling' },
+        { t: 10_000, phase: 'pending', event: 'skip:cooldown' },
+        { t: 15_000, phase: 'pending' },
+        { t: 60_000, phase: 'fired', event: 'fire' },
+      ],
+    },
+    {
+      name: 'cooling turns idle once the cooldown is over',
+      spec: { ...rule, forMs: 0, cooldownMs: 60_000 },
+      steps: [[0, up(90)], [5_000, up(50)], [61_000, up(50)]],
+      expect: [
+        { t: 0, phase: 'fired', event: 'fire' },
+        { t: 5_000, phase: 'cooling' },
+        { t: 61_000, phase: 'idle' },
+      ],
+    },
+    {
+      name: 'default rearm_below (= above) re-arms as soon as the value is not above',
+      spec: { above: 80, forMs: 0, rearmBelow: 80, cooldownMs: 0 },
+      steps: [[0, up(81)], [1_000, up(80)], [2_000, up(81)]],
+      expect: [
+        { t: 0, phase: 'fired', event: 'fire' },
+        { t: 1_000, phase: 'idle' },
+        { t: 2_000, phase: 'fired', event: 'fire' },
+      ],
+    },
+    {
+      name: 'a metric the server does not report keeps the rule idle',
+      spec: { ...rule, forMs: 0 },
+      steps: [[0, up(undefined)], [1_000, up(undefined)]],
+      expect: [{ t: 0, phase: 'idle' }, { t: 1_000, phase: 'idle' }],
+    },
+    {
+      name: 'a failed poll after firing keeps the rule disarmed',
+      spec: { ...rule, forMs: 0 },
+      steps: [[0, up(90)], [1_000, { ok: false }], [2_000, up(90)]],
+      expect: [{ t: 0, phase: 'fired', event: 'fire' }, { t: 1_000, phase: 'fired' }, { t: 2_000, phase: 'fired' }],
+    },
+  ];
+
+  for (const c of cases) {
+    it(c.name, () => {
+      assert.deepEqual(run(c.spec ?? rule, c.steps).trace, c.expect);
+    });
+  }
+
+  it('`since` changes only when the phase changes', () => {
+    const { state } = run(rule, [[0, up(90)], [5_000, up(91)], [10_000, up(92)]]);
+    assert.equal(state.phase, 'pending');
+    assert.equal(state.since, 0);
+    assert.equal(state.pendingSince, 0);
+  });
+
+  it('isFiring is 1 while pending and while fired, 0 once re-armed', () => {
+    const spec = { ...rule, forMs: 5_000, cooldownMs: 0 };
+    let s = initialRuleState(0);
+    assert.equal(isFiring(s), false);
+    s = stepRule(spec, s, up(90), 0).state;
+    assert.equal(isFiring(s), true);
+    s = stepRule(spec, s, up(90), 5_000).state;
+    assert.equal(s.phase, 'fired');
+    assert.equal(isFiring(s), true);
+    s = stepRule(spec, s, up(10), 6_000).state;
+    assert.equal(isFiring(s), false);
+  });
+
+  it('nextFireAt counts down `for` and respects the cooldown', () => {
+    let s = stepRule(rule, initialRuleState(0), up(90), 1_000).state;
+    assert.equal(nextFireAt(rule, s), 16_000);
+    s = { ...s, lastFiredAt: 0 };
+    assert.equal(nextFireAt(rule, s), 600_000);
+    assert.equal(inCooldown(rule, s, 599_999), true);
+    assert.equal(inCooldown(rule, s, 600_000), false);
+  });
+});
+
+describe('metricValue', () => {
+  const v = { cpu: 150, mem: 512, cores: 8, gomaxprocs: 2, gomemlimit: 1024 };
+  it('cpu is varz cpu as reported', () => assert.equal(metricValue('cpu', v), 150));
+  it('cpu_per_core divides by gomaxprocs', () => assert.equal(metricValue('cpu_per_core', v), 75));
+  it('cpu_per_core falls back to cores without gomaxprocs', () => assert.equal(metricValue('cpu_per_core', { ...v, gomaxprocs: undefined }), 18.75));
+  it('mem is bytes', () => assert.equal(metricValue('mem', v), 512));
+  it('mem_of_limit is percent of gomemlimit', () => assert.equal(metricValue('mem_of_limit', v), 50));
+  it('mem_of_limit is undefined without a limit', () => assert.equal(metricValue('mem_of_limit', { ...v, gomemlimit: undefined }), undefined));
+});
