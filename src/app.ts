@@ -107,7 +107,11 @@ export class App {
     this.metrics.configReloadTimestamp.set(this.#clock.now() / 1000);
     this.#applyServers(this.#config.servers);
     this.#warnAboutPaths(this.#config);
-    this.#sys?.start();
+    if (this.#sys) {
+      this.#sys.start();
+      // Give the connection a moment so that the first firing can already use it.
+      await this.#sys.waitConnected(this.#config.systemAccount?.timeoutMs ?? 0);
+    }
     this.#poller.start();
     await this.capturer.prune();
     this.#armRetention();

@@ -109,8 +109,9 @@ export class Capturer {
     if (this.#active.has(req.target.key)) {
       return this.#skip(label, 'busy', `server ${label} is already being captured`);
     }
-    const haveSys = this.#o.systemAccount !== undefined;
-    const plans = req.profiles.map((p) => ({ profile: p, choice: choosePath(p, req.target, this.#o.config.via, haveSys) }));
+    const sys = this.#o.systemAccount;
+    const sysState = sys === undefined ? 'none' : sys.connected ? 'up' : 'down';
+    const plans = req.profiles.map((p) => ({ profile: p, choice: choosePath(p, req.target, this.#o.config.via, sysState) }));
     if (plans.every((p) => !p.choice.ok)) {
       const why = plans.map((p) => `${p.profile}: ${p.choice.ok ? '' : p.choice.why}`).join('; ');
       const key = `${req.target.key}|${req.profiles.join(',')}`;

@@ -123,6 +123,26 @@ export class SystemAccount {
     if (connected === this.#connected) return;
     this.#connected = connected;
     this.#opts.onConnectedChange(connected);
+    if (connected) for (const w of this.#waiters.splice(0)) w();
+  }
+
+  readonly #waiters: (() => void)[] = [];
+
+  /** Resolves true once connected, or false after `ms`. */
+  waitConnected(ms: number): Promise<boolean> {
+    if (this.#connected) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        const i = this.#waiters.indexOf(done);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        resolve(false);
+      }, ms);
+      this.#waiters.push(done);
+    });
   }
 
   async #run(): Promise<void> {

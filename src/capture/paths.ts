@@ -37,9 +37,14 @@ export interface PathTarget {
 
 export type PathChoice = { ok: true; via: Path } | { ok: false; why: string };
 
-export function choosePath(profile: ProfileName, t: PathTarget, via: CaptureVia, haveSystemAccount: boolean): PathChoice {
-  const sysOk = haveSystemAccount && t.serverId !== undefined && profilezSupports(profile, t.version);
-  const sysWhy = !haveSystemAccount
+/** `none`: not configured; `down`: configured but not connected right now; `up`: connected. */
+export type SystemAccountState = 'none' | 'down' | 'up';
+
+export function choosePath(profile: ProfileName, t: PathTarget, via: CaptureVia, sys: SystemAccountState): PathChoice {
+  const sysCan = sys !== 'none' && t.serverId !== undefined && profilezSupports(profile, t.version);
+  // While the connection is down, auto prefers prof_port; without one it still tries (and records the error).
+  const sysOk = sysCan && (sys === 'up' || via === 'system_account' || !t.profUrl);
+  const sysWhy = sys === 'none'
     ? 'no system_account is configured'
     : t.serverId === undefined
       ? 'the server has not been seen yet (no server_id)'

@@ -58,22 +58,26 @@ describe('capture paths', () => {
     assert.equal(profilezSupports('allocs', '2.9.25'), false);
   });
   const t = { serverId: 'NABC', version: '2.10.27', profUrl: 'http://127.0.0.1:65432' };
-  it('auto prefers the system account', () => assert.deepEqual(choosePath('cpu', t, 'auto', true), { ok: true, via: 'system_account' }));
+  it('auto prefers the system account', () => assert.deepEqual(choosePath('cpu', t, 'auto', 'up'), { ok: true, via: 'system_account' }));
   it('auto falls back to prof_port for an old server', () =>
-    assert.deepEqual(choosePath('cpu', { ...t, version: '2.10.10' }, 'auto', true), { ok: true, via: 'prof_port' }));
-  it('auto uses prof_port without a system account', () => assert.deepEqual(choosePath('allocs', t, 'auto', false), { ok: true, via: 'prof_port' }));
+    assert.deepEqual(choosePath('cpu', { ...t, version: '2.10.10' }, 'auto', 'up'), { ok: true, via: 'prof_port' }));
+  it('auto uses prof_port without a system account', () => assert.deepEqual(choosePath('allocs', t, 'auto', 'none'), { ok: true, via: 'prof_port' }));
   it('auto with neither path says why', () =>
-    assert.deepEqual(choosePath('cpu', { ...t, profUrl: undefined }, 'auto', false), {
+    assert.deepEqual(choosePath('cpu', { ...t, profUrl: undefined }, 'auto', 'none'), {
       ok: false,
       why: 'no system_account is configured, and the server has no prof_url',
     }));
   it('system_account refuses an old server', () =>
-    assert.deepEqual(choosePath('cpu', { ...t, version: '2.10.18' }, 'system_account', true), {
+    assert.deepEqual(choosePath('cpu', { ...t, version: '2.10.18' }, 'system_account', 'up'), {
       ok: false,
       why: 'server version 2.10.18 cannot give "cpu" through PROFILEZ (needs 2.10.19 or newer)',
     }));
+  it('auto uses prof_port while the system account is down', () =>
+    assert.deepEqual(choosePath('cpu', t, 'auto', 'down'), { ok: true, via: 'prof_port' }));
+  it('auto still tries the system account while it is down when there is no prof_url', () =>
+    assert.deepEqual(choosePath('cpu', { ...t, profUrl: undefined }, 'auto', 'down'), { ok: true, via: 'system_account' }));
   it('prof_port needs a prof_url', () =>
-    assert.deepEqual(choosePath('cpu', { ...t, profUrl: undefined }, 'prof_port', true), { ok: false, why: 'the server has no prof_url' }));
+    assert.deepEqual(choosePath('cpu', { ...t, profUrl: undefined }, 'prof_port', 'up'), { ok: false, why: 'the server has no prof_url' }));
 });
 
 describe('prof_port', () => {

@@ -1,0 +1,121 @@
+/**
+ * The foundation against a real nats-server: the daemon polls /varz and exports metrics, survives the
+ * server going away, and follows it when it comes back.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createServer, type Server } from 'node:http';
+import { Daemon, removeTempDirs, startDaemon, waitFor } from '../helpers/daemon.js';
+import { cleanupTempDirs, freePort, startServer, type NatsServer } from '../helpers/nats-server.js';
+
+describe('watching a real nats-server', () => {
+  let srv: NatsServer;
+  let daemon: Daemon;
+
+  before(async () => {
+    srv = await startServer({ name: 'watch-a', tags: ['az:eu-1'], clusterName: 'east' });
+    daemon = await startDaemon({
+      config: `
+http:
+  listen: 127.0.0.1:{{PORT}}
+poll:
+  interval: 300ms
+  timeout: 250ms
+servers:
+  - url: ${srv.monitorUrl}
+storage:
+  dir: {{DIR}}/profiles
+`,
+    });
+  });
+  after(async () => {
+    await daemon?.stop();
+    await srv?.stop();
+    cleanupTempDirs();
+    removeTempDirs();
+  });
+
+  it('exports up, cpu, memory, info and poll counters under the varz server_name', async () => {
+    await waitFor(async () => (await daemon.metric('nats_autoprof_up', { server: 'watch-a' })) === 1, { what: 'up 1' });
+    const text = await daemon.metrics();
+    const mem = await daemon.metric('nats_autoprof_server_memory_bytes', { server: 'watch-a' });
+    assert.ok(mem !== undefined && mem > 1_000_000, `memory ${mem}`);
+    assert.notEqual(await daemon.metric('nats_autoprof_server_cpu_percent', { server: 'watch-a' }), undefined);
+    assert.match(text, /nats_autoprof_server_info\{server="watch-a",server_id="N[A-Z0-9]{55}",cluster="east",version="2\.10\.\d+"\} 1/);
+    assert.ok(((await daemon.metric('nats_autoprof_polls_total', { server: 'watch-a', result: 'ok' })) ?? 0) >= 1);
+    const last = await daemon.metric('nats_autoprof_last_poll_success_timestamp_seconds', { server: 'watch-a' });
+    assert.ok(last !== undefined && Math.abs(last - Date.now() / 1000) < 10);
+    assert.match(text, /nats_autoprof_poll_duration_seconds_bucket\{le="0\.005"\}/);
+    assert.match(text, /nats_autoprof_process_resident_memory_bytes \d+/);
+    assert.equal(await daemon.metric('nats_autoprof_config_last_reload_success'), 1);
+    // The URL label used before the first answer is gone once the server has a name.
+    assert.doesNotMatch(text, new RegExp(`server="${srv.monitorUrl}"`));
+  });
+
+  it('is ready once every server has been polled', async () => {
+    const res = await fetch(`${daemon.url}/readyz`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { status: 'ready' });
+  });
+
+  it('turns up to 0 and counts errors while the server is down, and recovers when it restarts', async () => {
+    await srv.stop();
+    await waitFor(async () => (await daemon.metric('nats_autoprof_up', { server: 'watch-a' })) === 0, { what: 'up 0' });
+    const errors1 = (await daemon.metric('nats_autoprof_polls_total', { server: 'watch-a', result: 'error' })) ?? 0;
+    await waitFor(async () => ((await daemon.metric('nats_autoprof_polls_total', { server: 'watch-a', result: 'error' })) ?? 0) >= errors1 + 3, {
+      what: 'more poll errors',
+    });
+    assert.equal((await fetch(`${daemon.url}/healthz`)).status, 200);
+    // One log line for the state change, not one per failed poll.
+    assert.equal(daemon.logsWith('server is down').length, 1);
+    const down = daemon.logsWith('server is down')[0];
+    assert.equal(down?.['server'], 'watch-a');
+    assert.equal(down?.['url'], srv.monitorUrl);
+
+    await srv.start();
+    await waitFor(async () => (await daemon.metric('nats_autoprof_up', { server: 'watch-a' })) === 1, { what: 'up 1 again', timeoutMs: 15_000 });
+    assert.equal(daemon.logsWith('server is up').length, 2);
+    assert.equal(daemon.proc.exitCode, null);
+  });
+});
+
+describe('readiness before the first answer', () => {
+  let slow: Server;
+  let daemon: Daemon;
+  let release: () => void = () => undefined;
+
+  before(async () => {
+    const port = await freePort();
+    slow = createServer((_req, res) => {
+      // Hold the first poll until the test has seen /readyz say 503.
+      release = () => res.end('{}');
+    });
+    await new Promise<void>((r) => slow.listen(port, '127.0.0.1', r));
+    daemon = await startDaemon({
+      config: `
+http: { listen: "127.0.0.1:{{PORT}}" }
+poll: { interval: 5s, timeout: 5s }
+servers: [ { url: "http://127.0.0.1:${port}", name: slow-one } ]
+storage: { dir: "{{DIR}}/profiles" }
+`,
+    });
+  });
+  after(async () => {
+    release();
+    await daemon?.stop();
+    slow.closeAllConnections();
+    await new Promise((r) => slow.close(r));
+    removeTempDirs();
+  });
+
+  it('answers 503 with the reason until every server has been polled', async () => {
+    const res = await fetch(`${daemon.url}/readyz`);
+    assert.equal(res.status, 503);
+    assert.deepEqual(await res.json(), { status: 'not ready', reason: 'waiting for the first poll of: slow-one' });
+    release();
+    await waitFor(async () => (await fetch(`${daemon.url}/readyz`)).status === 200, { what: 'ready' });
+    // `{}` is not varz: counted as an error, with up 0.
+    assert.equal(await daemon.metric('nats_autoprof_up', { server: 'slow-one' }), 0);
+    assert.equal(await daemon.metric('nats_autoprof_polls_total', { server: 'slow-one', result: 'error' }), 1);
+  });
+});
