@@ -1,0 +1,396 @@
+import * as assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
+
+import { ConfigError } from '../../../src/errors.js';
+import { Secret } from '../../../src/secret.js';
+import { expandEnv, loadConfig, parseConfigText } from '../../../src/config/load.js';
+import { renderConfig } from '../../../src/config/render.js';
+import { KEYS } from '../../../src/config/schema.js';
+import type { Config } from '../../../src/config/types.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const EXAMPLE = path.join(ROOT, 'config/example.yaml');
+const MiB = 1024 * 1024;
+
+/** Parses `text` as `<dir>/config.yaml`; fails the test with the full message on a ConfigError. */
+function parse(text: string, env: Record<string, string | undefined> = {}, dir = '/etc/nats-autoprof'): Config {
+  return parseConfigText(text, path.join(dir, 'config.yaml'), env);
+}
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.message.split('\n').slice(1).map((l) => l.trim());
+  }
+  assert.fail('expected a ConfigError');
+}
+
+/** Everything in a Config that comes from a default when the file does not set it. */
+function defaultedParts(c: Config): unknown {
+  return { log: c.log, http: c.http, poll: c.poll, shutdownTimeoutMs: c.shutdownTimeoutMs, capture: c.capture, retention: c.storage.retention };
+}
+
+describe('defaults', () => {
+  it('a minimal {} config gets every documented default', () => {
+    const c = parse('{}');
+    assert.deepEqual(c, {
+      file: '/etc/nats-autoprof/config.yaml',
+      log: { level: 'info' },
+      http: { listen: '0.0.0.0:9745', host: '0.0.0.0', port: 9745 },
+      poll: { intervalMs: 5_000, timeoutMs: 2_000, maxBodyBytes: 4 * MiB },
+      servers: [],
+      systemAccount: undefined,
+      triggers: [],
+      capture: {
+        via: 'auto',
+        cpuDurationMs: 5_000,
+        timeoutMs: 10_000,
+        maxConcurrent: 4,
+        limit: { count: 12, windowMs: 3_600_000 },
+        maxProfileBytes: 64 * MiB,
+      },
+      storage: {
+        dir: '/etc/nats-autoprof/profiles',
+        retention: { maxIncidentsPerServer: 50, maxTotalSizeBytes: 2 * 1024 * MiB, maxAgeMs: 14 * 86_400_000, intervalMs: 600_000 },
+      },
+      shutdownTimeoutMs: 20_000,
+    });
+  });
+
+  it('empty sections (`poll:` with nothing under it) mean defaults', () => {
+    const c = parse('poll:\nservers:\ntriggers:\ncapture:\n  limit:\n');
+    assert.deepEqual(defaultedParts(c), defaultedParts(parse('{}')));
+    assert.deepEqual(c.servers, []);
+  });
+
+  it('a trigger gets its defaults: for 0s, rearm_below = above, cooldown 10m, profiles [cpu, allocs], every server', () => {
+    const c = parse('triggers:\n  - { name: t, metric: cpu_per_core, above: 75.5 }\n');
+    assert.deepEqual(c.triggers, [
+      { name: 't', metric: 'cpu_per_core', above: 75.5, forMs: 0, rearmBelow: 75.5, cooldownMs: 600_000, profiles: ['cpu', 'allocs'], servers: undefined },
+    ]);
+  });
+});
+
+describe('config/example.yaml', () => {
+  it('loads standalone and says what the task asked for', async () => {
+    const c = await loadConfig(EXAMPLE, {});
+    assert.equal(c.file, EXAMPLE);
+    assert.deepEqual(c.servers, [
+      { url: 'http://127.0.0.1:8222', name: 'nats-a', profUrl: 'http://127.0.0.1:65432', headers: {}, basicAuth: undefined, bearerToken: undefined, tls: undefined },
+    ]);
+    assert.equal(c.systemAccount, undefined);
+    assert.deepEqual(c.triggers, [
+      { name: 'high-cpu', metric: 'cpu', above: 80, forMs: 15_000, rearmBelow: 60, cooldownMs: 600_000, profiles: ['cpu', 'allocs'], servers: undefined },
+      { name: 'high-memory', metric: 'mem', above: 1024 * MiB, forMs: 30_000, rearmBelow: 1024 * MiB, cooldownMs: 600_000, profiles: ['heap', 'allocs', 'goroutine'], servers: undefined },
+    ]);
+    assert.equal(c.storage.dir, path.join(ROOT, 'config/profiles'));
+  });
+
+  it('shows every default as its value (the same values {} gets)', async () => {
+    const c = await loadConfig(EXAMPLE, {});
+    assert.deepEqual(defaultedParts(c), defaultedParts(parse('{}')));
+  });
+
+  it('documents every key of the schema', () => {
+    const text = readFileSync(EXAMPLE, 'utf8');
+    const missing = Object.values(KEYS)
+      .flat()
+      .filter((key) => !new RegExp(`(^|[\\s{,#])${key}:`, 'm').test(text));
+    assert.deepEqual(missing, []);
+  });
+
+  it('keeps secrets and system_account commented out', () => {
+    const text = readFileSync(EXAMPLE, 'utf8');
+    const live = text.split('\n').filter((l) => !/^\s*#/.test(l));
+    assert.deepEqual(live.filter((l) => /(password|token|nkey_seed|system_account|headers)\s*:/.test(l)), []);
+    assert.match(text, /#\s+password: \$\{NATS_SYS_PASSWORD\}/);
+  });
+});
+
+describe('environment expansion', () => {
+  it('replaces ${VAR} and ${VAR:-default} from the env it is given, and $${ is a literal ${', () => {
+    const c = parse(
+      [
+        'servers:',
+        '  - url: http://${HOST}:${PORT:-8222}/${PREFIX:-nats}',
+        '    headers: { X-Literal: "$${NOT_A_VAR}", X-Both: "${A}-${B:-b}", X-Dollar: "cost $5 $x" }',
+        'log: { level: "${LEVEL:-info}" }',
+      ].join('\n'),
+      { HOST: '10.1.2.3', PREFIX: '', A: 'a', LEVEL: 'debug' },
+    );
+    assert.equal(c.servers[0]?.url, 'http://10.1.2.3:8222/nats');
+    assert.equal(c.servers[0]?.headers['X-Literal']?.reveal(), '${NOT_A_VAR}');
+    assert.equal(c.servers[0]?.headers['X-Both']?.reveal(), 'a-b');
+    assert.equal(c.servers[0]?.headers['X-Dollar']?.reveal(), 'cost $5 $x');
+    assert.equal(c.log.level, 'debug');
+  });
+
+  it('expanded numbers and booleans are accepted where numbers and booleans are expected', () => {
+    const c = parse(
+      'triggers:\n  - { name: t, metric: cpu, above: "${CPU_LIMIT:-80}" }\nservers:\n  - url: https://h:8222\n    tls: { insecure: "${INSECURE}" }\n',
+      { INSECURE: 'true' },
+    );
+    assert.equal(c.triggers[0]?.above, 80);
+    assert.equal(c.servers[0]?.tls?.insecure, true);
+  });
+
+  it('an unset variable without default is a problem at that value, and all of them are reported', () => {
+    assert.deepEqual(problemsOf(() => parse('poll:\n  interval: ${POLL}\nsystem_account:\n  url: nats://h:4222\n  user: sys\n  password: ${NATS_SYS_PASSWORD}\n')), [
+      '/etc/nats-autoprof/config.yaml:2:13: poll.interval: environment variable POLL is not set (hint: export it, or write ${POLL:-default})',
+      '/etc/nats-autoprof/config.yaml:6:13: system_account.password: environment variable NATS_SYS_PASSWORD is not set (hint: export it, or write ${NATS_SYS_PASSWORD:-default})',
+    ]);
+  });
+
+  it('never reads process.env', () => {
+    process.env['NATS_AUTOPROF_TEST_ONLY'] = 'debug';
+    try {
+      assert.deepEqual(problemsOf(() => parse('log: { level: "${NATS_AUTOPROF_TEST_ONLY}" }')), [
+        '/etc/nats-autoprof/config.yaml:1:15: log.level: environment variable NATS_AUTOPROF_TEST_ONLY is not set (hint: export it, or write ${NATS_AUTOPROF_TEST_ONLY:-default})',
+      ]);
+    } finally {
+      delete process.env['NATS_AUTOPROF_TEST_ONLY'];
+    }
+  });
+
+  it('expandEnv: the table', () => {
+    const env = { A: 'x', EMPTY: '' };
+    const table: [string, string, number][] = [
+      ['plain', 'plain', 0],
+      ['${A}', 'x', 0],
+      ['${A:-d}', 'x', 0],
+      ['${EMPTY:-d}', 'd', 0],
+      ['${EMPTY}', '', 0],
+      ['${UNSET:-}', '', 0],
+      ['${UNSET:-a:-b}', 'a:-b', 0],
+      ['$${A}', '${A}', 0],
+      ['$$${A}', '$${A}', 0], // left to right: a lone $, then $${
+      ['${UNSET}', '', 1],
+      ['${A', '${A', 1],
+      ['${A B}', '${A B}', 1],
+    ];
+    for (const [text, value, problems] of table) {
+      const out = expandEnv(text, env);
+      assert.equal(out.value, value, text);
+      assert.equal(out.problems.length, problems, text);
+    }
+  });
+});
+
+describe('secrets', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'autoprof-config-'));
+    mkdirSync(path.join(dir, 'secrets'));
+    writeFileSync(path.join(dir, 'secrets/monitor-password'), 'm0nitor-pw\n');
+    writeFileSync(path.join(dir, 'secrets/bearer'), 'bearer-t0ken \n\n');
+    writeFileSync(path.join(dir, 'secrets/sys-password'), 'sys-pw-from-file');
+    writeFileSync(path.join(dir, 'secrets/nkey'), 'SUAEXAMPLESEED\n');
+    writeFileSync(path.join(dir, 'secrets/empty'), '\n \n');
+    writeFileSync(path.join(dir, 'sys.creds'), 'creds');
+    writeFileSync(path.join(dir, 'ca.pem'), 'ca');
+    writeFileSync(path.join(dir, 'client.pem'), 'cert');
+    writeFileSync(path.join(dir, 'client-key.pem'), 'key');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const SECRET_VALUES = ['m0nitor-pw', 'bearer-t0ken', 'sys-pw-from-file', 'SUAEXAMPLESEED', 'inline-pw', 'hdr-value', 'inline-token'];
+
+  async function load(text: string, env: Record<string, string> = {}): Promise<Config> {
+    const file = path.join(dir, `c-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(file, text);
+    return loadConfig(file, env);
+  }
+
+  const FULL = [
+    'servers:',
+    '  - url: https://a.example:8222/',
+    '    name: a',
+    '    headers: { X-Scope: hdr-value }',
+    '    basic_auth: { username: mon, password_file: secrets/monitor-password }',
+    '    tls: { ca: ca.pem, cert: ./client.pem, key: client-key.pem }',
+    '  - url: https://b.example:8222/prefix/',
+    '    bearer_token_file: ./secrets/bearer',
+    '  - url: https://c.example:8222',
+    '    basic_auth: { username: mon, password: "${PW}" }',
+    'system_account:',
+    '  url: [nats://a:4222, tls://b:4222]',
+    '  user: sys',
+    '  password_file: secrets/sys-password',
+    '  tls: { ca: ca.pem, insecure: true }',
+  ].join('\n');
+
+  it('reads <key>_file relative to the config file, trims trailing whitespace, and makes every secret a Secret', async () => {
+    const c = await load(FULL, { PW: 'inline-pw' });
+    const [a, b, cc] = c.servers;
+    assert.ok(a?.basicAuth?.password instanceof Secret);
+    assert.equal(a.basicAuth.password.reveal(), 'm0nitor-pw');
+    assert.equal(a.basicAuth.username, 'mon');
+    assert.ok(a.headers['X-Scope'] instanceof Secret);
+    assert.equal(a.headers['X-Scope'].reveal(), 'hdr-value');
+    assert.deepEqual(a.tls, { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'client.pem'), key: path.join(dir, 'client-key.pem'), insecure: false });
+    assert.equal(b?.url, 'https://b.example:8222/prefix');
+    assert.ok(b.bearerToken instanceof Secret);
+    assert.equal(b.bearerToken.reveal(), 'bearer-t0ken');
+    assert.equal(cc?.basicAuth?.password.reveal(), 'inline-pw');
+    const sys = c.systemAccount;
+    assert.deepEqual(sys?.urls, ['nats://a:4222', 'tls://b:4222']);
+    assert.ok(sys.password instanceof Secret);
+    assert.equal(sys.password.reveal(), 'sys-pw-from-file');
+    assert.equal(sys.user, 'sys');
+    assert.equal(sys.timeoutMs, 5_000);
+    assert.equal(sys.tls?.insecure, true);
+  });
+
+  it('token_file, nkey_seed_file and creds', async () => {
+    const t = await load('system_account:\n  url: nats://a:4222\n  token: inline-token\n');
+    assert.equal(t.systemAccount?.token?.reveal(), 'inline-token');
+    const n = await load('system_account:\n  url: nats://a:4222\n  nkey_seed_file: secrets/nkey\n');
+    assert.equal(n.systemAccount?.nkeySeed?.reveal(), 'SUAEXAMPLESEED');
+    const cr = await load('system_account:\n  url: nats://a:4222\n  creds: sys.creds\n');
+    assert.equal(cr.systemAccount?.creds, path.join(dir, 'sys.creds'));
+  });
+
+  it('no secret value reaches JSON.stringify, util.inspect or renderConfig', async () => {
+    const c = await load(FULL, { PW: 'inline-pw' });
+    for (const shown of [JSON.stringify(c), inspect(c, { depth: Infinity }), renderConfig(c)]) {
+      for (const secret of SECRET_VALUES) assert.ok(!shown.includes(secret), `${secret} leaked`);
+      assert.ok(shown.includes('[redacted]'));
+    }
+  });
+
+  it('an empty secret file, a directory, and a number as password are problems that never echo a value', async () => {
+    await assert.rejects(
+      load('system_account:\n  url: nats://a:4222\n  user: sys\n  password: 123456\n  tls: { ca: secrets }\n'),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.ok(!err.message.includes('123456'));
+        assert.deepEqual(
+          err.problems.map((p) => `${p.line}:${p.column}: ${p.path}: ${p.message}`),
+          ['4:13: system_account.password: expected a string, got a number', `5:14: system_account.tls.ca: cannot use ${dir}/secrets: it is a directory`],
+        );
+        return true;
+      },
+    );
+    await assert.rejects(load('servers:\n  - url: http://a:8222\n    bearer_token_file: secrets/empty\n'), {
+      message: new RegExp(`:3:24: servers\\[0\\]\\.bearer_token_file: ${dir}/secrets/empty is empty`),
+    });
+  });
+
+  it('parseConfigText takes a readFile for secret files', () => {
+    const read: string[] = [];
+    const c = parseConfigText('servers:\n  - url: http://a:8222\n    bearer_token_file: tok\n', '/cfg/x.yaml', {}, (file) => {
+      read.push(file);
+      return 'fake-token\n';
+    });
+    assert.deepEqual(read, ['/cfg/tok']);
+    assert.equal(c.servers[0]?.bearerToken?.reveal(), 'fake-token');
+  });
+
+  it('the result is deeply frozen', async () => {
+    const c = await load(FULL, { PW: 'inline-pw' });
+    for (const part of [c, c.log, c.http, c.poll, c.servers, c.servers[0], c.servers[0]?.headers, c.servers[0]?.basicAuth, c.servers[0]?.tls, c.systemAccount, c.systemAccount?.urls, c.capture, c.capture.limit, c.storage, c.storage.retention]) {
+      assert.ok(Object.isFrozen(part));
+    }
+    const t = parse('triggers:\n  - { name: t, metric: cpu, above: 1 }\n');
+    assert.ok(Object.isFrozen(t.triggers) && Object.isFrozen(t.triggers[0]) && Object.isFrozen(t.triggers[0]?.profiles));
+    assert.throws(() => {
+      (c.poll as { intervalMs: number }).intervalMs = 1;
+    }, TypeError);
+    assert.throws(() => (c.servers as unknown[]).push({}), TypeError);
+  });
+
+  it('renderConfig round-trips: rendering what it rendered gives the same text', async () => {
+    const c = await load(`${FULL}\ntriggers:\n  - { name: m, metric: mem, above: 1.5GiB, rearm_below: 1000MB, servers: [a], profiles: [heap] }\n  - { name: c, metric: cpu, above: 250, for: 1m30s }\n`, { PW: 'inline-pw' });
+    const text = renderConfig(c);
+    const again = parseConfigText(text, c.file, {});
+    assert.equal(renderConfig(again), text);
+    assert.equal(JSON.stringify(again), JSON.stringify(c));
+    assert.match(text, /above: 1536MiB\n/);
+    assert.match(text, /rearm_below: 1GB\n/);
+    assert.match(text, /above: 250\n {4}for: 1m30s\n/);
+    assert.match(text, /password: "\[redacted\]"/);
+  });
+
+  it('renderConfig of {} is the documented defaults', () => {
+    const text = renderConfig(parse('{}'));
+    assert.equal(
+      text,
+      [
+        'log:',
+        '  level: info',
+        'http:',
+        '  listen: 0.0.0.0:9745',
+        'poll:',
+        '  interval: 5s',
+        '  timeout: 2s',
+        '  max_body_size: 4MiB',
+        'shutdown_timeout: 20s',
+        'servers: []',
+        'triggers: []',
+        'capture:',
+        '  via: auto',
+        '  cpu_duration: 5s',
+        '  timeout: 10s',
+        '  max_concurrent: 4',
+        '  limit:',
+        '    count: 12',
+        '    window: 1h',
+        '  max_profile_size: 64MiB',
+        'storage:',
+        '  dir: /etc/nats-autoprof/profiles',
+        '  retention:',
+        '    max_incidents_per_server: 50',
+        '    max_total_size: 2GiB',
+        '    max_age: 14d',
+        '    interval: 10m',
+        '',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('values', () => {
+  it('listen: host:port, [v6]:port and :port', () => {
+    assert.deepEqual(parse('http: { listen: ":8080" }').http, { listen: '0.0.0.0:8080', host: '0.0.0.0', port: 8080 });
+    assert.deepEqual(parse('http: { listen: "[::1]:0" }').http, { listen: '[::1]:0', host: '::1', port: 0 });
+    assert.deepEqual(parse('http: { listen: "localhost:65535" }').http, { listen: 'localhost:65535', host: 'localhost', port: 65535 });
+  });
+
+  it('server URLs lose a trailing slash and keep a path prefix; system_account.url may be one string', () => {
+    const c = parse('servers:\n  - url: HTTP://Example.COM:8222//\n    prof_url: http://10.0.0.1:65432/\n  - url: https://proxy/nats/a/\nsystem_account: { url: "wss://h:443" }\n');
+    assert.deepEqual(c.servers.map((s) => [s.url, s.profUrl]), [
+      ['http://example.com:8222', 'http://10.0.0.1:65432'],
+      ['https://proxy/nats/a', undefined],
+    ]);
+    assert.deepEqual(c.systemAccount?.urls, ['wss://h:443']);
+  });
+
+  it('YAML anchors, aliases and << merge keys work', () => {
+    const c = parse(
+      'triggers:\n  - &base { name: a, metric: cpu, above: 80, cooldown: 1m }\n  - <<: *base\n    name: b\n    above: 90\n',
+    );
+    assert.deepEqual(c.triggers.map((t) => [t.name, t.above, t.cooldownMs]), [
+      ['a', 80, 60_000],
+      ['b', 90, 60_000],
+    ]);
+  });
+
+  it('a 15s CPU profile is fine with a system account; via prof_port allows up to 5m', () => {
+    assert.equal(parse('system_account: { url: "nats://h:4222" }\ncapture: { cpu_duration: 15s }').capture.cpuDurationMs, 15_000);
+    assert.equal(parse('servers: [{ url: "http://h:8222", prof_url: "http://h:65432" }]\ncapture: { via: prof_port, cpu_duration: 5m }').capture.cpuDurationMs, 300_000);
+  });
+
+  it('a missing file is a ConfigError', async () => {
+    await assert.rejects(loadConfig('/nonexistent/nats-autoprof.yaml', {}), {
+      name: 'ConfigError',
+      message: 'invalid configuration /nonexistent/nats-autoprof.yaml: 1 problem\n  /nonexistent/nats-autoprof.yaml: cannot read the file: no such file',
+    });
+  });
+});
