@@ -54,53 +54,8 @@ if [ -x "$cached" ]; then
 fi
 
 # --- download Debian trixie's package with a private apt state -------------------------------
-command -v apt-get >/dev/null || { log "no apt-get here: install nats-server >= $MIN_VERSION and set NATS_SERVER_BIN"; exit 1; }
-command -v dpkg >/dev/null || { log "no dpkg here: install nats-server >= $MIN_VERSION and set NATS_SERVER_BIN"; exit 1; }
-
-# The first Debian (not -security) mirror from this machine's sources, in either format.
-mirror=""
-for f in /etc/apt/sources.list.d/*.sources; do
-  [ -f "$f" ] || continue
-  mirror="$(awk '
-    /^URIs:/ { uri=$2 }
-    /^Suites:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/ && uri !~ /security/ && uri ~ /debian/) { print uri; exit } }
-  ' "$f")"
-  [ -n "$mirror" ] && break
-done
-if [ -z "$mirror" ]; then
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] || continue
-    mirror="$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { if ($i ~ /debian/ && $i !~ /security/) { print $i; exit } break } }' "$f")"
-    [ -n "$mirror" ] && break
-  done
-fi
-[ -n "$mirror" ] || { log "found no Debian mirror in /etc/apt sources; set NATS_SERVER_BIN"; exit 1; }
-
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/lists/partial" "$work/archives/partial" "$work/etc" "$work/cache" "$cache"
-if [ -f "$keyring" ]; then
-  echo "deb [signed-by=$keyring] $mirror trixie main" > "$work/etc/sources.list"
-else
-  echo "deb $mirror trixie main" > "$work/etc/sources.list"
-fi
-apt_opts=(
-  -o "Dir::Etc::SourceList=$work/etc/sources.list"
-  -o "Dir::Etc::SourceParts=$work/etc/none"
-  -o "Dir::State::Lists=$work/lists"
-  -o "Dir::Cache=$work/cache"
-  -o "Dir::Cache::archives=$work/archives"
-  -o "Debug::NoLocking=1"
-  -o "APT::Sandbox::User=root"
-)
-log "downloading Debian trixie's nats-server into $cache (one time)"
-apt-get -qq "${apt_opts[@]}" update >&2 || { log "apt-get update against trixie failed"; exit 1; }
-(cd "$work" && apt-get -qq "${apt_opts[@]}" download nats-server >&2) || { log "apt-get download nats-server failed"; exit 1; }
-deb="$(ls "$work"/nats-server_*.deb 2>/dev/null | head -n 1)"
-[ -n "$deb" ] || { log "no .deb was downloaded"; exit 1; }
-rm -rf "$cache.tmp" && mkdir -p "$cache.tmp"
-dpkg -x "$deb" "$cache.tmp"
-rm -rf "$cache" && mv "$cache.tmp" "$cache"
+# shellcheck source=lib/debian-package.sh
+. "$root/scripts/lib/debian-package.sh"
+debian_package_extract nats-server trixie "$cache" || { log "could not download nats-server; set NATS_SERVER_BIN"; exit 1; }
 [ -x "$cached" ] || { log "the package held no usr/sbin/nats-server"; exit 1; }
 accept "$cached" || { log "the downloaded nats-server is too old"; exit 1; }

@@ -44,6 +44,11 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    // prom-client names these gauges *_total, which Prometheus reserves for counters (promtool flags them);
+    // the same numbers are exported by type as *_active_handles / *_active_requests / *_active_resources.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      this.registry.removeSingleMetric(`${METRIC_PREFIX}${name}`);
+    }
   }
 
   /** Removes every per-server series of a server that is no longer watched. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import { decodeProfile, profileDurationNs, sampleTypes } from '../../src/insight/pprof-summary.js';
+import { promtoolCheck } from '../helpers/promtool.js';
 import { removeTempDirs, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
 import { incidents, tree } from '../helpers/incidents.js';
 import { APP_PASSWORD, APP_USER, cleanupTempDirs, freePort, startServer, SYS_PASSWORD, SYS_USER, type NatsServer } from '../helpers/nats-server.js';
@@ -129,6 +130,7 @@ for (const via of ['system_account', 'prof_port'] as const) {
       assert.ok(((await d.metric('nats_autoprof_last_capture_timestamp_seconds', { server: s.name, profile: 'cpu' })) ?? 0) > 0);
       assert.equal(await d.metric('nats_autoprof_trigger_firing', { server: s.name, trigger: 'low-mem' }), 1);
       assert.equal(await d.metric('nats_autoprof_system_account_connected'), 1);
+      assert.deepEqual(await promtoolCheck(await d.metrics()), { code: 0, output: '' }, 'capture metrics pass promtool');
       // The rule stays disarmed while memory stays above: no second incident.
       await new Promise((r) => setTimeout(r, 1_000));
       assert.equal(incidents(root).length, 1);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServer, type Server } from 'node:http';
 import { Daemon, removeTempDirs, startDaemon, waitFor } from '../helpers/daemon.js';
+import { promtoolCheck } from '../helpers/promtool.js';
 import { cleanupTempDirs, freePort, startServer, type NatsServer } from '../helpers/nats-server.js';
 
 describe('watching a real nats-server', () => {
@@ -50,6 +51,10 @@ storage:
     assert.equal(await daemon.metric('nats_autoprof_config_last_reload_success'), 1);
     // The URL label used before the first answer is gone once the server has a name.
     assert.doesNotMatch(text, new RegExp(`server="${srv.monitorUrl}"`));
+  });
+
+  it('passes promtool check metrics', async () => {
+    assert.deepEqual(await promtoolCheck(await daemon.metrics()), { code: 0, output: '' });
   });
 
   it('is ready once every server has been polled', async () => {

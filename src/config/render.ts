@@ -1,0 +1,98 @@
+/**
+ * The effective configuration as YAML, in the user's vocabulary (snake_case keys, `5s`, `64MiB`), with
+ * every default filled in and every secret shown as `[redacted]`. `nats-autoprof check` prints it.
+ * Loading the output gives the same configuration again (with `[redacted]` as each secret's value).
+ */
+import { stringify } from 'yaml';
+
+import { REDACTED_TEXT } from '../secret.js';
+import { formatDuration, formatSize } from './duration.js';
+import type { Config, ServerConfig, SystemAccountConfig, TlsConfig, TriggerConfig } from './types.js';
+
+type Plain = string | number | boolean | Plain[] | { [key: string]: Plain };
+
+export function renderConfig(config: Config): string {
+  const doc: Record<string, Plain> = {
+    log: { level: config.log.level },
+    http: { listen: config.http.listen },
+    poll: {
+      interval: formatDuration(config.poll.intervalMs),
+      timeout: formatDuration(config.poll.timeoutMs),
+      max_body_size: formatSize(config.poll.maxBodyBytes),
+    },
+    shutdown_timeout: formatDuration(config.shutdownTimeoutMs),
+    servers: config.servers.map(renderServer),
+  };
+  if (config.systemAccount !== undefined) doc['system_account'] = renderSystemAccount(config.systemAccount);
+  doc['triggers'] = config.triggers.map(renderTrigger);
+  const c = config.capture;
+  doc['capture'] = {
+    via: c.via,
+    cpu_duration: formatDuration(c.cpuDurationMs),
+    timeout: formatDuration(c.timeoutMs),
+    max_concurrent: c.maxConcurrent,
+    limit: { count: c.limit.count, window: formatDuration(c.limit.windowMs) },
+    max_profile_size: formatSize(c.maxProfileBytes),
+  };
+  const r = config.storage.retention;
+  doc['storage'] = {
+    dir: config.storage.dir,
+    retention: {
+      max_incidents_per_server: r.maxIncidentsPerServer,
+      max_total_size: formatSize(r.maxTotalSizeBytes),
+      max_age: formatDuration(r.maxAgeMs),
+      interval: formatDuration(r.intervalMs),
+    },
+  };
+  return stringify(doc, { lineWidth: 0 });
+}
+
+function renderServer(s: ServerConfig): Plain {
+  const out: Record<string, Plain> = { url: s.url };
+  if (s.name !== undefined) out['name'] = s.name;
+  if (s.profUrl !== undefined) out['prof_url'] = s.profUrl;
+  const headerNames = Object.keys(s.headers);
+  // fromEntries, not assignment: a header named __proto__ must stay a header.
+  if (headerNames.length > 0) out['headers'] = Object.fromEntries(headerNames.map((h) => [h, REDACTED_TEXT]));
+  if (s.basicAuth !== undefined) out['basic_auth'] = { username: s.basicAuth.username, password: REDACTED_TEXT };
+  if (s.bearerToken !== undefined) out['bearer_token'] = REDACTED_TEXT;
+  if (s.tls !== undefined) out['tls'] = renderTls(s.tls);
+  return out;
+}
+
+function renderSystemAccount(a: SystemAccountConfig): Plain {
+  const out: Record<string, Plain> = { url: a.urls.length === 1 && a.urls[0] !== undefined ? a.urls[0] : [...a.urls] };
+  if (a.user !== undefined) out['user'] = a.user;
+  if (a.password !== undefined) out['password'] = REDACTED_TEXT;
+  if (a.token !== undefined) out['token'] = REDACTED_TEXT;
+  if (a.creds !== undefined) out['creds'] = a.creds;
+  if (a.nkeySeed !== undefined) out['nkey_seed'] = REDACTED_TEXT;
+  if (a.tls !== undefined) out['tls'] = renderTls(a.tls);
+  out['timeout'] = formatDuration(a.timeoutMs);
+  return out;
+}
+
+function renderTls(t: TlsConfig): Plain {
+  const out: Record<string, Plain> = {};
+  if (t.ca !== undefined) out['ca'] = t.ca;
+  if (t.cert !== undefined) out['cert'] = t.cert;
+  if (t.key !== undefined) out['key'] = t.key;
+  out['insecure'] = t.insecure;
+  return out;
+}
+
+function renderTrigger(t: TriggerConfig): Plain {
+  // Memory levels are bytes, written as sizes; the other metrics are percentages.
+  const level = (n: number): Plain => (t.metric === 'mem' ? formatSize(n) : n);
+  const out: Record<string, Plain> = {
+    name: t.name,
+    metric: t.metric,
+    above: level(t.above),
+    for: formatDuration(t.forMs),
+    rearm_below: level(t.rearmBelow),
+    cooldown: formatDuration(t.cooldownMs),
+    profiles: [...t.profiles],
+  };
+  if (t.servers !== undefined) out['servers'] = [...t.servers];
+  return out;
+}
