@@ -7,14 +7,14 @@ import { stringify } from 'yaml';
 
 import { REDACTED_TEXT } from '../secret.js';
 import { formatDuration, formatSize } from './duration.js';
-import type { Config, ServerConfig, SystemAccountConfig, TlsConfig, TriggerConfig } from './types.js';
+import type { AlertsConfig, Config, ServerConfig, SystemAccountConfig, TlsConfig, TriggerConfig } from './types.js';
 
 type Plain = string | number | boolean | Plain[] | { [key: string]: Plain };
 
 export function renderConfig(config: Config): string {
   const doc: Record<string, Plain> = {
     log: { level: config.log.level },
-    http: { listen: config.http.listen },
+    http: renderHttp(config.http),
     poll: {
       interval: formatDuration(config.poll.intervalMs),
       timeout: formatDuration(config.poll.timeoutMs),
@@ -25,6 +25,7 @@ export function renderConfig(config: Config): string {
   };
   if (config.systemAccount !== undefined) doc['system_account'] = renderSystemAccount(config.systemAccount);
   doc['triggers'] = config.triggers.map(renderTrigger);
+  doc['alerts'] = renderAlerts(config.alerts);
   const c = config.capture;
   doc['capture'] = {
     via: c.via,
@@ -45,6 +46,16 @@ export function renderConfig(config: Config): string {
     },
   };
   return stringify(doc, { lineWidth: 0 });
+}
+
+function renderHttp(h: Config['http']): Plain {
+  // Like every optional secret, an unset bearer token is left out rather than shown as null.
+  const auth: Record<string, Plain> = {};
+  if (h.auth.bearerToken !== undefined) auth['bearer_token'] = REDACTED_TEXT;
+  auth['metrics'] = h.auth.metrics;
+  const out: Record<string, Plain> = { listen: h.listen, auth };
+  if (h.tls !== undefined) out['tls'] = { cert: h.tls.cert, key: h.tls.key };
+  return out;
 }
 
 function renderServer(s: ServerConfig): Plain {
@@ -69,7 +80,17 @@ function renderSystemAccount(a: SystemAccountConfig): Plain {
   if (a.nkeySeed !== undefined) out['nkey_seed'] = REDACTED_TEXT;
   if (a.tls !== undefined) out['tls'] = renderTls(a.tls);
   out['timeout'] = formatDuration(a.timeoutMs);
+  out['discover'] = a.discover;
+  out['select'] = { names: [...a.select.names], clusters: [...a.select.clusters], tags: [...a.select.tags] };
+  out['stall'] = formatDuration(a.stallMs);
+  out['forget_after'] = formatDuration(a.forgetAfterMs);
+  // fromEntries, not assignment: a server named __proto__ must stay a server.
+  out['prof_urls'] = Object.fromEntries(Object.entries(a.profUrls));
   return out;
+}
+
+function renderAlerts(a: AlertsConfig): Plain {
+  return { labels: [...a.labels], profiles: [...a.profiles], cooldown: formatDuration(a.cooldownMs) };
 }
 
 function renderTls(t: TlsConfig): Plain {

@@ -11,11 +11,15 @@ import { Secret } from '../secret.js';
 import { formatDuration, formatSize, parseDuration, parseSize } from './duration.js';
 import { CAPTURE_VIAS, LOG_LEVELS, PROFILE_NAMES, TRIGGER_METRICS } from './types.js';
 import type {
+  AlertsConfig,
   CaptureConfig,
   CaptureVia,
   Config,
+  HttpAuthConfig,
+  HttpTlsConfig,
   LogLevel,
   ProfileName,
+  Selector,
   ServerConfig,
   StorageConfig,
   SystemAccountConfig,
@@ -38,10 +42,10 @@ const DAY = 24 * HOUR;
 /** Every default, in the units `Config` uses. `config/example.yaml` documents the same values. */
 export const DEFAULTS = {
   log: { level: 'info' as LogLevel },
-  http: { listen: '0.0.0.0:9745' },
+  http: { listen: '0.0.0.0:9745', auth: { metrics: false } },
   poll: { intervalMs: 5 * SECOND, timeoutMs: 2 * SECOND, maxBodyBytes: 4 * MiB },
   shutdownTimeoutMs: 20 * SECOND,
-  systemAccount: { timeoutMs: 5 * SECOND },
+  systemAccount: { timeoutMs: 5 * SECOND, discover: false, stallMs: 250, forgetAfterMs: 5 * MINUTE },
   trigger: { forMs: 0, cooldownMs: 10 * MINUTE, profiles: ['cpu', 'allocs'] as readonly ProfileName[] },
   capture: {
     via: 'auto' as CaptureVia,
@@ -55,6 +59,11 @@ export const DEFAULTS = {
     dir: './profiles',
     retention: { maxIncidentsPerServer: 50, maxTotalSizeBytes: 2 * GiB, maxAgeMs: 14 * DAY, intervalMs: 10 * MINUTE },
   },
+  alerts: {
+    labels: ['server_name', 'server', 'instance'] as readonly string[],
+    profiles: ['cpu', 'allocs'] as readonly ProfileName[],
+    cooldownMs: 10 * MINUTE,
+  },
 } as const;
 
 /** The server answers PROFILEZ CPU requests only for `0 < duration <= 15s`. */
@@ -66,9 +75,11 @@ export const MAX_SECRET_FILE_BYTES = 64 * KiB;
 
 /** The keys each YAML mapping allows, by its schema location (`servers[]` is any item of `servers`). */
 export const KEYS = {
-  '': ['log', 'http', 'poll', 'shutdown_timeout', 'servers', 'system_account', 'triggers', 'capture', 'storage'],
+  '': ['log', 'http', 'poll', 'shutdown_timeout', 'servers', 'system_account', 'triggers', 'alerts', 'capture', 'storage'],
   log: ['level'],
-  http: ['listen'],
+  http: ['listen', 'auth', 'tls'],
+  'http.auth': ['bearer_token', 'bearer_token_file', 'metrics'],
+  'http.tls': ['cert', 'key'],
   poll: ['interval', 'timeout', 'max_body_size'],
   'servers[]': ['url', 'name', 'prof_url', 'headers', 'basic_auth', 'bearer_token', 'bearer_token_file', 'tls'],
   'servers[].basic_auth': ['username', 'password', 'password_file'],
@@ -85,8 +96,15 @@ export const KEYS = {
     'nkey_seed_file',
     'tls',
     'timeout',
+    'discover',
+    'select',
+    'stall',
+    'forget_after',
+    'prof_urls',
   ],
+  'system_account.select': ['names', 'clusters', 'tags'],
   'triggers[]': ['name', 'metric', 'above', 'for', 'rearm_below', 'cooldown', 'profiles', 'servers'],
+  alerts: ['labels', 'profiles', 'cooldown'],
   capture: ['via', 'cpu_duration', 'timeout', 'max_concurrent', 'limit', 'max_profile_size'],
   'capture.limit': ['count', 'window'],
   storage: ['dir', 'retention'],
@@ -501,6 +519,10 @@ function relativeHint(written: string): string | undefined {
 // ---------------------------------------------------------------------------------------------------------
 // Sections
 
+/** A server name: configured under servers[].name, or a discovered server's server_name. */
+const SERVER_NAME = /^[A-Za-z0-9._-]+$/;
+const SERVER_NAME_HINT = 'use letters, digits, ".", "_" and "-" only';
+
 function readListen(r: Reader, node: ConfigNode): { listen: string; host: string; port: number } | undefined {
   const usage = 'write host:port, [ipv6]:port or :port, e.g. 0.0.0.0:9745';
   if (node.kind === 'scalar' && typeof node.value === 'number') {
@@ -523,6 +545,28 @@ function readListen(r: Reader, node: ConfigNode): { listen: string; host: string
   const v6 = m[1];
   const host = v6 ?? (m[2] === '' || m[2] === undefined ? '0.0.0.0' : m[2]);
   return { listen: v6 !== undefined ? `[${v6}]:${port}` : `${host}:${port}`, host, port };
+}
+
+function readHttpAuth(r: Reader, node: ConfigNode | undefined): HttpAuthConfig {
+  const f = r.section(node, 'http.auth', KEYS['http.auth'], 'a mapping like { bearer_token_file: /run/secrets/token }');
+  const bearer = r.secret(f, 'bearer_token');
+  const metrics = r.opt(f, 'metrics', (n) => r.boolean(n), DEFAULTS.http.auth.metrics);
+  const metricsNode = f.get('metrics');
+  if (metrics === true && !bearer.given && metricsNode !== undefined) {
+    r.problems.at(metricsNode, 'true needs a bearer token, and none is set', 'set bearer_token or bearer_token_file');
+  }
+  return { bearerToken: bearer.value, metrics: metrics ?? DEFAULTS.http.auth.metrics };
+}
+
+/** The listener's own certificate: both files are needed, and they must exist. */
+function readHttpTls(r: Reader, node: ConfigNode | undefined): HttpTlsConfig | undefined {
+  const f = r.section(node, 'http.tls', KEYS['http.tls'], 'a mapping like { cert: server.pem, key: server-key.pem }');
+  if (!f.present) return undefined;
+  const certNode = r.required(f, 'cert', 'server.pem');
+  const keyNode = r.required(f, 'key', 'server-key.pem');
+  const cert = certNode === undefined ? undefined : r.filePath(certNode, true);
+  const key = keyNode === undefined ? undefined : r.filePath(keyNode, true);
+  return cert === undefined || key === undefined ? undefined : { cert, key };
 }
 
 /** An http(s) URL without query, fragment or credentials, normalised without a trailing slash. */
@@ -598,8 +642,8 @@ function readServer(r: Reader, node: ConfigNode): ServerDraft | undefined {
   let name: string | undefined;
   if (nameNode !== undefined) {
     name = r.string(nameNode, 'a name');
-    if (name !== undefined && !/^[A-Za-z0-9._-]+$/.test(name)) {
-      r.problems.at(nameNode, `${JSON.stringify(clip(name))} is not a valid server name`, 'use letters, digits, ".", "_" and "-" only');
+    if (name !== undefined && !SERVER_NAME.test(name)) {
+      r.problems.at(nameNode, `${JSON.stringify(clip(name))} is not a valid server name`, SERVER_NAME_HINT);
       name = undefined;
     }
   }
@@ -725,9 +769,69 @@ function readNatsUrl(r: Reader, node: ConfigNode): string | undefined {
   return text;
 }
 
-function readSystemAccount(r: Reader, node: ConfigNode | undefined): { config: SystemAccountConfig | undefined; state: Fields['state'] } {
+/** A list of non-empty strings; invalid items (`valid` may report more) are reported and left out. */
+function readStrings(
+  r: Reader,
+  node: ConfigNode | undefined,
+  what: string,
+  hint: string,
+  valid: (item: ConfigNode, s: string) => boolean = () => true,
+): string[] {
+  const out: string[] = [];
+  for (const item of r.list(node, `a list of ${what}s`, hint) ?? []) {
+    const s = r.string(item, `a ${what}`);
+    if (s !== undefined && valid(item, s)) out.push(s);
+  }
+  return out;
+}
+
+function readSelector(r: Reader, node: ConfigNode | undefined): Selector {
+  const f = r.section(node, 'system_account.select', KEYS['system_account.select'], 'a mapping like { names: [nats-*], clusters: [east] }');
+  const names = readStrings(r, f.get('names'), 'server name', 'write names: [nats-a, nats-east-*]', (item, name) => {
+    if (/^[A-Za-z0-9._*?-]+$/.test(name)) return true;
+    r.problems.at(
+      item,
+      `${JSON.stringify(clip(name))} is not a valid server name or pattern`,
+      'use letters, digits, ".", "_", "-" and the wildcards * and ?',
+    );
+    return false;
+  });
+  const clusters = readStrings(r, f.get('clusters'), 'cluster name', 'write clusters: [east]');
+  // Tags compare case-insensitively (types.ts: Selector.tags); store them in one case.
+  const tags = readStrings(r, f.get('tags'), 'tag', 'write tags: ["az:eu-1"]').map((t) => t.toLowerCase());
+  return { names, clusters, tags };
+}
+
+/** prof_port base URLs of discovered servers, keyed by server name. */
+function readProfUrls(r: Reader, node: ConfigNode | undefined): Record<string, string> {
+  if (node === undefined || isNull(node)) return {};
+  if (node.kind !== 'map') {
+    r.wrong(node, 'a mapping of server names to prof_port URLs', 'write prof_urls: { nats-a: "http://127.0.0.1:65432" }');
+    return {};
+  }
+  const urls: [string, string][] = [];
+  for (const entry of node.entries) {
+    if (!SERVER_NAME.test(entry.key)) {
+      r.problems.add(entry.value.path, entry.keyPos, `${JSON.stringify(clip(entry.key))} is not a valid server name`, SERVER_NAME_HINT);
+      continue;
+    }
+    const url = readHttpUrl(r, entry.value, 'http://127.0.0.1:65432');
+    if (url !== undefined) urls.push([entry.key, url]);
+  }
+  // fromEntries, not assignment: a server named __proto__ must stay a server.
+  return Object.fromEntries(urls);
+}
+
+interface SystemAccountDraft {
+  readonly config: SystemAccountConfig | undefined;
+  readonly state: Fields['state'];
+  /** `discover` as written; undefined when it was invalid (then nothing should depend on it). */
+  readonly discover: boolean | undefined;
+}
+
+function readSystemAccount(r: Reader, node: ConfigNode | undefined, pollIntervalMs: number | undefined): SystemAccountDraft {
   const f = r.section(node, 'system_account', KEYS.system_account);
-  if (!f.present) return { config: undefined, state: f.state };
+  if (!f.present) return { config: undefined, state: f.state, discover: false };
   const urls: string[] = [];
   const urlNode = r.required(f, 'url', 'nats://127.0.0.1:4222');
   if (urlNode?.kind === 'seq') {
@@ -753,6 +857,29 @@ function readSystemAccount(r: Reader, node: ConfigNode | undefined): { config: S
   const nkeySeed = r.secret(f, 'nkey_seed');
   const tls = readTls(r, f.get('tls'), f.child('tls'));
   const timeoutMs = r.opt(f, 'timeout', (n) => r.duration(n, { gt: 0, max: MAX_TIMER_MS }), DEFAULTS.systemAccount.timeoutMs);
+  const S = DEFAULTS.systemAccount;
+  const discover = r.opt(f, 'discover', (n) => r.boolean(n), S.discover);
+  const select = readSelector(r, f.get('select'));
+  const stallMs = r.opt(f, 'stall', (n) => r.duration(n, { min: 10, max: 10 * SECOND }), S.stallMs);
+  const forgetAfterMs = r.opt(f, 'forget_after', (n) => r.duration(n, { min: SECOND }), S.forgetAfterMs);
+  const profUrls = readProfUrls(r, f.get('prof_urls'));
+  const forgetNode = f.get('forget_after');
+  // A server that misses one discovery round (one poll interval) must not be forgotten for it. The default
+  // only matters, and is only checked, when discovery is on.
+  if (
+    forgetAfterMs !== undefined &&
+    pollIntervalMs !== undefined &&
+    forgetAfterMs < 2 * pollIntervalMs &&
+    (forgetNode !== undefined || discover === true)
+  ) {
+    r.problems.add(
+      f.child('forget_after'),
+      forgetNode?.pos ?? f.pos,
+      `${forgetNode === undefined ? 'the default forget_after' : 'forget_after'} ${formatDuration(forgetAfterMs)} ` +
+        `is shorter than two poll intervals (${formatDuration(2 * pollIntervalMs)})`,
+      `set forget_after: ${formatDuration(2 * pollIntervalMs)} or more`,
+    );
+  }
 
   const keyOf = (k: string): string => (f.has(k) ? k : `${k}_file`);
   if (password.given && userNode === undefined) {
@@ -784,15 +911,25 @@ function readSystemAccount(r: Reader, node: ConfigNode | undefined): { config: S
       creds,
       nkeySeed: nkeySeed.value,
       tls,
-      timeoutMs: timeoutMs ?? DEFAULTS.systemAccount.timeoutMs,
+      timeoutMs: timeoutMs ?? S.timeoutMs,
+      discover: discover ?? S.discover,
+      select,
+      stallMs: stallMs ?? S.stallMs,
+      forgetAfterMs: forgetAfterMs ?? S.forgetAfterMs,
+      profUrls,
     },
     state: 'present',
+    discover,
   };
 }
 
 const PERCENT_METRICS: readonly TriggerMetric[] = ['cpu', 'cpu_per_core', 'mem_of_limit'];
 
-function readTriggers(r: Reader, node: ConfigNode | undefined, servers: readonly ServerDraft[]): TriggerConfig[] {
+/**
+ * `discover` is system_account.discover (undefined when invalid): with discovery, server names cannot be
+ * known here, so any valid name is accepted.
+ */
+function readTriggers(r: Reader, node: ConfigNode | undefined, servers: readonly ServerDraft[], discover: boolean | undefined): TriggerConfig[] {
   const items = r.list(node, 'a list of triggers', 'start each trigger with "- name: high-cpu"');
   const triggers: TriggerConfig[] = [];
   const firstByName = new Map<string, ConfigNode>();
@@ -870,7 +1007,8 @@ function readTriggers(r: Reader, node: ConfigNode | undefined, servers: readonly
       for (const s of list ?? []) {
         const n = r.string(s, 'a server name');
         if (n === undefined) continue;
-        if (!serverNames.includes(n)) {
+        const known = serverNames.includes(n);
+        if (!known && discover === false) {
           r.problems.at(
             s,
             `unknown server "${clip(n)}"`,
@@ -878,6 +1016,11 @@ function readTriggers(r: Reader, node: ConfigNode | undefined, servers: readonly
               ? 'no server has a name: set name: on the server under servers'
               : `the configured server names are ${serverNames.join(', ')}`,
           );
+          continue;
+        }
+        // With discovery (or an invalid discover:), any well-formed name may turn up later.
+        if (!known && !SERVER_NAME.test(n)) {
+          r.problems.at(s, `${JSON.stringify(clip(n))} is not a valid server name`, `${SERVER_NAME_HINT}; wildcards are not allowed here`);
           continue;
         }
         if (onServers.includes(n)) {
@@ -925,6 +1068,42 @@ function readProfiles(r: Reader, node: ConfigNode): ProfileName[] | undefined {
   return ok ? out : undefined;
 }
 
+function readLabels(r: Reader, node: ConfigNode): string[] | undefined {
+  const list = r.list(node, 'a list of label names', 'write labels: [server_name, instance]');
+  if (list === undefined) return undefined;
+  if (list.length === 0) {
+    r.problems.at(node, 'must list at least one label', `the default is [${DEFAULTS.alerts.labels.join(', ')}]`);
+    return undefined;
+  }
+  const out: string[] = [];
+  let ok = true;
+  for (const item of list) {
+    const label = r.string(item, 'a label name');
+    if (label === undefined) {
+      ok = false;
+    } else if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(label)) {
+      r.problems.at(item, `${JSON.stringify(clip(label))} is not a valid label name`, 'use letters, digits and "_", not starting with a digit');
+      ok = false;
+    } else if (out.includes(label)) {
+      r.problems.at(item, `label "${label}" is listed twice`);
+      ok = false;
+    } else {
+      out.push(label);
+    }
+  }
+  return ok ? out : undefined;
+}
+
+/** How Alertmanager webhook notifications become captures. */
+function readAlerts(r: Reader, node: ConfigNode | undefined): AlertsConfig {
+  const A = DEFAULTS.alerts;
+  const f = r.section(node, 'alerts', KEYS.alerts, 'a mapping like { labels: [server_name], cooldown: 10m }');
+  const labels = r.opt(f, 'labels', (n) => readLabels(r, n), A.labels);
+  const profiles = r.opt(f, 'profiles', (n) => readProfiles(r, n), A.profiles);
+  const cooldownMs = r.opt(f, 'cooldown', (n) => r.duration(n, { min: 0 }), A.cooldownMs);
+  return { labels: [...(labels ?? A.labels)], profiles: [...(profiles ?? A.profiles)], cooldownMs: cooldownMs ?? A.cooldownMs };
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The whole document
 
@@ -945,6 +1124,8 @@ export function validateConfig(root: ConfigNode, file: string, io: SchemaIo): Va
 
   const http = r.section(top.get('http'), 'http', KEYS.http);
   const listen = r.opt(http, 'listen', (n) => readListen(r, n), undefined);
+  const auth = readHttpAuth(r, http.get('auth'));
+  const httpTls = readHttpTls(r, http.get('tls'));
 
   const poll = r.section(top.get('poll'), 'poll', KEYS.poll);
   const intervalMs = r.opt(poll, 'interval', (n) => r.duration(n, { min: 100, max: MAX_TIMER_MS }), DEFAULTS.poll.intervalMs);
@@ -964,8 +1145,9 @@ export function validateConfig(root: ConfigNode, file: string, io: SchemaIo): Va
   const shutdownTimeoutMs = r.opt(top, 'shutdown_timeout', (n) => r.duration(n, { min: 0, max: MAX_TIMER_MS }), DEFAULTS.shutdownTimeoutMs);
 
   const servers = readServers(r, top.get('servers'));
-  const sys = readSystemAccount(r, top.get('system_account'));
-  const triggers = readTriggers(r, top.get('triggers'), servers);
+  const sys = readSystemAccount(r, top.get('system_account'), intervalMs);
+  const triggers = readTriggers(r, top.get('triggers'), servers, sys.discover);
+  const alerts = readAlerts(r, top.get('alerts'));
 
   const cap = r.section(top.get('capture'), 'capture', KEYS.capture);
   const via = r.opt(cap, 'via', (n) => r.choice(n, 'capture method', CAPTURE_VIAS), DEFAULTS.capture.via);
@@ -1049,7 +1231,7 @@ export function validateConfig(root: ConfigNode, file: string, io: SchemaIo): Va
   const config: Config = {
     file,
     log: { level: level ?? DEFAULTS.log.level },
-    http: httpListen,
+    http: { ...httpListen, auth, tls: httpTls },
     poll: {
       intervalMs: intervalMs ?? DEFAULTS.poll.intervalMs,
       timeoutMs: pollTimeoutMs ?? DEFAULTS.poll.timeoutMs,
@@ -1060,6 +1242,7 @@ export function validateConfig(root: ConfigNode, file: string, io: SchemaIo): Va
     triggers,
     capture,
     storage: storageConfig,
+    alerts,
     shutdownTimeoutMs: shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
   };
   return { config, problems: sortProblems(r.problems.list) };

@@ -51,6 +51,26 @@ export interface SystemAccountConfig {
   readonly tls: TlsConfig | undefined;
   /** Timeout of one request over the system account (not profiles, which derive theirs). */
   readonly timeoutMs: number;
+  /** Watch every server that answers `$SYS.REQ.SERVER.PING.STATSZ` (and passes `select`). */
+  readonly discover: boolean;
+  /** Client-side, exact selection of discovered servers; empty lists select everything. */
+  readonly select: Selector;
+  /** After the first reply of a discovery round, stop waiting once no reply came for this long. */
+  readonly stallMs: number;
+  /** A discovered server missing from every round for this long is no longer watched. */
+  readonly forgetAfterMs: number;
+  /** prof_port base URLs of discovered servers, by server name (fallback for servers too old for PROFILEZ cpu). */
+  readonly profUrls: Readonly<Record<string, string>>;
+}
+
+/** Every list is an OR, the lists combine with AND; an empty list does not filter. */
+export interface Selector {
+  /** Exact names or globs (`*`, `?`). */
+  readonly names: readonly string[];
+  /** Exact cluster names. */
+  readonly clusters: readonly string[];
+  /** The server must carry every listed tag (case-insensitive). */
+  readonly tags: readonly string[];
 }
 
 export interface TriggerConfig {
@@ -90,17 +110,45 @@ export interface StorageConfig {
   };
 }
 
+export interface HttpAuthConfig {
+  /** Bearer token required on every /api/ endpoint; without one the POST endpoints answer 403. */
+  readonly bearerToken: Secret | undefined;
+  /** Also require the token on /metrics, /healthz and /readyz. */
+  readonly metrics: boolean;
+}
+
+export interface HttpTlsConfig {
+  /** Certificate and key files (PEM) of the listener. */
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface AlertsConfig {
+  /** Alert labels that name the server, tried in order; `instance` is also matched against monitoring URLs. */
+  readonly labels: readonly string[];
+  readonly profiles: readonly ProfileName[];
+  /** The same alert (fingerprint) does not capture twice within this time. */
+  readonly cooldownMs: number;
+}
+
 export interface Config {
   /** Absolute path of the file this came from. */
   readonly file: string;
   readonly log: { readonly level: LogLevel };
-  readonly http: { readonly listen: string; readonly host: string; readonly port: number };
+  readonly http: {
+    readonly listen: string;
+    readonly host: string;
+    readonly port: number;
+    readonly auth: HttpAuthConfig;
+    readonly tls: HttpTlsConfig | undefined;
+  };
   readonly poll: { readonly intervalMs: number; readonly timeoutMs: number; readonly maxBodyBytes: number };
   readonly servers: readonly ServerConfig[];
   readonly systemAccount: SystemAccountConfig | undefined;
   readonly triggers: readonly TriggerConfig[];
   readonly capture: CaptureConfig;
   readonly storage: StorageConfig;
+  readonly alerts: AlertsConfig;
   /** How long SIGTERM waits for in-flight captures before aborting them. */
   readonly shutdownTimeoutMs: number;
 }

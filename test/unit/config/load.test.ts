@@ -34,7 +34,15 @@ function problemsOf(fn: () => unknown): string[] {
 
 /** Everything in a Config that comes from a default when the file does not set it. */
 function defaultedParts(c: Config): unknown {
-  return { log: c.log, http: c.http, poll: c.poll, shutdownTimeoutMs: c.shutdownTimeoutMs, capture: c.capture, retention: c.storage.retention };
+  return {
+    log: c.log,
+    http: c.http,
+    poll: c.poll,
+    shutdownTimeoutMs: c.shutdownTimeoutMs,
+    capture: c.capture,
+    retention: c.storage.retention,
+    alerts: c.alerts,
+  };
 }
 
 describe('defaults', () => {
@@ -43,7 +51,7 @@ describe('defaults', () => {
     assert.deepEqual(c, {
       file: '/etc/nats-autoprof/config.yaml',
       log: { level: 'info' },
-      http: { listen: '0.0.0.0:9745', host: '0.0.0.0', port: 9745 },
+      http: { listen: '0.0.0.0:9745', host: '0.0.0.0', port: 9745, auth: { bearerToken: undefined, metrics: false }, tls: undefined },
       poll: { intervalMs: 5_000, timeoutMs: 2_000, maxBodyBytes: 4 * MiB },
       servers: [],
       systemAccount: undefined,
@@ -60,8 +68,26 @@ describe('defaults', () => {
         dir: '/etc/nats-autoprof/profiles',
         retention: { maxIncidentsPerServer: 50, maxTotalSizeBytes: 2 * 1024 * MiB, maxAgeMs: 14 * 86_400_000, intervalMs: 600_000 },
       },
+      alerts: { labels: ['server_name', 'server', 'instance'], profiles: ['cpu', 'allocs'], cooldownMs: 600_000 },
       shutdownTimeoutMs: 20_000,
     });
+  });
+
+  it('a system_account with only a url gets the discovery defaults', () => {
+    const sys = parse('system_account: { url: "nats://h:4222" }').systemAccount;
+    assert.deepEqual(
+      sys && { discover: sys.discover, select: sys.select, stallMs: sys.stallMs, forgetAfterMs: sys.forgetAfterMs, profUrls: sys.profUrls },
+      { discover: false, select: { names: [], clusters: [], tags: [] }, stallMs: 250, forgetAfterMs: 300_000, profUrls: {} },
+    );
+  });
+
+  it('empty http.auth, http.tls, select, prof_urls and alerts mean defaults', () => {
+    const c = parse('http:\n  auth:\n  tls:\nsystem_account:\n  url: nats://h:4222\n  select:\n  prof_urls:\nalerts:\n');
+    assert.deepEqual(c.http.auth, { bearerToken: undefined, metrics: false });
+    assert.equal(c.http.tls, undefined);
+    assert.deepEqual(c.systemAccount?.select, { names: [], clusters: [], tags: [] });
+    assert.deepEqual(c.systemAccount.profUrls, {});
+    assert.deepEqual(c.alerts, parse('{}').alerts);
   });
 
   it('empty sections (`poll:` with nothing under it) mean defaults', () => {
@@ -91,6 +117,27 @@ describe('config/example.yaml', () => {
       { name: 'high-memory', metric: 'mem', above: 1024 * MiB, forMs: 30_000, rearmBelow: 1024 * MiB, cooldownMs: 600_000, profiles: ['heap', 'allocs', 'goroutine'], servers: undefined },
     ]);
     assert.equal(c.storage.dir, path.join(ROOT, 'config/profiles'));
+    assert.deepEqual(c.http.auth, { bearerToken: undefined, metrics: false });
+    assert.equal(c.http.tls, undefined);
+    assert.deepEqual(c.alerts, { labels: ['server_name', 'server', 'instance'], profiles: ['cpu', 'allocs'], cooldownMs: 600_000 });
+  });
+
+  it('its commented-out system_account block loads once uncommented, with the documented defaults', async () => {
+    const text = readFileSync(EXAMPLE, 'utf8');
+    const start = text.indexOf('# system_account:');
+    const end = text.indexOf('\n\n', start);
+    const block = text
+      .slice(start, end)
+      .split('\n')
+      .map((l) => l.replace(/^# ?/, ''))
+      .join('\n');
+    const sys = parse(block, { NATS_SYS_PASSWORD: 'pw' }).systemAccount;
+    assert.ok(sys !== undefined);
+    assert.deepEqual(
+      { discover: sys.discover, select: sys.select, stallMs: sys.stallMs, forgetAfterMs: sys.forgetAfterMs, timeoutMs: sys.timeoutMs },
+      { discover: false, select: { names: [], clusters: [], tags: [] }, stallMs: 250, forgetAfterMs: 300_000, timeoutMs: 5_000 },
+    );
+    assert.deepEqual(sys.profUrls, { 'nats-old-1': 'http://127.0.0.1:65432' });
   });
 
   it('shows every default as its value (the same values {} gets)', async () => {
@@ -327,6 +374,8 @@ describe('secrets', () => {
         '  level: info',
         'http:',
         '  listen: 0.0.0.0:9745',
+        '  auth:',
+        '    metrics: false',
         'poll:',
         '  interval: 5s',
         '  timeout: 2s',
@@ -334,6 +383,15 @@ describe('secrets', () => {
         'shutdown_timeout: 20s',
         'servers: []',
         'triggers: []',
+        'alerts:',
+        '  labels:',
+        '    - server_name',
+        '    - server',
+        '    - instance',
+        '  profiles:',
+        '    - cpu',
+        '    - allocs',
+        '  cooldown: 10m',
         'capture:',
         '  via: auto',
         '  cpu_duration: 5s',
@@ -356,11 +414,140 @@ describe('secrets', () => {
   });
 });
 
+describe('http, discovery and alerts', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'autoprof-config-'));
+    writeFileSync(path.join(dir, 'api-token'), 'api-t0ken\n');
+    writeFileSync(path.join(dir, 'server.pem'), 'cert');
+    writeFileSync(path.join(dir, 'server-key.pem'), 'key');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function load(text: string, env: Record<string, string> = {}): Promise<Config> {
+    const file = path.join(dir, `c-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(file, text);
+    return loadConfig(file, env);
+  }
+
+  const FULL = [
+    'http:',
+    '  listen: "127.0.0.1:9999"',
+    '  auth: { bearer_token_file: api-token, metrics: true }',
+    '  tls: { cert: server.pem, key: ./server-key.pem }',
+    'poll: { interval: 2s }',
+    'system_account:',
+    '  url: nats://a:4222',
+    '  discover: true',
+    '  select:',
+    '    names: [nats-east-*, nats-?-1, nats-west-2]',
+    '    clusters: [east, West]',
+    '    tags: [AZ:EU-1, ssd]',
+    '  stall: 10ms',
+    '  forget_after: 4s',
+    '  prof_urls:',
+    '    nats-old-1: http://10.0.0.1:65432/',
+    '    __proto__: https://10.0.0.2:65432',
+    'triggers:',
+    '  - { name: t, metric: cpu, above: 80, servers: [nats-east-1, nats.west_2] }',
+    'alerts:',
+    '  labels: [instance, Server_Name]',
+    '  profiles: [goroutine]',
+    '  cooldown: 0s',
+  ].join('\n');
+
+  it('reads every new key', async () => {
+    const c = await load(FULL);
+    assert.deepEqual(
+      { ...c.http, auth: { ...c.http.auth, bearerToken: c.http.auth.bearerToken?.reveal() } },
+      {
+        listen: '127.0.0.1:9999',
+        host: '127.0.0.1',
+        port: 9999,
+        auth: { bearerToken: 'api-t0ken', metrics: true },
+        tls: { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server-key.pem') },
+      },
+    );
+    assert.ok(c.http.auth.bearerToken instanceof Secret);
+    const sys = c.systemAccount;
+    assert.ok(sys !== undefined);
+    assert.equal(sys.discover, true);
+    assert.deepEqual(sys.select, { names: ['nats-east-*', 'nats-?-1', 'nats-west-2'], clusters: ['east', 'West'], tags: ['az:eu-1', 'ssd'] });
+    assert.equal(sys.stallMs, 10);
+    assert.equal(sys.forgetAfterMs, 4_000);
+    assert.deepEqual(Object.entries(sys.profUrls), [
+      ['nats-old-1', 'http://10.0.0.1:65432'],
+      ['__proto__', 'https://10.0.0.2:65432'],
+    ]);
+    assert.equal(Object.getPrototypeOf(sys.profUrls), Object.prototype);
+    assert.deepEqual(c.alerts, { labels: ['instance', 'Server_Name'], profiles: ['goroutine'], cooldownMs: 0 });
+    for (const part of [c.http.auth, c.http.tls, sys.select, sys.select.tags, sys.profUrls, c.alerts, c.alerts.labels]) {
+      assert.ok(Object.isFrozen(part));
+    }
+  });
+
+  it('bearer_token inline (from the environment) and redacted everywhere', async () => {
+    const c = await load('http:\n  auth:\n    bearer_token: ${NATS_AUTOPROF_TOKEN}\n', { NATS_AUTOPROF_TOKEN: 'env-t0ken' });
+    assert.equal(c.http.auth.bearerToken?.reveal(), 'env-t0ken');
+    assert.equal(c.http.auth.metrics, false);
+    for (const shown of [JSON.stringify(c), inspect(c, { depth: Infinity }), renderConfig(c)]) {
+      assert.ok(!shown.includes('env-t0ken'));
+    }
+    assert.match(renderConfig(c), /\nhttp:\n {2}listen: 0\.0\.0\.0:9745\n {2}auth:\n {4}bearer_token: "\[redacted\]"\n {4}metrics: false\n/);
+  });
+
+  it('renderConfig round-trips the new keys', async () => {
+    const c = await load(FULL);
+    const text = renderConfig(c);
+    assert.ok(!text.includes('api-t0ken'));
+    const again = parseConfigText(text, c.file, {});
+    assert.equal(renderConfig(again), text);
+    assert.equal(JSON.stringify(again), JSON.stringify(c));
+    assert.match(text, /\n {2}stall: 10ms\n {2}forget_after: 4s\n {2}prof_urls:\n {4}nats-old-1: http:\/\/10\.0\.0\.1:65432\n {4}__proto__: /);
+    assert.match(text, /\n {2}tls:\n {4}cert: \/.*\/server\.pem\n/);
+    assert.match(text, /\nalerts:\n {2}labels:\n {4}- instance\n {4}- Server_Name\n {2}profiles:\n {4}- goroutine\n {2}cooldown: 0s\n/);
+  });
+
+  it('with discover: true, triggers may name servers that are not configured (but not globs)', () => {
+    const text = (discover: boolean, names: string): string =>
+      `system_account: { url: "nats://h:4222", discover: ${discover} }\n` +
+      `servers: [{ url: "http://h:8222", name: nats-a }]\n` +
+      `triggers:\n  - { name: t, metric: cpu, above: 80, servers: ${names} }\n`;
+    assert.deepEqual(parse(text(true, '[nats-a, nats-b, nats.c_1]')).triggers[0]?.servers, ['nats-a', 'nats-b', 'nats.c_1']);
+    assert.deepEqual(problemsOf(() => parse(text(true, '[nats-b, nats-b, "nats-*"]'))), [
+      '/etc/nats-autoprof/config.yaml:4:58: triggers[0].servers[1]: server "nats-b" is listed twice',
+      '/etc/nats-autoprof/config.yaml:4:66: triggers[0].servers[2]: "nats-*" is not a valid server name (hint: use letters, digits, ".", "_" and "-" only; wildcards are not allowed here)',
+    ]);
+    assert.deepEqual(problemsOf(() => parse(text(false, '[nats-b]'))), [
+      '/etc/nats-autoprof/config.yaml:4:50: triggers[0].servers[0]: unknown server "nats-b" (hint: the configured server names are nats-a)',
+    ]);
+  });
+
+  it('select, stall, forget_after and prof_urls are allowed without discover', () => {
+    const sys = parse('system_account:\n  url: nats://h:4222\n  select: { tags: [A] }\n  stall: 10s\n  forget_after: 1s\n  prof_urls: { a: "http://h:1" }\npoll: { interval: 500ms, timeout: 100ms }\n').systemAccount;
+    assert.deepEqual(sys?.select.tags, ['a']);
+    assert.equal(sys.stallMs, 10_000);
+    assert.equal(sys.forgetAfterMs, 1_000);
+    assert.equal(sys.discover, false);
+  });
+
+  it('the default forget_after is checked against poll.interval only with discover: true', () => {
+    assert.equal(parse('system_account: { url: "nats://h:4222" }\npoll: { interval: 10m }').systemAccount?.forgetAfterMs, 300_000);
+    assert.deepEqual(problemsOf(() => parse('system_account: { url: "nats://h:4222", discover: true }\npoll: { interval: 10m }')), [
+      '/etc/nats-autoprof/config.yaml:1:17: system_account.forget_after: the default forget_after 5m is shorter than two poll intervals (20m) (hint: set forget_after: 20m or more)',
+    ]);
+  });
+});
+
 describe('values', () => {
   it('listen: host:port, [v6]:port and :port', () => {
-    assert.deepEqual(parse('http: { listen: ":8080" }').http, { listen: '0.0.0.0:8080', host: '0.0.0.0', port: 8080 });
-    assert.deepEqual(parse('http: { listen: "[::1]:0" }').http, { listen: '[::1]:0', host: '::1', port: 0 });
-    assert.deepEqual(parse('http: { listen: "localhost:65535" }').http, { listen: 'localhost:65535', host: 'localhost', port: 65535 });
+    const listen = (text: string): unknown => {
+      const { listen: l, host, port } = parse(text).http;
+      return { listen: l, host, port };
+    };
+    assert.deepEqual(listen('http: { listen: ":8080" }'), { listen: '0.0.0.0:8080', host: '0.0.0.0', port: 8080 });
+    assert.deepEqual(listen('http: { listen: "[::1]:0" }'), { listen: '[::1]:0', host: '::1', port: 0 });
+    assert.deepEqual(listen('http: { listen: "localhost:65535" }'), { listen: 'localhost:65535', host: 'localhost', port: 65535 });
   });
 
   it('server URLs lose a trailing slash and keep a path prefix; system_account.url may be one string', () => {
