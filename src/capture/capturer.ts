@@ -171,10 +171,7 @@ export class Capturer {
     let storageFailure: string | undefined;
     try {
       writer = await store.begin(label, startedAt, dirLabel);
-      if (req.target.varzBody !== undefined) {
-        await writer.writeFile('varz.json', req.target.varzBody);
-        files.push('varz.json');
-      }
+      files.push(...(await this.#writeSnapshot(writer, req)));
       const w = writer;
       results = await Promise.all(
         plans.map((p) =>
@@ -246,6 +243,33 @@ export class Capturer {
       this.#schedulePrune();
     }
     return { id: manifest.id, path, manifest };
+  }
+
+  /**
+   * varz.json for the incident: the polled document, or for a discovered server the STATSZ reply that
+   * crossed the line (statsz.json) plus a fresh varz asked over the system account.
+   */
+  async #writeSnapshot(writer: IncidentWriter, req: CaptureRequest): Promise<string[]> {
+    const snap = req.target.snapshot;
+    if (!snap) return [];
+    if (snap.kind === 'varz') {
+      await writer.writeFile('varz.json', snap.body);
+      return ['varz.json'];
+    }
+    await writer.writeFile('statsz.json', snap.body);
+    const sys = this.#o.systemAccount;
+    if (!sys?.connected || !req.target.serverId) return ['statsz.json'];
+    try {
+      const msg = await sys.request(`$SYS.REQ.SERVER.${req.target.serverId}.VARZ`, '', { timeoutMs: this.#o.config.timeoutMs });
+      const doc = JSON.parse(Buffer.from(msg.data).toString('utf8')) as { data?: unknown };
+      if (typeof doc.data !== 'object' || doc.data === null) return ['statsz.json'];
+      await writer.writeFile('varz.json', JSON.stringify(doc.data, null, 2));
+      return ['statsz.json', 'varz.json'];
+    } catch (err) {
+      if (err instanceof StorageError) throw err;
+      this.#o.log.debug({ server: req.target.label, err: describeError(err) }, 'varz over the system account failed; statsz.json only');
+      return ['statsz.json'];
+    }
   }
 
   async #captureProfile(writer: IncidentWriter, req: CaptureRequest, profile: ProfileName, via: Path, signal: AbortSignal): Promise<ProfileResult> {

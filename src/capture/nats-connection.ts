@@ -4,6 +4,7 @@
  */
 import {
   connect,
+  createInbox,
   credsAuthenticator,
   nkeyAuthenticator,
   errors as natsErrors,
@@ -84,6 +85,69 @@ function mapRequestError(err: unknown, subject: string, timeoutMs: number): Capt
     return new CaptureError(`no reply to ${subject} within ${timeoutMs} ms`, 'timeout', {}, { cause: err });
   }
   return new CaptureError(`request ${subject} failed: ${(err as Error).message}`, 'network', {}, { cause: err });
+}
+
+export interface RequestAllOptions {
+  /** Overall limit for the whole round. */
+  timeoutMs: number;
+  /** After the first reply, stop once no reply came for this long. */
+  stallMs: number;
+  /** Reads the number of replies to expect from a reply (e.g. statsz.active_servers); the largest wins. */
+  expected?: (data: Uint8Array) => number | undefined;
+  /** Hard cap on replies kept (memory bound). */
+  maxReplies?: number;
+  signal?: AbortSignal;
+}
+
+export interface RequestAllResult {
+  replies: Uint8Array[];
+  /** The expected count read from the replies, if any. */
+  expected: number | undefined;
+  /** Why the round ended. */
+  ended: 'count' | 'stall' | 'timeout' | 'no_responders' | 'aborted' | 'max_replies';
+  durationMs: number;
+}
+
+/**
+ * Scatter-gather: one request, every reply until the expected count arrived, replies stalled, or the
+ * overall timeout passed. There is no end-of-replies marker in NATS, hence the three limits.
+ */
+export function requestAllOn(nc: NatsConnection, subject: string, body: string, o: RequestAllOptions): Promise<RequestAllResult> {
+  const started = performance.now();
+  const inbox = createInbox();
+  const replies: Uint8Array[] = [];
+  let expected: number | undefined;
+  return new Promise<RequestAllResult>((resolve) => {
+    let stall: NodeJS.Timeout | undefined;
+    let done = false;
+    const finish = (ended: RequestAllResult['ended']): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(overall);
+      clearTimeout(stall);
+      o.signal?.removeEventListener('abort', onAbort);
+      sub.unsubscribe();
+      resolve({ replies, expected, ended, durationMs: performance.now() - started });
+    };
+    const onAbort = (): void => finish('aborted');
+    const overall = setTimeout(() => finish('timeout'), o.timeoutMs);
+    const sub = nc.subscribe(inbox, {
+      callback: (err, msg) => {
+        if (err || done) return finish('timeout');
+        if (msg.data.length === 0 && msg.headers?.code === 503) return finish('no_responders');
+        replies.push(msg.data);
+        const e = o.expected?.(msg.data);
+        if (e !== undefined && e > 0) expected = Math.max(expected ?? 0, e);
+        if (expected !== undefined && replies.length >= expected) return finish('count');
+        if (o.maxReplies !== undefined && replies.length >= o.maxReplies) return finish('max_replies');
+        clearTimeout(stall);
+        stall = setTimeout(() => finish('stall'), o.stallMs);
+      },
+    });
+    if (o.signal?.aborted) return finish('aborted');
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    nc.publish(subject, body, { reply: inbox });
+  });
 }
 
 export interface SystemAccountOptions {
@@ -182,6 +246,12 @@ export class SystemAccount {
       await sleep(delay, this.#wake.signal);
       delay = Math.min(delay * 2, 30_000);
     }
+  }
+
+  async requestAll(subject: string, body: string, opts: RequestAllOptions): Promise<RequestAllResult> {
+    const nc = this.connection;
+    if (!nc) throw new CaptureError('the system-account connection is not up', 'network', { via: 'system_account' });
+    return requestAllOn(nc, subject, body, opts);
   }
 
   async request(subject: string, body: string, opts: RequestOpts): Promise<Msg> {

@@ -1,6 +1,7 @@
 /** The value that flows from a decision (rule, API, alert, CLI) to the capturer. */
 import type { ProfileName } from '../config/types.js';
 import type { IncidentManifest, IncidentReason } from '../store/manifest.js';
+import type { WatchedServer } from '../watch/inventory.js';
 
 export interface CaptureTarget {
   /** Inventory key (monitoring URL, or server_id for discovered servers). */
@@ -13,8 +14,8 @@ export interface CaptureTarget {
   readonly tags: readonly string[];
   readonly url: string | undefined;
   readonly profUrl: string | undefined;
-  /** The varz document that led to the capture, saved as varz.json. */
-  readonly varzBody: string | undefined;
+  /** The document that led to the capture: varz (saved as varz.json) or a STATSZ reply (statsz.json). */
+  readonly snapshot: { readonly kind: 'varz' | 'statsz'; readonly body: string } | undefined;
 }
 
 export interface CaptureRequest {
@@ -25,4 +26,20 @@ export interface CaptureRequest {
   readonly note?: string;
   readonly profiles: readonly ProfileName[];
   readonly cpuDurationMs: number;
+}
+
+/** What the capturer needs to know about a watched server, from the inventory's latest reading. */
+export function targetOf(s: WatchedServer): CaptureTarget {
+  const v = s.last?.varz;
+  return {
+    key: s.key,
+    label: s.label,
+    serverId: v?.serverId ?? (s.source === 'system_account' ? s.key : undefined),
+    version: v?.version,
+    cluster: v?.cluster,
+    tags: v?.tags ?? [],
+    url: s.config?.url,
+    profUrl: s.profUrl,
+    snapshot: s.last ? { kind: s.last.kind, body: s.last.body } : undefined,
+  };
 }

@@ -1,30 +1,65 @@
 /**
  * What the daemon knows about each watched server: its label, its latest reading, whether it is up.
- * Fed by poll results; read by the trigger engine, the capturer (to find a server's paths) and the API.
- * No I/O here.
+ * Fed by HTTP poll results and by system-account discovery rounds; read by the trigger engine, the
+ * capturer (to find a server's paths) and the API. No I/O here.
  */
 import type { ServerConfig } from '../config/types.js';
-import type { PollError } from '../errors.js';
-import type { Varz, VarzReading } from './varz.js';
+import type { Varz } from './varz.js';
+
+export type Source = 'http' | 'system_account';
+
+export interface Reading {
+  readonly varz: Varz;
+  /** The document as received: varz JSON (HTTP) or a STATSZ reply (discovery). */
+  readonly body: string;
+  readonly kind: 'varz' | 'statsz';
+}
 
 export interface WatchedServer {
-  /** Stable key: the monitoring URL for HTTP-watched servers. */
+  /** Stable key: the monitoring URL for HTTP-watched servers, the server_id for discovered ones. */
   readonly key: string;
-  /** The `server` label: configured name, else varz server_name, else the URL. */
+  readonly source: Source;
+  /** The `server` label: configured name, else the reported server_name, else the URL. */
   label: string;
-  readonly config: ServerConfig;
+  /** HTTP-watched servers only. */
+  readonly config: ServerConfig | undefined;
+  profUrl: string | undefined;
   up: boolean;
   /** Polled at least once (successfully or not). */
   polled: boolean;
-  last: VarzReading | undefined;
+  last: Reading | undefined;
   lastOkAt: number | undefined;
   lastPollAt: number | undefined;
-  lastError: PollError | undefined;
+  lastError: string | undefined;
+  /** Discovered servers: when they first went missing from discovery rounds. */
+  missingSince: number | undefined;
 }
 
-export type ObserveChange =
+export interface ObserveChange {
   /** The server went from up (or never polled) to down, or back: worth one log line. */
-  { readonly stateChanged: boolean; readonly previousLabel: string | undefined };
+  readonly stateChanged: boolean;
+  /** The label changed (an unnamed server answered for the first time): the old series must go. */
+  readonly previousLabel: string | undefined;
+  /** A discovered server seen for the first time. */
+  readonly added: boolean;
+}
+
+function entry(key: string, source: Source, label: string, config: ServerConfig | undefined, profUrl: string | undefined): WatchedServer {
+  return {
+    key,
+    source,
+    label,
+    config,
+    profUrl,
+    up: false,
+    polled: false,
+    last: undefined,
+    lastOkAt: undefined,
+    lastPollAt: undefined,
+    lastError: undefined,
+    missingSince: undefined,
+  };
+}
 
 export class Inventory {
   readonly #servers = new Map<string, WatchedServer>();
@@ -47,17 +82,27 @@ export class Inventory {
   }
 
   byServerId(id: string): WatchedServer | undefined {
+    const direct = this.#servers.get(id);
+    if (direct) return direct;
     for (const s of this.#servers.values()) if (s.last?.varz.serverId === id) return s;
     return undefined;
   }
 
-  /** Replaces the set of servers; returns the entries that were removed. */
+  /** server_ids currently watched over HTTP (a discovered server with one of these is not watched twice). */
+  httpServerIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const s of this.#servers.values()) if (s.source === 'http' && s.last) ids.add(s.last.varz.serverId);
+    return ids;
+  }
+
+  /** Replaces the set of HTTP-watched servers; returns the entries that were removed. */
   setServers(configs: readonly ServerConfig[]): WatchedServer[] {
     const wanted = new Map(configs.map((c) => [c.url, c]));
     const removed: WatchedServer[] = [];
     for (const [key, s] of this.#servers) {
+      if (s.source !== 'http') continue;
       const c = wanted.get(key);
-      if (!c || c.name !== s.config.name) {
+      if (!c || c.name !== s.config?.name) {
         // A renamed server is a different series set: drop and re-add it.
         removed.push(s);
         this.#servers.delete(key);
@@ -67,41 +112,40 @@ export class Inventory {
       const existing = this.#servers.get(key);
       if (existing) {
         (existing as { config: ServerConfig }).config = c;
+        existing.profUrl = c.profUrl;
         continue;
       }
-      this.#servers.set(key, {
-        key,
-        label: c.name ?? key,
-        config: c,
-        up: false,
-        polled: false,
-        last: undefined,
-        lastOkAt: undefined,
-        lastPollAt: undefined,
-        lastError: undefined,
-      });
+      this.#servers.set(key, entry(key, 'http', c.name ?? key, c, c.profUrl));
     }
     return removed;
   }
 
-  /** Records a successful poll. */
-  ok(key: string, reading: VarzReading, at: number): ObserveChange | undefined {
-    const s = this.#servers.get(key);
-    if (!s) return undefined;
+  /** Records a successful reading (HTTP poll or discovery round). Unknown HTTP keys are ignored. */
+  ok(key: string, reading: Reading, at: number, discovered?: { profUrl: string | undefined }): ObserveChange | undefined {
+    let s = this.#servers.get(key);
+    let added = false;
+    if (!s) {
+      if (!discovered) return undefined;
+      s = entry(key, 'system_account', reading.varz.serverName, undefined, discovered.profUrl);
+      this.#servers.set(key, s);
+      added = true;
+    }
+    if (discovered) s.profUrl = discovered.profUrl;
     const stateChanged = !s.up;
     const previousLabel = s.label;
-    s.label = s.config.name ?? labelFromVarz(reading.varz);
+    s.label = s.config?.name ?? (reading.varz.serverName || reading.varz.serverId);
     s.up = true;
     s.polled = true;
     s.last = reading;
     s.lastOkAt = at;
     s.lastPollAt = at;
     s.lastError = undefined;
-    return { stateChanged, previousLabel: previousLabel !== s.label ? previousLabel : undefined };
+    s.missingSince = undefined;
+    return { stateChanged, previousLabel: previousLabel !== s.label && !added ? previousLabel : undefined, added };
   }
 
-  /** Records a failed poll. */
-  failed(key: string, error: PollError, at: number): ObserveChange | undefined {
+  /** Records a failed poll, or a discovered server missing from a round. */
+  failed(key: string, error: string, at: number): ObserveChange | undefined {
     const s = this.#servers.get(key);
     if (!s) return undefined;
     const stateChanged = s.up || !s.polled;
@@ -109,7 +153,32 @@ export class Inventory {
     s.polled = true;
     s.lastPollAt = at;
     s.lastError = error;
-    return { stateChanged, previousLabel: undefined };
+    if (s.source === 'system_account') s.missingSince ??= at;
+    return { stateChanged, previousLabel: undefined, added: false };
+  }
+
+  /** Discovered servers, by key. */
+  discoveredKeys(): string[] {
+    return [...this.#servers.values()].filter((s) => s.source === 'system_account').map((s) => s.key);
+  }
+
+  /** Removes discovered servers missing for longer than `forgetAfterMs`; returns them. */
+  forgetMissing(now: number, forgetAfterMs: number): WatchedServer[] {
+    const out: WatchedServer[] = [];
+    for (const [key, s] of this.#servers) {
+      if (s.source === 'system_account' && s.missingSince !== undefined && now - s.missingSince >= forgetAfterMs) {
+        this.#servers.delete(key);
+        out.push(s);
+      }
+    }
+    return out;
+  }
+
+  /** Removes one entry (e.g. a discovered server now watched over HTTP). */
+  remove(key: string): WatchedServer | undefined {
+    const s = this.#servers.get(key);
+    if (s) this.#servers.delete(key);
+    return s;
   }
 
   /** Every server has been polled at least once. */
@@ -117,8 +186,4 @@ export class Inventory {
     for (const s of this.#servers.values()) if (!s.polled) return false;
     return true;
   }
-}
-
-function labelFromVarz(v: Varz): string {
-  return v.serverName || v.serverId;
 }

@@ -103,7 +103,7 @@ function setup(config: Partial<CaptureConfig> = {}) {
 
 function request(server: string, profiles: ProfileName[] = ['allocs'], profUrl: string | null = 'http://127.0.0.1:1'): CaptureRequest {
   return {
-    target: { key: `http://${server}:8222`, label: server, serverId: `N${server.toUpperCase()}`, version: '2.10.27', cluster: undefined, tags: [], url: `http://${server}:8222`, profUrl: profUrl ?? undefined, varzBody: '{"server_id":"N"}' },
+    target: { key: `http://${server}:8222`, label: server, serverId: `N${server.toUpperCase()}`, version: '2.10.27', cluster: undefined, tags: [], url: `http://${server}:8222`, profUrl: profUrl ?? undefined, snapshot: { kind: 'varz', body: '{"server_id":"N"}' } },
     reason: 'manual',
     profiles,
     cpuDurationMs: 1_000,
