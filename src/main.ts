@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { App } from './app.js';
 import { configFile, parse } from './cli/args.js';
+import { capture } from './cli/capture.js';
 import { CHECK_HELP, MAIN_HELP, RUN_HELP } from './cli/help.js';
 import { loadConfig } from './config/load.js';
 import { renderConfig } from './config/render.js';
@@ -111,6 +112,8 @@ async function main(argv: string[]): Promise<number> {
         return await run(rest);
       case 'check':
         return await check(rest);
+      case 'capture':
+        return await capture(rest, process, version);
       case '-h':
       case '--help':
       case 'help':

@@ -6,6 +6,7 @@ Usage:
 Commands:
   run      run the daemon
   check    validate a configuration file and print the effective configuration
+  capture  take profiles now from the servers you name (through the system account), and exit
 
 Options:
   -h, --help       show help (also after a command: nats-autoprof run --help)
@@ -37,4 +38,42 @@ Options:
   -c, --config FILE   configuration file (default: $NATS_AUTOPROF_CONFIG, else ./nats-autoprof.yaml)
   -h, --help          show this help
   -v, --version       print the version
+`;
+
+export const CAPTURE_HELP = `Usage: nats-autoprof capture <profile>... (--server URL [--user U --password P | --creds FILE] | --config FILE)
+                             [--name N]... [--cluster C]... [--tags T]... [--timeout 5s] [--level N] [--dir DIR]
+
+Takes profiles now, like "nats server request profile", through the system account: asks every server
+($SYS.REQ.SERVER.PING.STATSZ), keeps those the selectors match (exactly, on this side: --name n1 never
+matches n10), then asks each of them ($SYS.REQ.SERVER.<server_id>.PROFILEZ). Each server's profiles are
+saved as one incident, in the daemon's layout: DIR/<server>/<time>-manual/{incident.json, statsz.json,
+<profile>.pb.gz}. One line per server and profile is printed: the file and its top function, or FAILED
+and why.
+
+Profiles: cpu allocs heap goroutine block mutex threadcreate (several may be given).
+
+Connection (exactly one of --server and --config):
+  -s, --server URL     NATS URL of any server (repeat or separate with commas for more)
+      --user USER      a user of the system account, with --password (or $NATS_PASSWORD)
+      --password PW    its password; prefer $NATS_PASSWORD, which no process list shows
+      --creds FILE     a .creds file (JWT + nkey seed) instead of --user/--password
+  -c, --config FILE    use the system_account section of a nats-autoprof configuration file
+                       (its select: is not applied; only the selectors below are)
+
+Selection (each repeatable or comma-separated; a list matches any of its values; lists combine with AND):
+      --name N         server name, exact or a glob with * and ?
+      --cluster C      cluster name, exact
+      --tags T         server tag; a server must carry every tag given (case-insensitive)
+
+Capture:
+  -t, --timeout D      for cpu: the profile's length, 1s to 15s (it is waited for plus 2s);
+                       for the other profiles: how long to wait for each (default 5s)
+      --level N        pprof debug level: 0 gzip protobuf for go tool pprof (default);
+                       1 or 2 text, saved as <profile>.txt (cpu is always protobuf)
+  -d, --dir DIR        where incidents are written (default ./profiles)
+  -h, --help           show this help
+  -v, --version        print the version
+
+Exit codes: 0 every selected server gave every profile; 1 a profile failed, no server matched, or the
+connection failed (wrong credentials, not a system-account user); 2 bad usage or configuration.
 `;
