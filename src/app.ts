@@ -6,16 +6,19 @@
 import { systemClock, type Clock } from './clock.js';
 import type { Config, ServerConfig } from './config/types.js';
 import { HttpServer } from './api/http-server.js';
+import { apiRoutes } from './api/routes.js';
 import { Capturer } from './capture/capturer.js';
 import { isLoopbackUrl, PprofClient } from './capture/http-pprof.js';
 import { SystemAccount } from './capture/nats-connection.js';
-import type { CaptureRequest, CaptureTarget } from './capture/request.js';
+import { targetOf, type CaptureRequest } from './capture/request.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/registry.js';
 import { IncidentStore } from './store/incident-store.js';
 import { isFiring } from './trigger/rules.js';
 import { TriggerEngine, type Decision } from './trigger/engine.js';
-import { Inventory, type WatchedServer } from './watch/inventory.js';
+import { describeError } from './errors.js';
+import { activeServersOf, parseStatsz, selects, STATSZ_PING_SUBJECT, type StatszReading } from './watch/fleet.js';
+import { Inventory, type Reading, type WatchedServer } from './watch/inventory.js';
 import { HttpPoller, type PollResult } from './watch/poller.js';
 import { VarzClient } from './watch/varz.js';
 
@@ -41,6 +44,9 @@ export class App {
   /** The server_info label set last exported per server key, to remove it when it changes. */
   readonly #infoLabels = new Map<string, { server: string; server_id: string; cluster: string; version: string }>();
   #retentionTimer: NodeJS.Timeout | undefined;
+  #discoveryTimer: NodeJS.Timeout | undefined;
+  readonly #discovery = new AbortController();
+  #discovering: Promise<void> = Promise.resolve();
   #started = false;
   #stopped: Promise<void> | undefined;
 
@@ -78,11 +84,22 @@ export class App {
     this.#http = new HttpServer({
       host: config.http.host,
       port: config.http.port,
+      tls: config.http.tls,
+      auth: () => this.#config.http.auth,
       log: this.#log.child({ component: 'http' }),
-      handlers: {
-        metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.exposition() }),
+      onRequest: (route, code) => this.metrics.apiRequests.inc({ route, code: String(code) }),
+      routes: apiRoutes({
+        inventory: this.inventory,
+        engine: this.engine,
+        store: this.store,
+        capturer: this.capturer,
+        metrics: this.metrics,
+        clock: this.#clock,
+        log: this.#log.child({ component: 'api' }),
+        config: () => this.#config,
         readiness: () => this.#readiness(),
-      },
+        systemAccount: () => (this.#sys === undefined ? 'none' : this.#sys.connected ? 'up' : 'down'),
+      }),
     });
   }
 
@@ -113,6 +130,7 @@ export class App {
       await this.#sys.waitConnected(this.#config.systemAccount?.timeoutMs ?? 0);
     }
     this.#poller.start();
+    this.#startDiscovery();
     await this.capturer.prune();
     this.#armRetention();
     this.#log.info(
@@ -162,43 +180,123 @@ export class App {
     this.engine.forget(s.key);
     this.#infoLabels.delete(s.key);
     void this.metrics.forgetServer(s.label);
-    this.#log.info({ server: s.label, url: s.key }, 'server no longer watched');
+    this.#log.info({ server: s.label, url: s.config?.url, server_id: s.last?.varz.serverId }, 'server no longer watched');
   }
 
   #onPoll(r: PollResult): void {
-    const m = this.metrics;
-    m.pollDuration.observe(r.durationMs / 1000);
+    this.metrics.pollDuration.observe(r.durationMs / 1000);
     const now = this.#clock.now();
-    if (r.ok) {
-      const change = this.inventory.ok(r.key, r.reading, now);
-      const s = this.inventory.get(r.key);
-      if (!change || !s) return;
-      if (change.previousLabel !== undefined) void m.forgetServer(change.previousLabel);
-      const v = r.reading.varz;
-      const server = s.label;
-      m.up.set({ server }, 1);
-      m.serverCpu.set({ server }, v.cpu);
-      m.serverMemory.set({ server }, v.mem);
-      m.polls.inc({ server, result: 'ok' });
-      m.lastPollSuccess.set({ server }, now / 1000);
-      const info = { server, server_id: v.serverId, cluster: v.cluster ?? '', version: v.version };
-      const prev = this.#infoLabels.get(r.key);
-      if (!prev || prev.server_id !== info.server_id || prev.version !== info.version || prev.cluster !== info.cluster || prev.server !== info.server) {
-        if (prev) m.serverInfo.remove(prev);
-        m.serverInfo.set(info, 1);
-        this.#infoLabels.set(r.key, info);
-      }
-      if (change.stateChanged) this.#log.info({ server, url: r.key, server_id: v.serverId, version: v.version }, 'server is up');
-      this.#decide(s, this.engine.observe(r.key, server, { ok: true, varz: v }, now), now);
-    } else {
-      const change = this.inventory.failed(r.key, r.error, now);
-      const s = this.inventory.get(r.key);
-      if (!change || !s) return;
-      m.up.set({ server: s.label }, 0);
-      m.polls.inc({ server: s.label, result: 'error' });
-      if (change.stateChanged) this.#log.warn({ server: s.label, url: r.key, err: r.error.message }, 'server is down');
-      this.#decide(s, this.engine.observe(r.key, s.label, { ok: false }, now), now);
+    if (r.ok) this.#seen(r.key, { ...r.reading, kind: 'varz' }, now);
+    else this.#missed(r.key, r.error.message, now);
+  }
+
+  /** A server answered (HTTP poll or discovery round): inventory, metrics, rules. */
+  #seen(key: string, reading: Reading, now: number, discovered?: { profUrl: string | undefined }): void {
+    const m = this.metrics;
+    const change = this.inventory.ok(key, reading, now, discovered);
+    const s = this.inventory.get(key);
+    if (!change || !s) return;
+    if (change.previousLabel !== undefined) void m.forgetServer(change.previousLabel);
+    const v = reading.varz;
+    const server = s.label;
+    m.up.set({ server }, 1);
+    m.serverCpu.set({ server }, v.cpu);
+    m.serverMemory.set({ server }, v.mem);
+    m.polls.inc({ server, result: 'ok' });
+    m.lastPollSuccess.set({ server }, now / 1000);
+    const info = { server, server_id: v.serverId, cluster: v.cluster ?? '', version: v.version };
+    const prev = this.#infoLabels.get(key);
+    if (!prev || prev.server_id !== info.server_id || prev.version !== info.version || prev.cluster !== info.cluster || prev.server !== info.server) {
+      if (prev) m.serverInfo.remove(prev);
+      m.serverInfo.set(info, 1);
+      this.#infoLabels.set(key, info);
     }
+    if (change.added) this.#log.info({ server, server_id: v.serverId, version: v.version, cluster: v.cluster }, 'discovered server');
+    else if (change.stateChanged) this.#log.info({ server, url: s.config?.url, server_id: v.serverId, version: v.version }, 'server is up');
+    this.#decide(s, this.engine.observe(key, server, { ok: true, varz: v }, now), now);
+  }
+
+  /** A poll failed, or a discovered server was missing from a round. */
+  #missed(key: string, error: string, now: number): void {
+    const change = this.inventory.failed(key, error, now);
+    const s = this.inventory.get(key);
+    if (!change || !s) return;
+    this.metrics.up.set({ server: s.label }, 0);
+    this.metrics.polls.inc({ server: s.label, result: 'error' });
+    if (change.stateChanged) this.#log.warn({ server: s.label, url: s.config?.url, err: error }, 'server is down');
+    this.#decide(s, this.engine.observe(key, s.label, { ok: false }, now), now);
+  }
+
+  /** One discovery round: every server answering PING.STATSZ that passes `select`. */
+  async #discover(): Promise<void> {
+    const sys = this.#sys;
+    const cfg = this.#config.systemAccount;
+    if (!sys || !cfg?.discover) return;
+    const seen = new Set<string>();
+    let ended: string;
+    if (!sys.connected) {
+      ended = 'not_connected';
+    } else {
+      try {
+        const round = await sys.requestAll(STATSZ_PING_SUBJECT, '', {
+          timeoutMs: this.#config.poll.timeoutMs,
+          stallMs: cfg.stallMs,
+          expected: activeServersOf,
+          maxReplies: 100_000,
+          signal: this.#discovery.signal,
+        });
+        ended = round.ended;
+        if (ended === 'aborted') return;
+        this.metrics.discoveryDuration.observe(round.durationMs / 1000);
+        this.metrics.discoveryExpected.set(round.expected ?? round.replies.length);
+        const viaHttp = this.inventory.httpServerIds();
+        const at = this.#clock.now();
+        for (const data of round.replies) {
+          let r: StatszReading;
+          try {
+            r = parseStatsz(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
+          } catch (err) {
+            this.#log.debug({ err: describeError(err) }, 'ignored a STATSZ reply that is not statsz');
+            continue;
+          }
+          const id = r.varz.serverId;
+          if (viaHttp.has(id)) {
+            // Watched over HTTP already: one server, one set of series.
+            if (this.inventory.get(id)?.source === 'system_account') this.#forget(this.inventory.remove(id) as WatchedServer);
+            continue;
+          }
+          if (!selects(cfg.select, { name: r.varz.serverName, cluster: r.varz.cluster, tags: r.varz.tags })) continue;
+          seen.add(id);
+          this.#seen(id, { varz: r.varz, body: r.body, kind: 'statsz' }, at, { profUrl: cfg.profUrls[r.varz.serverName] });
+        }
+      } catch (err) {
+        ended = 'error';
+        this.#log.debug({ err: describeError(err) }, 'discovery round failed');
+      }
+    }
+    this.metrics.discoveryRounds.inc({ ended });
+    this.metrics.discoveryServers.set(seen.size);
+    const after = this.#clock.now();
+    for (const key of this.inventory.discoveredKeys()) {
+      if (!seen.has(key)) this.#missed(key, `missing from the discovery round (${ended})`, after);
+    }
+    for (const gone of this.inventory.forgetMissing(after, cfg.forgetAfterMs)) this.#forget(gone);
+  }
+
+  #startDiscovery(): void {
+    const cfg = this.#config.systemAccount;
+    if (!cfg?.discover || !this.#sys) return;
+    const interval = this.#config.poll.intervalMs;
+    let running = false;
+    const tick = (): void => {
+      if (running || this.#discovery.signal.aborted) return;
+      running = true;
+      this.#discovering = this.#discover().finally(() => {
+        running = false;
+      });
+    };
+    tick();
+    this.#discoveryTimer = setInterval(tick, interval);
   }
 
   #decide(s: WatchedServer, decisions: Decision[], now: number): void {
@@ -240,24 +338,30 @@ export class App {
     const restartNeeded: string[] = [];
     if (next.http.listen !== prev.http.listen) restartNeeded.push('http.listen');
     if (next.storage.dir !== prev.storage.dir) restartNeeded.push('storage.dir');
-    if (JSON.stringify(next.systemAccount?.urls) !== JSON.stringify(prev.systemAccount?.urls) || (next.systemAccount === undefined) !== (prev.systemAccount === undefined)) {
-      restartNeeded.push('system_account');
-    }
+    if (JSON.stringify(next.http.tls) !== JSON.stringify(prev.http.tls)) restartNeeded.push('http.tls');
+    const sameConnection = connectionKey(next.systemAccount) === connectionKey(prev.systemAccount);
+    if (!sameConnection) restartNeeded.push('system_account (connection)');
     if (next.poll.intervalMs !== prev.poll.intervalMs || next.poll.timeoutMs !== prev.poll.timeoutMs || next.poll.maxBodyBytes !== prev.poll.maxBodyBytes) {
       restartNeeded.push('poll');
     }
     // Keep what cannot change without a restart; apply everything else.
     this.#config = {
       ...next,
-      http: prev.http,
+      http: { ...prev.http, auth: next.http.auth },
       poll: prev.poll,
-      systemAccount: prev.systemAccount,
+      // Discovery settings (discover, select, stall, forget_after, prof_urls) apply at once; the connection does not.
+      systemAccount: sameConnection ? next.systemAccount : prev.systemAccount,
       storage: { ...next.storage, dir: prev.storage.dir },
     };
     this.#log.level = next.log.level;
     this.engine.setTriggers(next.triggers);
     this.capturer.updateConfig(next.capture, next.storage.retention);
     this.#applyServers(next.servers);
+    if (this.#config.systemAccount?.discover) {
+      if (!this.#discoveryTimer) this.#startDiscovery();
+    } else {
+      for (const key of this.inventory.discoveredKeys()) this.#forget(this.inventory.remove(key) as WatchedServer);
+    }
     this.#warnAboutPaths(this.#config);
     this.#armRetention();
     this.metrics.configReloadSuccess.set(1);
@@ -278,7 +382,10 @@ export class App {
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
       if (this.#retentionTimer) clearInterval(this.#retentionTimer);
+      if (this.#discoveryTimer) clearInterval(this.#discoveryTimer);
+      this.#discovery.abort();
       await this.#poller.stop();
+      await this.#discovering;
       await this.capturer.stop(this.#config.shutdownTimeoutMs);
       await this.#http.stop();
       await this.#closeClients();
@@ -292,17 +399,8 @@ export class App {
   }
 }
 
-export function targetOf(s: WatchedServer): CaptureTarget {
-  const v = s.last?.varz;
-  return {
-    key: s.key,
-    label: s.label,
-    serverId: v?.serverId,
-    version: v?.version,
-    cluster: v?.cluster,
-    tags: v?.tags ?? [],
-    url: s.config.url,
-    profUrl: s.config.profUrl,
-    varzBody: s.last?.body,
-  };
+/** Everything that defines the system-account connection (secrets included, never logged). */
+function connectionKey(c: Config['systemAccount']): string {
+  if (!c) return '';
+  return JSON.stringify([c.urls, c.user, c.password?.reveal(), c.token?.reveal(), c.creds, c.nkeySeed?.reveal(), c.tls, c.timeoutMs]);
 }

@@ -1,32 +1,117 @@
 /**
- * The daemon's HTTP listener (node:http): /metrics, /healthz, /readyz. Routing is a plain table;
- * errors become JSON 4xx/5xx bodies without stack traces.
+ * The daemon's HTTP listener (node:http, or node:https with http.tls): a small route table with
+ * per-route access rules (open, metrics, read, write), a capped JSON body reader, and JSON errors
+ * without stack traces. Handlers live in routes.ts.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { HttpAuthConfig, HttpTlsConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 
-export interface Readiness {
-  ready: boolean;
-  reason?: string;
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * open: never needs a token. metrics: needs it only with http.auth.metrics. read: needs it when a token
+ * is configured. write: needs it, and answers 403 when none is configured (never open by default).
+ */
+export type Access = 'open' | 'metrics' | 'read' | 'write';
+
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.headers = headers;
+  }
 }
 
-export interface HttpHandlers {
-  metrics(): Promise<{ contentType: string; body: string }>;
-  readiness(): Readiness;
+export type Reply =
+  | { status: number; json: unknown; headers?: Record<string, string> }
+  | { status: number; text: string; contentType: string }
+  | { status: number; stream: Readable; size: number; contentType: string; headers?: Record<string, string> };
+
+export interface RequestContext {
+  /** Path parameters, percent-decoded and checked (no `/`, `\`, NUL). */
+  params: string[];
+  query: URLSearchParams;
+  /** The JSON body (POST), capped at 1 MiB. */
+  body(): Promise<unknown>;
+}
+
+export interface Route {
+  method: 'GET' | 'POST';
+  /** Matched against the raw (still percent-encoded) path; each group is a parameter. */
+  path: RegExp;
+  /** Bounded label for the request metric. */
+  name: string;
+  access: Access;
+  handle(ctx: RequestContext): Promise<Reply>;
 }
 
 export interface HttpServerOptions {
   host: string;
   port: number;
-  handlers: HttpHandlers;
+  tls: HttpTlsConfig | undefined;
+  auth: () => HttpAuthConfig;
+  routes: Route[];
   log: Logger;
+  /** Called once per request with the route name (or `unmatched`) and the status code. */
+  onRequest?: (route: string, code: number) => void;
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** Constant-time comparison of a presented bearer token with the configured one. */
+export function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  // Compare digests so that neither length nor content leaks through timing.
+  return timingSafeEqual(digest(m?.[1] ?? ''), digest(token)) && m !== null;
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
+    throw new HttpError(413, `request body too large (${declared} bytes, at most ${MAX_BODY_BYTES})`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body too large (more than ${MAX_BODY_BYTES} bytes)`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') throw new HttpError(400, 'the request body is empty; send a JSON object');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new HttpError(400, `the request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function decodeParam(raw: string): string {
+  let v: string;
+  try {
+    v = decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, `malformed percent-encoding in the path: ${raw.slice(0, 100)}`);
+  }
+  if (/[/\\\0]/.test(v) || v === '.' || v === '..') throw new HttpError(400, `invalid path segment: ${JSON.stringify(v.slice(0, 100))}`);
+  return v;
 }
 
 export class HttpServer {
@@ -39,16 +124,20 @@ export class HttpServer {
 
   /** Listens; rejects with the listen error (e.g. EADDRINUSE) instead of retrying. */
   async start(): Promise<AddressInfo> {
-    const server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.#handle(req, res).catch((err: unknown) => {
-        this.#o.log.error({ err, path: req.url }, 'HTTP handler failed');
+        this.#o.log.error({ err, path: req.url?.split('?')[0] }, 'HTTP handler failed');
         if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
         else res.destroy();
       });
-    });
+    };
+    const server = this.#o.tls
+      ? createHttpsServer({ cert: readFileSync(this.#o.tls.cert), key: readFileSync(this.#o.tls.key) }, handler)
+      : createHttpServer(handler);
     server.keepAliveTimeout = 5_000;
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
+    server.maxHeadersCount = 100;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.#o.port, this.#o.host, () => {
@@ -60,31 +149,66 @@ export class HttpServer {
     return server.address() as AddressInfo;
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
-    const method = req.method ?? 'GET';
-    if (method !== 'GET' && method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD');
-      sendJson(res, 405, { error: `method ${method} not allowed on ${path}` });
-      return;
+  #authorize(access: Access, req: IncomingMessage): void {
+    const auth = this.#o.auth();
+    const token = auth.bearerToken?.reveal();
+    const challenge = { 'www-authenticate': 'Bearer realm="nats-autoprof"' };
+    const needs = access === 'write' || (access === 'read' && token !== undefined) || (access === 'metrics' && auth.metrics);
+    if (!needs) return;
+    if (token === undefined) {
+      throw new HttpError(403, 'starting captures through the API is disabled: set http.auth.bearer_token_file (or http.auth.bearer_token) in the configuration to enable it');
     }
-    switch (path) {
-      case '/metrics': {
-        const m = await this.#o.handlers.metrics();
-        res.writeHead(200, { 'content-type': m.contentType });
-        res.end(m.body);
-        return;
+    if (!tokenMatches(req.headers.authorization, token)) {
+      throw new HttpError(401, req.headers.authorization ? 'invalid bearer token' : 'missing "Authorization: Bearer <token>" header', challenge);
+    }
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const path = q >= 0 ? rawUrl.slice(0, q) : rawUrl;
+    const query = new URLSearchParams(q >= 0 ? rawUrl.slice(q + 1) : '');
+    const method = req.method ?? 'GET';
+    let routeName = 'unmatched';
+    let status = 500;
+    try {
+      const candidates = this.#o.routes
+        .map((r) => ({ r, m: r.path.exec(path) }))
+        .filter((x): x is { r: Route; m: RegExpExecArray } => x.m !== null);
+      if (candidates.length === 0) throw new HttpError(404, `no such endpoint: ${path.slice(0, 200)}`);
+      const hit = candidates.find((c) => c.r.method === method || (method === 'HEAD' && c.r.method === 'GET'));
+      if (!hit) {
+        routeName = candidates[0]?.r.name ?? routeName;
+        const allow = [...new Set(candidates.map((c) => c.r.method))].join(', ');
+        throw new HttpError(405, `method ${method} is not allowed here; use ${allow}`, { allow });
       }
-      case '/healthz':
-        sendJson(res, 200, { status: 'ok' });
-        return;
-      case '/readyz': {
-        const r = this.#o.handlers.readiness();
-        sendJson(res, r.ready ? 200 : 503, r.ready ? { status: 'ready' } : { status: 'not ready', reason: r.reason });
-        return;
+      routeName = hit.r.name;
+      this.#authorize(hit.r.access, req);
+      const params = hit.m.slice(1).map((p) => decodeParam(p ?? ''));
+      const reply = await hit.r.handle({ params, query, body: () => readBody(req) });
+      status = reply.status;
+      if ('json' in reply) sendJson(res, reply.status, reply.json, reply.headers);
+      else if ('text' in reply) {
+        res.writeHead(reply.status, { 'content-type': reply.contentType, 'content-length': Buffer.byteLength(reply.text) });
+        res.end(method === 'HEAD' ? undefined : reply.text);
+      } else {
+        res.writeHead(reply.status, { ...reply.headers, 'content-type': reply.contentType, 'content-length': reply.size });
+        if (method === 'HEAD') {
+          reply.stream.destroy();
+          res.end();
+        } else {
+          reply.stream.on('error', () => res.destroy());
+          reply.stream.pipe(res);
+        }
       }
-      default:
-        sendJson(res, 404, { error: `no route ${path}` });
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      status = err.status;
+      // Drain what the client is still sending so the error reaches it, but never buffer it.
+      if (!req.readableEnded) req.resume();
+      sendJson(res, err.status, { error: err.message }, err.headers);
+    } finally {
+      this.#o.onRequest?.(routeName, status);
     }
   }
 

@@ -39,6 +39,16 @@ export class Metrics {
   readonly retentionDeleted = new Counter({ name: 'nats_autoprof_retention_deleted_total', help: 'Incidents deleted by retention.', registers: [this.registry] });
   readonly storageErrors = new Counter({ name: 'nats_autoprof_storage_errors_total', help: 'Failed writes, reads or deletions in the storage directory.', registers: [this.registry] });
 
+  // --- discovery through the system account ---
+  readonly discoveryServers = new Gauge({ name: 'nats_autoprof_discovery_servers', help: 'Servers seen (and selected) in the last discovery round.', registers: [this.registry] });
+  readonly discoveryExpected = new Gauge({ name: 'nats_autoprof_discovery_expected_servers', help: 'Servers the last discovery round expected (statsz active_servers).', registers: [this.registry] });
+  readonly discoveryDuration = new Histogram({ name: 'nats_autoprof_discovery_duration_seconds', help: 'Time one discovery round took to collect its replies.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry] });
+  readonly discoveryRounds = new Counter({ name: 'nats_autoprof_discovery_rounds_total', help: 'Discovery rounds by how they ended (count, stall, timeout, no_responders, not_connected, max_replies).', labelNames: ['ended'] as const, registers: [this.registry] });
+
+  // --- API ---
+  readonly apiRequests = new Counter({ name: 'nats_autoprof_api_requests_total', help: 'HTTP requests by route and status code.', labelNames: ['route', 'code'] as const, registers: [this.registry] });
+  readonly alertsReceived = new Counter({ name: 'nats_autoprof_alerts_received_total', help: 'Alertmanager alerts received, by what was done (captured, deduplicated, unknown_server, resolved, skipped).', labelNames: ['result'] as const, registers: [this.registry] });
+
   // --- system account ---
   readonly systemAccountConnected = new Gauge({ name: 'nats_autoprof_system_account_connected', help: 'Whether the system-account connection is up (1) or not (0).', registers: [this.registry] });
 

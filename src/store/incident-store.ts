@@ -9,6 +9,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
@@ -549,6 +551,19 @@ export class IncidentStore {
     if (!manifest) return undefined;
     if (file !== MANIFEST_FILE && !manifest.files.includes(file)) return undefined;
     return join(this.dir, parsed.serverDir, parsed.dirName, file);
+  }
+
+  /** A readable stream of one file of an incident (same checks as resolveFile), with its size. */
+  async openFile(id: string, file: string): Promise<{ stream: Readable; size: number } | undefined> {
+    const path = await this.resolveFile(id, file);
+    if (!path) return undefined;
+    try {
+      const st = await lstat(path);
+      if (!st.isFile()) return undefined;
+      return { stream: createReadStream(path), size: st.size };
+    } catch {
+      return undefined;
+    }
   }
 
   /**

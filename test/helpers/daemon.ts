@@ -114,7 +114,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   await waitFor(async () => {
     if (d.proc.exitCode !== null) throw new Error(`daemon exited with ${d.proc.exitCode}: ${d.stderr}${d.stdout}`);
     try {
-      return (await fetch(`${d.url}/healthz`)).ok;
+      // Any HTTP answer means it listens (with http.auth.metrics, /healthz answers 401).
+      return (await fetch(`${d.url}/healthz`)).status < 500;
     } catch {
       return false;
     }
