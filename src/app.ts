@@ -185,6 +185,7 @@ export class App {
 
   #onPoll(r: PollResult): void {
     this.metrics.pollDuration.observe(r.durationMs / 1000);
+    this.metrics.pollLateness.observe(Math.max(0, r.at - r.scheduledAt) / 1000);
     const now = this.#clock.now();
     if (r.ok) this.#seen(r.key, { ...r.reading, kind: 'varz' }, now);
     else this.#missed(r.key, r.error.message, now);
@@ -259,15 +260,16 @@ export class App {
             this.#log.debug({ err: describeError(err) }, 'ignored a STATSZ reply that is not statsz');
             continue;
           }
-          const id = r.varz.serverId;
-          if (viaHttp.has(id)) {
+          // Discovered servers are keyed by name, so that a restarted server (new server_id) stays one server.
+          const key = `system_account:${r.varz.serverName}`;
+          if (viaHttp.has(r.varz.serverId)) {
             // Watched over HTTP already: one server, one set of series.
-            if (this.inventory.get(id)?.source === 'system_account') this.#forget(this.inventory.remove(id) as WatchedServer);
+            if (this.inventory.get(key)?.source === 'system_account') this.#forget(this.inventory.remove(key) as WatchedServer);
             continue;
           }
           if (!selects(cfg.select, { name: r.varz.serverName, cluster: r.varz.cluster, tags: r.varz.tags })) continue;
-          seen.add(id);
-          this.#seen(id, { varz: r.varz, body: r.body, kind: 'statsz' }, at, { profUrl: cfg.profUrls[r.varz.serverName] });
+          seen.add(key);
+          this.#seen(key, { varz: r.varz, body: r.body, kind: 'statsz' }, at, { profUrl: cfg.profUrls[r.varz.serverName] });
         }
       } catch (err) {
         ended = 'error';

@@ -346,7 +346,7 @@ export class Capturer {
         metrics.captures.inc({ server: label, profile, via, result: 'error' });
         metrics.captureDuration.observe({ profile, via }, ms / 1000);
         let message = describeError(err);
-        if (signal.aborted) message = `aborted by shutdown: ${message}`;
+        if (signal.aborted) message = 'aborted: the daemon was stopped (shutdown_timeout reached) before this profile was complete';
         else if (err instanceof TooLargeError) message = `profile larger than capture.max_profile_size (${err.limit} bytes)`;
         else if (busy) message = `${message} (gave up after ${attempts} attempts: another client holds the CPU profiler)`;
         if (err instanceof StorageError) throw err;
@@ -397,7 +397,7 @@ export class Capturer {
       cancelTimer.abort();
       if (timedOut) {
         this.#o.log.warn({ incidents: inFlight.length }, 'shutdown timeout reached; aborting captures in progress');
-        this.#abort.abort(new CaptureError('shutdown', 'aborted', {}));
+        this.#abort.abort(new CaptureError('the daemon is shutting down', 'aborted', {}));
         await all;
       }
     }

@@ -87,6 +87,9 @@ function mapRequestError(err: unknown, subject: string, timeoutMs: number): Capt
   return new CaptureError(`request ${subject} failed: ${(err as Error).message}`, 'network', {}, { cause: err });
 }
 
+/** After the expected count arrived, how long a round still listens for replies that raise it. */
+export const COUNT_GRACE_MS = 25;
+
 export interface RequestAllOptions {
   /** Overall limit for the whole round. */
   timeoutMs: number;
@@ -138,9 +141,14 @@ export function requestAllOn(nc: NatsConnection, subject: string, body: string, 
         replies.push(msg.data);
         const e = o.expected?.(msg.data);
         if (e !== undefined && e > 0) expected = Math.max(expected ?? 0, e);
-        if (expected !== undefined && replies.length >= expected) return finish('count');
         if (o.maxReplies !== undefined && replies.length >= o.maxReplies) return finish('max_replies');
         clearTimeout(stall);
+        if (expected !== undefined && replies.length >= expected) {
+          // The count is read from the replies themselves, and the first one may be low (a server that
+          // does not know its peers yet): wait a moment for stragglers that would raise it.
+          stall = setTimeout(() => finish('count'), Math.min(o.stallMs, COUNT_GRACE_MS));
+          return;
+        }
         stall = setTimeout(() => finish('stall'), o.stallMs);
       },
     });

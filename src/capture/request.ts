@@ -34,7 +34,7 @@ export function targetOf(s: WatchedServer): CaptureTarget {
   return {
     key: s.key,
     label: s.label,
-    serverId: v?.serverId ?? (s.source === 'system_account' ? s.key : undefined),
+    serverId: v?.serverId,
     version: v?.version,
     cluster: v?.cluster,
     tags: v?.tags ?? [],

@@ -16,7 +16,7 @@ export interface Reading {
 }
 
 export interface WatchedServer {
-  /** Stable key: the monitoring URL for HTTP-watched servers, the server_id for discovered ones. */
+  /** Stable key: the monitoring URL for HTTP-watched servers, `system_account:<name>` for discovered ones. */
   readonly key: string;
   readonly source: Source;
   /** The `server` label: configured name, else the reported server_name, else the URL. */
@@ -82,8 +82,6 @@ export class Inventory {
   }
 
   byServerId(id: string): WatchedServer | undefined {
-    const direct = this.#servers.get(id);
-    if (direct) return direct;
     for (const s of this.#servers.values()) if (s.last?.varz.serverId === id) return s;
     return undefined;
   }
