@@ -41,7 +41,10 @@ describe('invalid configurations', () => {
   for (const fixture of fixtures) {
     it(fixture, async () => {
       const file = path.join(DIR, fixture);
+      const started = performance.now();
       const err = await loadError(file);
+      // A correctness bound, not a benchmark: a bad file is refused at once, never after a long parse.
+      assert.ok(performance.now() - started < 1_000, `${fixture} took ${performance.now() - started} ms`);
       const expected = readFileSync(file.replace(/\.yaml$/, '.expected'), 'utf8').replace(/\n$/, '');
       assert.equal(err.message.replaceAll(DIR, '<dir>'), expected);
       // The message is the problems, each formatted by formatProblem, and the file is the one given.
@@ -97,6 +100,23 @@ describe('invalid configurations', () => {
       const limit = 'log: { level: info }\n';
       writeFileSync(file, limit + '#'.repeat(1024 * 1024 - limit.length));
       assert.equal((await loadConfig(file, {})).log.level, 'info');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a 50 MB file quickly, without reading it', async () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), 'autoprof-huge-'));
+    try {
+      const file = path.join(tmp, 'huge.yaml');
+      writeFileSync(file, Buffer.alloc(50 * 1024 * 1024, 0x23));
+      const started = performance.now();
+      const err = await loadError(file);
+      assert.ok(performance.now() - started < 1_000);
+      assert.equal(
+        err.message,
+        `invalid configuration ${file}: 1 problem\n  ${file}: the file has ${50 * 1024 * 1024} bytes; a configuration file may have at most 1MiB (hint: is this the right file?)`,
+      );
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
