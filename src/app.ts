@@ -329,9 +329,7 @@ export class App {
         this.#log.info({ server: s.label, trigger: d.trigger.name, incident: res.id, profiles: req.profiles }, 'capturing');
       }
     }
-    for (const v of this.engine.view()) {
-      if (v.key === s.key) m.triggerFiring.set({ server: s.label, trigger: v.trigger.name }, isFiring(v.state) ? 1 : 0);
-    }
+    for (const v of this.engine.viewOf(s.key)) m.triggerFiring.set({ server: s.label, trigger: v.trigger.name }, isFiring(v.state) ? 1 : 0);
   }
 
   /** Applies a new, already validated config. Keys that need a restart are logged and kept. */

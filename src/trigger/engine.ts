@@ -93,6 +93,18 @@ export class TriggerEngine {
     this.#servers.delete(key);
   }
 
+  /** The rules of one server. */
+  viewOf(key: string): RuleView[] {
+    const e = this.#servers.get(key);
+    if (!e) return [];
+    const out: RuleView[] = [];
+    for (const t of this.#triggers) {
+      const r = e.rules.get(t.name);
+      if (r) out.push({ key, label: e.label, trigger: t, state: r.state, lastSkip: r.lastSkip });
+    }
+    return out;
+  }
+
   view(): RuleView[] {
     const out: RuleView[] = [];
     for (const [key, e] of this.#servers) {
