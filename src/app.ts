@@ -154,6 +154,11 @@ export class App {
   }
 
   #warnAboutPaths(config: Config): void {
+    for (const [name, url] of Object.entries(config.systemAccount?.profUrls ?? {})) {
+      if (!isLoopbackUrl(url)) {
+        this.#log.warn({ server: name, url }, 'prof_url is not a loopback address: the prof_port has no authentication and no TLS; keep it off untrusted networks');
+      }
+    }
     for (const s of config.servers) {
       if (s.profUrl && !isLoopbackUrl(s.profUrl)) {
         this.#log.warn(
