@@ -125,6 +125,23 @@ ${servers}`;
     assert.equal(await daemon.metric('nats_autoprof_up', { server: 'life-b' }), 1);
   });
 
+  it('warns at startup about a prof_url that is not on loopback (no traffic is sent to it: no rule fires)', async () => {
+    const d = await startDaemon({
+      config: base(`  - url: ${a.monitorUrl}\n    prof_url: http://10.0.0.1:65432\n  - url: ${b.monitorUrl}\n    prof_url: http://127.0.0.1:65432\n`),
+    });
+    try {
+      const warnings = await waitFor(() => {
+        const w = d.logsWith(/prof_url is not a loopback address/);
+        return w.length > 0 ? w : undefined;
+      }, { what: 'the warning' });
+      assert.equal(warnings.length, 1);
+      assert.equal(warnings[0]?.['url'], 'http://10.0.0.1:65432');
+      assert.equal(warnings[0]?.['level'], 'warn');
+    } finally {
+      await d.stop();
+    }
+  });
+
   it('SIGTERM exits 0 within a few seconds', async () => {
     const t0 = Date.now();
     const code = await daemon.stop('SIGTERM');
