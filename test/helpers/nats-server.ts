@@ -209,3 +209,29 @@ export async function startCluster(
 export function cleanupTempDirs(): void {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
+
+/**
+ * The 3-server cluster the fleet tests use: n1, n10 (a name with n1 as a prefix) and n2, with different
+ * tags, in cluster `fleet`. Resolves once every server answers over the system account.
+ */
+export async function startFleetCluster(): Promise<NatsServer[]> {
+  const cluster = await startCluster(['n1', 'n10', 'n2'], {
+    clusterName: 'fleet',
+    tagsByName: { n1: ['az:eu-1', 'role:core'], n10: ['az:eu-2', 'role:core'], n2: ['az:eu-1', 'role:edge'] },
+  });
+  const { connect } = await import('@nats-io/transport-node');
+  const { requestAllOn } = await import('../../src/capture/nats-connection.js');
+  const nc = await connect({ servers: cluster[0]?.natsUrl, user: SYS_USER, pass: SYS_PASSWORD });
+  try {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const r = await requestAllOn(nc, '$SYS.REQ.SERVER.PING.STATSZ', '', { timeoutMs: 1_000, stallMs: 300 });
+      if (r.replies.length === cluster.length) break;
+      if (Date.now() > deadline) throw new Error(`the cluster did not form: ${r.replies.length} of ${cluster.length} servers answer`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  } finally {
+    await nc.close();
+  }
+  return cluster;
+}

@@ -9,27 +9,16 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { connect } from '@nats-io/transport-node';
-import { requestAllOn } from '../../src/capture/nats-connection.js';
 import { decodeProfile, profileDurationNs, sampleTypes } from '../../src/insight/pprof-summary.js';
 import type { ProfileResult } from '../../src/store/manifest.js';
-import { MAIN, removeTempDirs, runCli, tempDir, waitFor } from '../helpers/daemon.js';
+import { MAIN, removeTempDirs, runCli, tempDir } from '../helpers/daemon.js';
 import { incidents, tree, type FoundIncident } from '../helpers/incidents.js';
-import { APP_PASSWORD, APP_USER, cleanupTempDirs, startCluster, SYS_PASSWORD, SYS_USER, type NatsServer } from '../helpers/nats-server.js';
+import { APP_PASSWORD, APP_USER, cleanupTempDirs, startFleetCluster, SYS_PASSWORD, SYS_USER, type NatsServer } from '../helpers/nats-server.js';
 
 let cluster: NatsServer[] = [];
 
 before(async () => {
-  cluster = await startCluster(['n1', 'n10', 'n2'], {
-    clusterName: 'fleet',
-    tagsByName: { n1: ['az:eu-1', 'role:core'], n10: ['az:eu-2', 'role:core'], n2: ['az:eu-1', 'role:edge'] },
-  });
-  const nc = await connect({ servers: cluster[0]?.natsUrl, user: SYS_USER, pass: SYS_PASSWORD });
-  await waitFor(async () => {
-    const r = await requestAllOn(nc, '$SYS.REQ.SERVER.PING.STATSZ', '', { timeoutMs: 1_000, stallMs: 300 });
-    return r.replies.length === 3;
-  }, { timeoutMs: 15_000, what: 'the cluster to form' });
-  await nc.close();
+  cluster = await startFleetCluster();
 });
 after(async () => {
   await Promise.all(cluster.map((s) => s.stop('SIGKILL')));

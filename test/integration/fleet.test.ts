@@ -12,7 +12,7 @@ import { activeServersOf } from '../../src/watch/fleet.js';
 import { decodeProfile, sampleTypes } from '../../src/insight/pprof-summary.js';
 import { removeTempDirs, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js';
 import { incidents } from '../helpers/incidents.js';
-import { APP_PASSWORD, APP_USER, cleanupTempDirs, startCluster, SYS_PASSWORD, SYS_USER, type NatsServer } from '../helpers/nats-server.js';
+import { APP_PASSWORD, APP_USER, cleanupTempDirs, startFleetCluster, SYS_PASSWORD, SYS_USER, type NatsServer } from '../helpers/nats-server.js';
 import { readFileSync } from 'node:fs';
 
 let cluster: NatsServer[] = [];
@@ -48,17 +48,7 @@ async function watched(d: Daemon): Promise<string[]> {
 }
 
 before(async () => {
-  cluster = await startCluster(['n1', 'n10', 'n2'], {
-    clusterName: 'fleet',
-    tagsByName: { n1: ['az:eu-1', 'role:core'], n10: ['az:eu-2', 'role:core'], n2: ['az:eu-1', 'role:edge'] },
-  });
-  // Wait until the routes are up so that every server answers over the system account.
-  const nc = await connect({ servers: cluster[0]?.natsUrl, user: SYS_USER, pass: SYS_PASSWORD });
-  await waitFor(async () => {
-    const r = await requestAllOn(nc, '$SYS.REQ.SERVER.PING.STATSZ', '', { timeoutMs: 1_000, stallMs: 300 });
-    return r.replies.length === 3;
-  }, { timeoutMs: 15_000, what: 'the cluster to form' });
-  await nc.close();
+  cluster = await startFleetCluster();
 });
 after(async () => {
   await Promise.all(daemons.map((d) => d.stop('SIGKILL')));

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { after, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Capturer } from '../../../src/capture/capturer.js';
