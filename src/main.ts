@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { App } from './app.js';
 import { configFile, parse } from './cli/args.js';
 import { capture } from './cli/capture.js';
+import { demo } from './cli/demo.js';
 import { CHECK_HELP, MAIN_HELP, RUN_HELP } from './cli/help.js';
 import { loadConfig } from './config/load.js';
 import { renderConfig } from './config/render.js';
@@ -114,6 +115,8 @@ async function main(argv: string[]): Promise<number> {
         return await check(rest);
       case 'capture':
         return await capture(rest, process, version);
+      case 'demo':
+        return await demo(rest, process, version);
       case '-h':
       case '--help':
       case 'help':

@@ -36,6 +36,18 @@ export function connectionOptions(cfg: SystemAccountConfig): ConnectionOptions {
   return opts;
 }
 
+/** Closes a connection, giving up after `ms` (a server that is gone must not hold a shutdown). */
+export async function closeBounded(nc: NatsConnection, ms = 2_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    nc.close().catch(() => undefined),
+    new Promise<void>((r) => {
+      timer = setTimeout(r, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
 /** Connects once, failing fast (for the one-shot CLI). */
 export async function connectOnce(cfg: SystemAccountConfig): Promise<NatsConnection> {
   return connect({ ...connectionOptions(cfg), reconnect: false, maxReconnectAttempts: 0 });

@@ -9,7 +9,7 @@
  */
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { connectOnce, requestAllOn, requestOn } from '../capture/nats-connection.js';
+import { closeBounded, connectOnce, requestAllOn, requestOn } from '../capture/nats-connection.js';
 import { parseVersion, profilezSupports } from '../capture/paths.js';
 import { parseProfilezReply, profilezRequest, profilezSubject } from '../capture/profilez.js';
 import { formatDuration, parseDuration } from '../config/duration.js';
@@ -50,7 +50,6 @@ export const MAX_CPU_MS = 15_000;
 export const MAX_TIMEOUT_MS = 5 * 60_000;
 export const MAX_LEVEL = 2;
 /** Closing the connection must not keep a finished command waiting. */
-const CLOSE_TIMEOUT_MS = 2_000;
 
 /** What the command needs from the process; main passes `process` itself. */
 export interface OutStream {
@@ -390,16 +389,6 @@ function connectFailure(err: unknown, account: SystemAccountConfig, check: strin
   return new AutoprofError(`cannot connect to ${where}: ${describeError(err)}${cause}`, {}, { cause: err });
 }
 
-async function closeBounded(nc: NatsConnection): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    nc.close().catch(() => undefined),
-    new Promise<void>((r) => {
-      timer = setTimeout(r, CLOSE_TIMEOUT_MS);
-    }),
-  ]);
-  clearTimeout(timer);
-}
 
 interface Discovered {
   servers: StatszReading[];

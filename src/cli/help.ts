@@ -7,6 +7,7 @@ Commands:
   run      run the daemon
   check    validate a configuration file and print the effective configuration
   capture  take profiles now from the servers you name (through the system account), and exit
+  demo     start a local nats-server, load it in waves, and watch the daemon capture profiles
 
 Options:
   -h, --help       show help (also after a command: nats-autoprof run --help)
@@ -76,4 +77,32 @@ Capture:
 
 Exit codes: 0 every selected server gave every profile; 1 a profile failed, no server matched, or the
 connection failed (wrong credentials, not a system-account user); 2 bad usage or configuration.
+`;
+
+export const DEMO_HELP = `Usage: nats-autoprof demo [--duration D] [--dir DIR] [--via auto|system_account|prof_port]
+
+Shows the daemon at work on this machine, with nothing to install or configure (npm run demo):
+  1. gets a nats-server (scripts/get-nats-server.sh: the one on PATH, or Debian's package fetched into
+     .cache/ the first time) and starts it on free loopback ports, with monitoring, prof_port, a
+     system-account user and an application account;
+  2. runs the daemon, node dist/main.js run --config config/demo.yaml, with that file's DEMO_* variables
+     set to the ports, a new password and the incident directory;
+  3. loads the server in waves (10s busy, 10s quiet): a publish flood, large messages, many subjects;
+     the rules demo-high-cpu and demo-memory fire within about 20s;
+  4. prints what happens in plain lines (rules pending and firing, captures, incidents and their top
+     functions), translated from the daemon's JSON log and its /api/v1/triggers;
+  5. on Ctrl-C or after --duration, stops everything it started and lists the incidents with the
+     go tool pprof commands to open them.
+
+Options:
+      --duration D   stop after D (e.g. 60s, 2m), counted from the first load wave; default: run until
+                     Ctrl-C (SIGINT) or SIGTERM
+  -d, --dir DIR      where incidents are written (default ./demo-profiles, in the current directory)
+      --via V        how profiles are captured: auto (the system account, prof_port as fallback; the
+                     default), system_account, or prof_port
+  -h, --help         show this help
+  -v, --version      print the version
+
+Exit codes: 0 at least one incident with a profile was written; 1 none was (the reason is printed) or a
+process it started failed; 2 bad usage or configuration.
 `;
