@@ -16,8 +16,7 @@ import { Metrics } from './metrics/registry.js';
 import { IncidentStore } from './store/incident-store.js';
 import { isFiring } from './trigger/rules.js';
 import { TriggerEngine, type Decision } from './trigger/engine.js';
-import { describeError } from './errors.js';
-import { activeServersOf, parseStatsz, selects, STATSZ_PING_SUBJECT, type StatszReading } from './watch/fleet.js';
+import { Discovery, type DiscoveryRound } from './watch/discovery.js';
 import { Inventory, type Reading, type WatchedServer } from './watch/inventory.js';
 import { HttpPoller, type PollResult } from './watch/poller.js';
 import { VarzClient } from './watch/varz.js';
@@ -44,9 +43,7 @@ export class App {
   /** The server_info label set last exported per server key, to remove it when it changes. */
   readonly #infoLabels = new Map<string, { server: string; server_id: string; cluster: string; version: string }>();
   #retentionTimer: NodeJS.Timeout | undefined;
-  #discoveryTimer: NodeJS.Timeout | undefined;
-  readonly #discovery = new AbortController();
-  #discovering: Promise<void> = Promise.resolve();
+  readonly #discovery: Discovery | undefined;
   #started = false;
   #stopped: Promise<void> | undefined;
 
@@ -69,6 +66,18 @@ export class App {
         config: config.systemAccount,
         log: this.#log.child({ component: 'system_account' }),
         onConnectedChange: (c) => this.metrics.systemAccountConnected.set(c ? 1 : 0),
+      });
+    }
+    if (this.#sys) {
+      this.#discovery = new Discovery({
+        requester: this.#sys,
+        settings: () => {
+          const c = this.#config;
+          const sa = c.systemAccount;
+          return sa?.discover ? { intervalMs: c.poll.intervalMs, timeoutMs: c.poll.timeoutMs, stallMs: sa.stallMs, select: sa.select } : undefined;
+        },
+        onRound: (r) => this.#onDiscovery(r),
+        log: this.#log.child({ component: 'discovery' }),
       });
     }
     this.capturer = new Capturer({
@@ -130,7 +139,7 @@ export class App {
       await this.#sys.waitConnected(this.#config.systemAccount?.timeoutMs ?? 0);
     }
     this.#poller.start();
-    this.#startDiscovery();
+    this.#discovery?.start();
     await this.capturer.prune();
     this.#armRetention();
     this.#log.info(
@@ -233,77 +242,35 @@ export class App {
     this.#decide(s, this.engine.observe(key, s.label, { ok: false }, now), now);
   }
 
-  /** One discovery round: every server answering PING.STATSZ that passes `select`. */
-  async #discover(): Promise<void> {
-    const sys = this.#sys;
+  /** The outcome of one discovery round: who is up, who is missing, who is gone. */
+  #onDiscovery(round: DiscoveryRound): void {
     const cfg = this.#config.systemAccount;
-    if (!sys || !cfg?.discover) return;
+    if (!cfg?.discover) return;
+    const m = this.metrics;
+    m.discoveryRounds.inc({ ended: round.ended });
+    if (round.durationMs !== undefined) {
+      m.discoveryDuration.observe(round.durationMs / 1000);
+      m.discoveryExpected.set(round.expected ?? round.selected.length);
+    }
+    const at = this.#clock.now();
+    const viaHttp = this.inventory.httpServerIds();
     const seen = new Set<string>();
-    let ended: string;
-    if (!sys.connected) {
-      ended = 'not_connected';
-    } else {
-      try {
-        const round = await sys.requestAll(STATSZ_PING_SUBJECT, '', {
-          timeoutMs: this.#config.poll.timeoutMs,
-          stallMs: cfg.stallMs,
-          expected: activeServersOf,
-          maxReplies: 100_000,
-          signal: this.#discovery.signal,
-        });
-        ended = round.ended;
-        if (ended === 'aborted') return;
-        this.metrics.discoveryDuration.observe(round.durationMs / 1000);
-        this.metrics.discoveryExpected.set(round.expected ?? round.replies.length);
-        const viaHttp = this.inventory.httpServerIds();
-        const at = this.#clock.now();
-        for (const data of round.replies) {
-          let r: StatszReading;
-          try {
-            r = parseStatsz(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
-          } catch (err) {
-            this.#log.debug({ err: describeError(err) }, 'ignored a STATSZ reply that is not statsz');
-            continue;
-          }
-          // Discovered servers are keyed by name, so that a restarted server (new server_id) stays one server.
-          const key = `system_account:${r.varz.serverName}`;
-          if (viaHttp.has(r.varz.serverId)) {
-            // Watched over HTTP already: one server, one set of series.
-            if (this.inventory.get(key)?.source === 'system_account') this.#forget(this.inventory.remove(key) as WatchedServer);
-            continue;
-          }
-          if (!selects(cfg.select, { name: r.varz.serverName, cluster: r.varz.cluster, tags: r.varz.tags })) continue;
-          seen.add(key);
-          this.#seen(key, { varz: r.varz, body: r.body, kind: 'statsz' }, at, { profUrl: cfg.profUrls[r.varz.serverName] });
-        }
-      } catch (err) {
-        ended = 'error';
-        this.#log.debug({ err: describeError(err) }, 'discovery round failed');
+    for (const r of round.selected) {
+      // Discovered servers are keyed by name, so that a restarted server (new server_id) stays one server.
+      const key = `system_account:${r.varz.serverName}`;
+      if (viaHttp.has(r.varz.serverId)) {
+        // Watched over HTTP already: one server, one set of series.
+        if (this.inventory.get(key)?.source === 'system_account') this.#forget(this.inventory.remove(key) as WatchedServer);
+        continue;
       }
+      seen.add(key);
+      this.#seen(key, { varz: r.varz, body: r.body, kind: 'statsz' }, at, { profUrl: cfg.profUrls[r.varz.serverName] });
     }
-    this.metrics.discoveryRounds.inc({ ended });
-    this.metrics.discoveryServers.set(seen.size);
-    const after = this.#clock.now();
+    m.discoveryServers.set(seen.size);
     for (const key of this.inventory.discoveredKeys()) {
-      if (!seen.has(key)) this.#missed(key, `missing from the discovery round (${ended})`, after);
+      if (!seen.has(key)) this.#missed(key, `missing from the discovery round (${round.ended})`, at);
     }
-    for (const gone of this.inventory.forgetMissing(after, cfg.forgetAfterMs)) this.#forget(gone);
-  }
-
-  #startDiscovery(): void {
-    const cfg = this.#config.systemAccount;
-    if (!cfg?.discover || !this.#sys) return;
-    const interval = this.#config.poll.intervalMs;
-    let running = false;
-    const tick = (): void => {
-      if (running || this.#discovery.signal.aborted) return;
-      running = true;
-      this.#discovering = this.#discover().finally(() => {
-        running = false;
-      });
-    };
-    tick();
-    this.#discoveryTimer = setInterval(tick, interval);
+    for (const gone of this.inventory.forgetMissing(at, cfg.forgetAfterMs)) this.#forget(gone);
   }
 
   #decide(s: WatchedServer, decisions: Decision[], now: number): void {
@@ -363,7 +330,7 @@ export class App {
     this.capturer.updateConfig(next.capture, next.storage.retention);
     this.#applyServers(next.servers);
     if (this.#config.systemAccount?.discover) {
-      if (!this.#discoveryTimer) this.#startDiscovery();
+      this.#discovery?.start();
     } else {
       for (const key of this.inventory.discoveredKeys()) this.#forget(this.inventory.remove(key) as WatchedServer);
     }
@@ -387,10 +354,7 @@ export class App {
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
       if (this.#retentionTimer) clearInterval(this.#retentionTimer);
-      if (this.#discoveryTimer) clearInterval(this.#discoveryTimer);
-      this.#discovery.abort();
-      await this.#poller.stop();
-      await this.#discovering;
+      await Promise.all([this.#poller.stop(), this.#discovery?.stop()]);
       await this.capturer.stop(this.#config.shutdownTimeoutMs);
       await this.#http.stop();
       await this.#closeClients();
