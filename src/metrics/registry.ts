@@ -18,6 +18,7 @@ export class Metrics {
   readonly serverInfo = new Gauge({ name: 'nats_autoprof_server_info', help: 'Identity of a watched server; always 1.', labelNames: ['server', 'server_id', 'cluster', 'version'] as const, registers: [this.registry] });
   readonly polls = new Counter({ name: 'nats_autoprof_polls_total', help: 'Polls of monitoring endpoints by result.', labelNames: ['server', 'result'] as const, registers: [this.registry] });
   readonly pollDuration = new Histogram({ name: 'nats_autoprof_poll_duration_seconds', help: 'Time one poll of a monitoring endpoint took.', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry] });
+  readonly pollLateness = new Histogram({ name: 'nats_autoprof_poll_lateness_seconds', help: 'How late a poll started against its schedule (actual minus scheduled start).', buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5], registers: [this.registry] });
   readonly lastPollSuccess = new Gauge({ name: 'nats_autoprof_last_poll_success_timestamp_seconds', help: 'When the server last answered a poll (Unix seconds).', labelNames: ['server'] as const, registers: [this.registry] });
 
   // --- configuration ---
