@@ -193,7 +193,8 @@ export class App {
   #forget(s: WatchedServer): void {
     this.engine.forget(s.key);
     this.#infoLabels.delete(s.key);
-    void this.metrics.forgetServer(s.label);
+    // Series are per label: keep them while another watched entry still carries the same name.
+    if (!this.inventory.byLabel(s.label)) void this.metrics.forgetServer(s.label);
     this.#log.info({ server: s.label, url: s.config?.url, server_id: s.last?.varz.serverId }, 'server no longer watched');
   }
 
@@ -254,11 +255,13 @@ export class App {
     }
     const at = this.#clock.now();
     const viaHttp = this.inventory.httpServerIds();
+    // Configured names count too: an HTTP server whose first poll has not answered yet has no server_id.
+    const httpNames = new Set(this.inventory.all().filter((x) => x.source === 'http').map((x) => x.label));
     const seen = new Set<string>();
     for (const r of round.selected) {
       // Discovered servers are keyed by name, so that a restarted server (new server_id) stays one server.
       const key = `system_account:${r.varz.serverName}`;
-      if (viaHttp.has(r.varz.serverId)) {
+      if (viaHttp.has(r.varz.serverId) || httpNames.has(r.varz.serverName)) {
         // Watched over HTTP already: one server, one set of series.
         if (this.inventory.get(key)?.source === 'system_account') this.#forget(this.inventory.remove(key) as WatchedServer);
         continue;

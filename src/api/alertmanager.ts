@@ -3,6 +3,7 @@
  * and find the watched server an alert is about from its labels.
  */
 import { createHash } from 'node:crypto';
+import { describeValue } from './http-server.js';
 
 export interface Alert {
   status: 'firing' | 'resolved';
@@ -21,7 +22,7 @@ function stringMap(v: unknown, where: string): Record<string, string> {
   if (typeof v !== 'object' || Array.isArray(v)) throw new BadRequest(`${where} must be an object of strings`);
   const out: Record<string, string> = {};
   for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
-    if (typeof val !== 'string') throw new BadRequest(`${where}.${k} must be a string`);
+    if (typeof val !== 'string') throw new BadRequest(`${where}.${k.length > 100 ? `${k.slice(0, 100)}...` : k} must be a string`);
     out[k] = val;
   }
   return out;
@@ -43,7 +44,7 @@ export function parseWebhook(body: unknown): { version: string; alerts: Alert[] 
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequest('the body must be a JSON object (an Alertmanager webhook payload)');
   const o = body as Record<string, unknown>;
   const version = o['version'];
-  if (version !== undefined && version !== '4') throw new BadRequest(`unsupported webhook payload version ${JSON.stringify(version)}; expected "4"`);
+  if (version !== undefined && version !== '4') throw new BadRequest(`unsupported webhook payload version ${describeValue(version)}; expected "4"`);
   const list = o['alerts'];
   if (!Array.isArray(list)) throw new BadRequest('"alerts" must be a list');
   if (list.length > MAX_ALERTS) throw new BadRequest(`too many alerts in one payload (${list.length}, at most ${MAX_ALERTS})`);

@@ -20,6 +20,13 @@ export const MAX_BODY_BYTES = 1024 * 1024;
  */
 export type Access = 'open' | 'metrics' | 'read' | 'write';
 
+/** A short, bounded description of an untrusted value for an error message (never the whole value). */
+export function describeValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 100 ? `${v.slice(0, 100)}...` : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
+  return `(a ${Array.isArray(v) ? 'list' : typeof v})`;
+}
+
 export class HttpError extends Error {
   override readonly name = 'HttpError';
   readonly status: number;

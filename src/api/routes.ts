@@ -18,7 +18,7 @@ import { inCooldown, nextFireAt } from '../trigger/rules.js';
 import { selects } from '../watch/fleet.js';
 import type { Inventory, WatchedServer } from '../watch/inventory.js';
 import { BadRequest, findServer, parseWebhook } from './alertmanager.js';
-import { HttpError, type Reply, type Route } from './http-server.js';
+import { describeValue, HttpError, type Reply, type Route } from './http-server.js';
 
 export interface ApiDeps {
   inventory: Inventory;
@@ -64,7 +64,7 @@ function serverView(s: WatchedServer, via: Config['capture']['via'], sys: System
 
 function checkKeys(o: Record<string, unknown>, allowed: readonly string[], where: string): void {
   for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) throw new HttpError(400, `${where}unknown field "${k}"; allowed: ${allowed.join(', ')}`);
+    if (!allowed.includes(k)) throw new HttpError(400, `${where}unknown field ${describeValue(k)}; allowed: ${allowed.join(', ')}`);
   }
 }
 
@@ -80,7 +80,7 @@ function parseProfiles(v: unknown): ProfileName[] {
   const out: ProfileName[] = [];
   for (const p of v) {
     if (typeof p !== 'string' || !(PROFILE_NAMES as readonly string[]).includes(p)) {
-      throw new HttpError(400, `unknown profile ${JSON.stringify(p)}; use any of: ${PROFILE_NAMES.join(', ')}`);
+      throw new HttpError(400, `unknown profile ${describeValue(p)}; use any of: ${PROFILE_NAMES.join(', ')}`);
     }
     if (out.includes(p as ProfileName)) throw new HttpError(400, `profile "${p}" is listed twice`);
     out.push(p as ProfileName);

@@ -74,6 +74,7 @@ export class PprofClient {
         if (err instanceof CaptureError) throw err;
         throw mapError(err, ctx, timeout, opts);
       } finally {
+        body.on('error', () => undefined);
         if (!body.destroyed) body.destroy();
       }
     })();
@@ -84,7 +85,8 @@ export class PprofClient {
   }
 }
 
-async function readSome(body: AsyncIterable<unknown> & { destroy(): void }, max: number): Promise<string> {
+async function readSome(body: AsyncIterable<unknown> & { destroy(): void; on(event: 'error', fn: () => void): unknown }, max: number): Promise<string> {
+  body.on('error', () => undefined);
   let out = '';
   try {
     for await (const chunk of body) {

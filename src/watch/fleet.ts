@@ -77,11 +77,32 @@ export function activeServersOf(data: Uint8Array): number | undefined {
   }
 }
 
-/** Glob with `*` (any run) and `?` (one character), anchored at both ends; anything else is literal. */
+/**
+ * Glob with `*` (any run) and `?` (one character), anchored at both ends; anything else is literal.
+ * Linear-time matching with one backtrack point (no regular expression: `a*a*a*...` must not explode).
+ */
 export function globMatch(pattern: string, name: string): boolean {
   if (!pattern.includes('*') && !pattern.includes('?')) return pattern === name;
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')}$`);
-  return re.test(name);
+  let p = 0;
+  let n = 0;
+  let star = -1;
+  let resume = 0;
+  while (n < name.length) {
+    if (p < pattern.length && (pattern[p] === '?' || pattern[p] === name[n])) {
+      p++;
+      n++;
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      resume = n;
+    } else if (star >= 0) {
+      p = star + 1;
+      n = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
 }
 
 export interface Selectable {

@@ -187,6 +187,8 @@ export class VarzClient {
       throw classify(err, url, timeout, opts.timeoutMs);
     } finally {
       // Drop whatever is left of the body so the socket is freed (or destroyed when over the cap).
+      // Destroying an unread body makes undici emit 'error'; without a listener that would crash the process.
+      res.body.on('error', () => undefined);
       if (!res.body.destroyed) res.body.destroy();
     }
   }

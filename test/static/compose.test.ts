@@ -10,7 +10,7 @@
  * defaults): what a fresh `docker compose up` runs.
  */
 import * as assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ import { parse as parseYaml } from 'yaml';
 import { parseDuration } from '../../src/config/duration.js';
 import { MAIN, ROOT } from '../helpers/daemon.js';
 import { natsServerBin } from '../helpers/nats-server.js';
+import { runCommand } from '../helpers/run.js';
 
 const execFileP = promisify(execFile);
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
@@ -187,19 +188,7 @@ interface Run {
 }
 
 function run(bin: string, args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(bin, args, { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    p.on('error', reject);
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCommand(bin, args, env, timeoutMs);
 }
 
 let promtoolPath: Promise<string> | undefined;

@@ -5,7 +5,6 @@
  * baked into the image.
  */
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +16,7 @@ import { validate } from 'dockerfile-utils';
 import { parse as parseYaml } from 'yaml';
 
 import { MAIN, ROOT } from '../helpers/daemon.js';
+import { runCommand } from '../helpers/run.js';
 
 const DOCKERFILE = path.join(ROOT, 'Dockerfile');
 const TEXT = readFileSync(DOCKERFILE, 'utf8');
@@ -343,17 +343,5 @@ describe('the default configuration in the image', () => {
 // ---------------------------------------------------------------------------------------------------------
 
 function run(bin: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(bin, args, { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
-    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    p.on('error', reject);
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCommand(bin, args, env, 30_000);
 }

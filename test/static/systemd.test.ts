@@ -4,7 +4,6 @@
  * hands over). `systemd-analyze verify` also reads the unit where systemd is installed.
  */
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -14,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 
 import { parseDuration } from '../../src/config/duration.js';
 import { MAIN, ROOT } from '../helpers/daemon.js';
+import { runCommand } from '../helpers/run.js';
 
 const UNIT_FILE = path.join(ROOT, 'deploy', 'nats-autoprof.service');
 const CONFIG_FILE = path.join(ROOT, 'deploy', 'systemd-config.yaml');
@@ -77,22 +77,7 @@ after(() => {
 });
 
 function run(bin: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string; missing: boolean }> {
-  return new Promise((resolve) => {
-    const p = spawn(bin, args, { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    p.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve({ code: null, stdout, stderr: String(err), missing: err.code === 'ENOENT' });
-    });
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, missing: false });
-    });
-  });
+  return runCommand(bin, args, env);
 }
 
 /** The credentials the unit loads (LoadCredential=ID:PATH), by id. */

@@ -65,3 +65,13 @@ describe('exact selection', () => {
   ];
   for (const [name, sel, want] of cases) it(name, () => assert.equal(selects(sel, s), want));
 });
+
+describe('glob matching stays linear', () => {
+  it('answers a pattern of many stars against a long name at once (a regular expression would backtrack for minutes)', () => {
+    const started = performance.now();
+    assert.equal(globMatch('*a'.repeat(30) + 'b', 'a'.repeat(60)), false);
+    assert.equal(globMatch('*a*a*a*', 'xxaxxaxxa'), true);
+    // A correctness bound, not a benchmark: exponential backtracking takes seconds here.
+    assert.ok(performance.now() - started < 500, `${performance.now() - started} ms`);
+  });
+});
