@@ -1,0 +1,124 @@
+/**
+ * CI smoke of the benchmarks in bench/: each one runs alone with --smoke (tiny N, a few seconds) against the
+ * built daemon, and must complete and report its expected figures. Times are never asserted: these
+ * machines are shared and noisy; the real numbers live in BENCHMARKS.md.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ROOT } from '../helpers/daemon.js';
+
+interface Row {
+  bench: string;
+  case: string;
+  figure: string;
+  value: number | null;
+  baseline: number | null;
+  unit: string;
+  ratio: number | null;
+  goal: string;
+  met: boolean | null;
+}
+interface Report {
+  machine: string;
+  date: string;
+  results: { bench: string; title: string; rows: Row[]; notes: string[] }[];
+  failures?: string[];
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'nats-autoprof-bench-smoke-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(file: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', file), '--smoke', '--quiet', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    p.on('exit', (code) => {
+      clearTimeout(timer);
+      res({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Runs bench/<name>.ts --smoke and checks that every expected figure is there with a number. */
+async function smoke(name: string, figures: string[], baselines: string[]): Promise<Report> {
+  const json = join(dir, `${name}.json`);
+  const r = await run(`${name}.ts`, ['--json', json]);
+  assert.equal(r.code, 0, `bench/${name}.ts --smoke failed:\n${r.stderr}\n${r.stdout}`);
+  const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+  assert.match(report.machine, /Node v\d+/);
+  assert.equal(report.results.length, 1);
+  const result = report.results[0] as Report['results'][number];
+  assert.equal(result.bench, name);
+  assert.deepEqual([...new Set(result.rows.map((x) => x.figure))], figures);
+  for (const row of result.rows) {
+    assert.equal(row.bench, name);
+    assert.ok(typeof row.value === 'number' && Number.isFinite(row.value), `${name} ${row.case} "${row.figure}" has no value`);
+    if (baselines.includes(row.figure)) assert.ok(typeof row.baseline === 'number' && Number.isFinite(row.baseline), `${name} "${row.figure}" has no baseline`);
+    if (row.goal) assert.ok(row.met === true || row.met === false, `${name} "${row.figure}" has a goal but no verdict`);
+  }
+  assert.ok(result.notes.length > 0);
+  // The table printed for a human has the same rows.
+  for (const f of figures) assert.ok(r.stdout.includes(`| ${f} |`), `the table lacks "${f}"`);
+  return report;
+}
+
+describe('benchmarks (smoke: complete and report, never timed)', () => {
+  it('polling: HTTP fleet polling against simulated endpoints, with the undici GET + JSON.parse baseline', async () => {
+    await smoke(
+      'polling',
+      ['CPU per server-poll', 'CPU, share of one core', 'peak RSS (VmHWM)', 'RSS at the end of the window', 'poll lateness p50', 'poll lateness p99', 'polls done / scheduled'],
+      ['CPU per server-poll', 'peak RSS (VmHWM)', 'poll lateness p99'],
+    );
+  });
+
+  it('fleet: STATSZ discovery of simulated servers on a real nats-server, with the minimal collector baseline', async () => {
+    await smoke(
+      'fleet',
+      ['time to collect all replies, mean', 'time to collect all replies, p99', 'CPU per 1 s cycle', 'CPU, share of one core', 'peak RSS (VmHWM)'],
+      ['time to collect all replies, mean', 'CPU per 1 s cycle', 'peak RSS (VmHWM)'],
+    );
+  });
+
+  it('detection: load on a real nats-server until the daemon decides to capture', async () => {
+    const report = await smoke(
+      'detection',
+      ['daemon added latency p50', 'daemon added latency p99', 'end to end p50 (vs floor)', 'end to end p99 (vs floor)'],
+      ['end to end p50 (vs floor)', 'end to end p99 (vs floor)'],
+    );
+    assert.match(report.results[0]?.notes.join(' ') ?? '', /server lag/);
+  });
+
+  it('capture-memory: captures of large profiles from a fake prof_port', async () => {
+    await smoke('capture-memory', ['peak RSS growth (× one profile)', 'RSS before captures / peak', 'capture throughput'], ['peak RSS growth (× one profile)']);
+  });
+
+  it('footprint: an idle daemon watching 10 servers', async () => {
+    await smoke('footprint', ['RSS (max over the window)', 'peak RSS (VmHWM, incl. start-up)', 'CPU, share of one core'], ['RSS (max over the window)', 'CPU, share of one core']);
+  });
+
+  it('run.ts prints one table for the benchmarks it ran', async () => {
+    const json = join(dir, 'run.json');
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), '--smoke', '--quiet', '--only', 'footprint', '--duration', '1', '--json', json], { cwd: ROOT });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      p.on('exit', (code) => res({ code, stdout, stderr }));
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\| benchmark \| case \| figure \| daemon \| baseline \| ratio \| goal \| met \|$/m);
+    assert.match(r.stdout, /^\| footprint \| 10 servers @ 5 s \| CPU, share of one core \|/m);
+    const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+    assert.deepEqual(report.failures, []);
+    assert.deepEqual(report.results.map((x) => x.bench), ['footprint']);
+  });
+});
