@@ -127,6 +127,17 @@ export class VarzClient {
     return agent;
   }
 
+  readonly #headerCache = new WeakMap<ServerConfig, Record<string, string>>();
+
+  #headers(server: ServerConfig): Record<string, string> {
+    let h = this.#headerCache.get(server);
+    if (!h) {
+      h = VarzClient.headers(server);
+      this.#headerCache.set(server, h);
+    }
+    return h;
+  }
+
   static headers(server: ServerConfig): Record<string, string> {
     const h: Record<string, string> = { accept: 'application/json' };
     for (const [k, v] of Object.entries(server.headers)) h[k.toLowerCase()] = v.reveal();
@@ -143,13 +154,30 @@ export class VarzClient {
   async fetch(server: ServerConfig, opts: VarzFetchOptions): Promise<VarzReading> {
     const url = `${server.url}/varz`;
     const ctx = { url };
-    const timeout = AbortSignal.timeout(opts.timeoutMs);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    // One controller per request, aborted by the timeout or the caller. (AbortSignal.any on a long-lived
+    // caller signal keeps every derived signal alive on Node 20: memory grows with every poll.)
+    const ac = new AbortController();
+    const timeout = { fired: false };
+    const timer = setTimeout(() => {
+      timeout.fired = true;
+      ac.abort();
+    }, opts.timeoutMs);
+    const onAbort = (): void => ac.abort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await this.#get(server, url, ctx, ac.signal, timeout, opts);
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #get(server: ServerConfig, url: string, ctx: { url: string }, signal: AbortSignal, timeout: { fired: boolean }, opts: VarzFetchOptions): Promise<VarzReading> {
     let res: Dispatcher.ResponseData;
     try {
       res = await request(url, {
         method: 'GET',
-        headers: VarzClient.headers(server),
+        headers: this.#headers(server),
         dispatcher: this.#dispatcher(server),
         signal,
         headersTimeout: opts.timeoutMs,
@@ -200,10 +228,10 @@ export class VarzClient {
   }
 }
 
-function classify(err: unknown, url: string, timeout: AbortSignal, timeoutMs: number): PollError {
+function classify(err: unknown, url: string, timeout: { fired: boolean }, timeoutMs: number): PollError {
   const ctx = { url };
   const code = (err as { code?: string }).code;
-  if (timeout.aborted || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+  if (timeout.fired || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new PollError(`${url} did not answer within ${timeoutMs} ms`, 'timeout', ctx, { cause: err });
   }
   if ((err as Error).name === 'AbortError' || code === 'UND_ERR_ABORTED') {
