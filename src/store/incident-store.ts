@@ -101,6 +101,25 @@ export interface IncidentWriter {
   abort(): Promise<void>;
 }
 
+/** `p`, or the signal's reason if it aborts first; the listener is removed either way. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 /** How many incident directories list() reads at once. */
 const LIST_CONCURRENCY = 32;
 /** How many `-N` suffixes begin()/commit() try before giving up on a name. */
@@ -246,14 +265,6 @@ class Writer implements IncidentWriter {
     let it: AsyncIterator<Uint8Array> | undefined;
     let finished = false;
 
-    // Lets an abort interrupt a source that is waiting for data and ignores the signal itself.
-    let rejectAborted: ((reason: unknown) => void) | undefined;
-    const aborted = new Promise<never>((_, reject) => {
-      rejectAborted = reject;
-    });
-    aborted.catch(() => undefined);
-    const onAbort = (): void => rejectAborted?.(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
 
     const storage = (err: unknown): StorageError =>
       new StorageError(`cannot write ${path}: ${describeError(err)}`, path, { cause: err });
@@ -268,7 +279,9 @@ class Writer implements IncidentWriter {
       for (;;) {
         const next = it.next();
         next.catch(() => undefined); // settled later if the abort wins the race
-        const r = signal ? await Promise.race([next, aborted]) : await next;
+        // An abort interrupts a source that waits for data and ignores the signal itself. One race per
+        // chunk, settled and released each time (a single long-lived race promise kept every chunk alive).
+        const r = signal ? await raceAbort(next, signal) : await next;
         if (r.done) {
           finished = true;
           break;
@@ -296,8 +309,6 @@ class Writer implements IncidentWriter {
       await fh?.close().catch(() => undefined);
       await rm(path, { force: true }).catch(() => undefined);
       throw err;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
     }
     this.#files.add(name);
     return { bytes, sha256: hash.digest('hex') };

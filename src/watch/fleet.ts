@@ -68,13 +68,14 @@ export function parseStatsz(text: string): StatszReading {
   };
 }
 
-/** Cheap read of `active_servers` for the collector's expected count; undefined when unreadable. */
+/**
+ * Cheap read of `active_servers` for the collector's expected count (every reply is parsed in full once,
+ * later, by the discovery round); undefined when absent.
+ */
 export function activeServersOf(data: Uint8Array): number | undefined {
-  try {
-    return parseStatsz(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')).activeServers;
-  } catch {
-    return undefined;
-  }
+  const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+  const m = /"active_servers"\s*:\s*(\d+)/.exec(text);
+  return m ? Number(m[1]) : undefined;
 }
 
 /**

@@ -38,7 +38,7 @@ export interface WatchedServer {
 export interface ObserveChange {
   /** The server went from up (or never polled) to down, or back: worth one log line. */
   readonly stateChanged: boolean;
-  /** The label changed (an unnamed server answered for the first time): the old series must go. */
+  /** The label changed after series were exported under the old one (the URL): those series must go. */
   readonly previousLabel: string | undefined;
   /** A discovered server seen for the first time. */
   readonly added: boolean;
@@ -131,6 +131,8 @@ export class Inventory {
     if (discovered) s.profUrl = discovered.profUrl;
     const stateChanged = !s.up;
     const previousLabel = s.label;
+    // Only a label that was already exported (a poll was counted under it) has series to remove.
+    const hadSeries = s.polled;
     s.label = s.config?.name ?? (reading.varz.serverName || reading.varz.serverId);
     s.up = true;
     s.polled = true;
@@ -139,7 +141,7 @@ export class Inventory {
     s.lastPollAt = at;
     s.lastError = undefined;
     s.missingSince = undefined;
-    return { stateChanged, previousLabel: previousLabel !== s.label && !added ? previousLabel : undefined, added };
+    return { stateChanged, previousLabel: previousLabel !== s.label && !added && hadSeries ? previousLabel : undefined, added };
   }
 
   /** Records a failed poll, or a discovered server missing from a round. */
