@@ -72,16 +72,11 @@ export class HttpPoller {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    // Spread the first polls over one interval, so that N servers do not all fall due in the same
-    // millisecond of every interval (with thousands of servers that burst is the lateness).
     const now = Date.now();
-    const n = this.#targets.size;
-    let i = 0;
     for (const t of this.#targets.values()) {
-      const offset = n > 1 ? Math.floor((i++ * this.#opts.intervalMs) / n) : 0;
-      t.next = now + offset;
+      t.next = now;
       if (t.abort.signal.aborted) t.abort = new AbortController();
-      this.#arm(t, offset);
+      this.#arm(t, 0);
     }
   }
 
