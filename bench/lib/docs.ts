@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './children.js';
+import { prng } from '../../test/helpers/prng.js';
 
 type Json = Record<string, unknown>;
 
@@ -18,17 +19,8 @@ function load(path: string): Json {
 export const VARZ_TEMPLATES: readonly Json[] = [load('varz/2.10.27-cluster-tags.json'), load('varz/2.10.27-standalone.json')];
 export const STATSZ_TEMPLATES: readonly Json[] = [load('statsz/2.10.27-fx-a.json'), load('statsz/2.10.27-fx-b.json')];
 
-/** mulberry32: a small, fast, seedable PRNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seedable PRNG shared with the tests. */
+export const rng = prng;
 
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const REGIONS = ['eu-west', 'eu-north', 'us-east', 'us-west', 'ap-south', 'ap-east'];

@@ -10,18 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ROOT } from '../helpers/daemon.js';
+import type { Row } from '../../bench/lib/report.js';
 
-interface Row {
-  bench: string;
-  case: string;
-  figure: string;
-  value: number | null;
-  baseline: number | null;
-  unit: string;
-  ratio: number | null;
-  goal: string;
-  met: boolean | null;
-}
 interface Report {
   machine: string;
   date: string;

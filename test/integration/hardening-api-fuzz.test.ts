@@ -14,6 +14,7 @@ import { removeTempDirs, startDaemon, tempDir, waitFor, type Daemon } from '../h
 import { startFakeMonitor, type FakeMonitor } from '../helpers/fake-monitor.js';
 import { startFakePprof, type FakePprof } from '../helpers/fake-pprof.js';
 import { incidents, tree } from '../helpers/incidents.js';
+import { prng } from '../helpers/prng.js';
 
 const TOKEN = 'fuzz-api-token-7d3a91';
 const SEED = Number(process.env['HARDENING_SEED'] || 0x5eed1234);
@@ -25,17 +26,6 @@ let d: Daemon;
 /** A complete incident, for the traversal cases. */
 let id: string;
 
-/** mulberry32: small, fast, good enough to reproduce a failing input from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Reply {
   status: number;
