@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs every test file under test/ with node's test runner (Node 20 does not expand globs itself).
 // Usage: node scripts/run-tests.mjs [unit|integration|<path>...]
+// Every test has a 240 s limit: a hang fails with its name instead of holding CI.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -29,7 +30,7 @@ if (files.length === 0) {
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=240000', '--test-reporter=spec', ...files],
   { stdio: 'inherit', cwd: root },
 );
 process.exit(r.status ?? 1);
