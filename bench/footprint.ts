@@ -46,7 +46,7 @@ export async function footprint(o: BenchOptions): Promise<BenchResult> {
     const b = forkPlain('lib/baseline-poll.mjs');
     let base: Phase;
     try {
-      await ask(b, { type: 'start', urls: fleet.urls, intervalMs, timeoutMs: 2000 }, 'started');
+      await ask(b, { type: 'start', urls: fleet.urls, intervalMs, timeoutMs: 2000, spread: o.baselineSpread }, 'started');
       base = await measure(b.pid as number, warmupS, durationS);
     } finally {
       await stopChild(b);

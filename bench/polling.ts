@@ -54,7 +54,7 @@ async function baselinePhase(o: BenchOptions, urls: string[], intervalMs: number
   const b = forkPlain('lib/baseline-poll.mjs', [], o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf, '--cpu-prof-name', `baseline-polling-n${urls.length}.cpuprofile`] : []);
   try {
     const pid = b.pid as number;
-    await ask(b, { type: 'start', urls, intervalMs, timeoutMs: intervalMs }, 'started');
+    await ask(b, { type: 'start', urls, intervalMs, timeoutMs: intervalMs, spread: o.baselineSpread }, 'started');
     const mark = (): Promise<Mark> => ask<Mark>(b, { type: 'mark' }, 'mark');
     await waitFor('the baseline to poll every server', 120_000, async () => (await mark()).polledOnce >= urls.length);
     await sleep(warmupS * 1000);
@@ -147,7 +147,10 @@ export async function polling(o: BenchOptions): Promise<BenchResult> {
   const warmupS = o.smoke ? 1 : 5;
   const intervalMs = 1000;
   const rows: Row[] = [];
-  const notes: string[] = [`interval 1 s, timeout 1 s, ${durationS} s measured per phase after ${warmupS} s warm-up; /metrics scraped every ${o.scrapeMs / 1000} s`];
+  const notes: string[] = [
+    `interval 1 s, timeout 1 s, ${durationS} s measured per phase after ${warmupS} s warm-up; /metrics scraped every ${o.scrapeMs / 1000} s; ` +
+      `baseline's first polls ${o.baselineSpread ? 'spread over one interval' : 'all at once'}`,
+  ];
   for (const n of ns) {
     const c = `N=${n}`;
     log(o, `${BENCH} ${c}: starting ${n} simulated endpoints`);

@@ -8,10 +8,12 @@
  *
  * Each benchmark also runs alone: node --import tsx bench/<polling|fleet|detection|capture-memory|footprint>.ts
  * Flags: --smoke, --n 100,1000, --duration S, --trials K, --scrape S (0: no Prometheus-like scrapes),
- * --named (servers get names in the config), --cpu-prof DIR (CPU profile of each measured window),
+ * --named (servers get names in the config), --baseline-spread (the baseline spreads its first polls over one
+ * interval, like the daemon since 77402b4; default: all at once, the cheapest loop), --cpu-prof DIR (CPU profile of each measured window),
  * --main PATH / --node-args "..." (another build of the daemon, or node flags, for before/after runs), --json FILE.
  */
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { captureMemory } from './capture-memory.js';
 import { detection } from './detection.js';
 import { fleet } from './fleet.js';
@@ -38,9 +40,12 @@ async function main(): Promise<number> {
   for (const name of names) {
     const t = performance.now();
     log(o, `=== ${name}`);
+    const load0 = loadavg()[0] ?? 0;
     try {
       const r = await (BENCHMARKS[name] as (o: BenchOptions) => Promise<BenchResult>)(o);
       r.seconds = (performance.now() - t) / 1000;
+      // Other work on a shared machine shows here (the benchmark itself adds about one runnable process).
+      r.notes.push(`load average (1 min) ${load0.toFixed(2)} at start, ${(loadavg()[0] ?? 0).toFixed(2)} at end`);
       results.push(r);
     } catch (err) {
       failures.push(`${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

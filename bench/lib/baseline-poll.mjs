@@ -4,7 +4,7 @@
 // skipped), one undici GET of <url>/varz on a keep-alive pool and JSON.parse of the body. Nothing else:
 // no validation, no rules, no metrics.
 //
-// IPC: {type:'start', urls, intervalMs, timeoutMs} -> {type:'started'}
+// IPC: {type:'start', urls, intervalMs, timeoutMs, spread} -> {type:'started'}
 //      {type:'mark'} -> {type:'mark', polls, errors, polledOnce, buckets, count, sum}  (cumulative)
 import { Agent, request } from 'undici';
 
@@ -26,11 +26,13 @@ function observe(ms) {
   buckets[i]++;
 }
 
-function start(urls, intervalMs, timeoutMs) {
+function start(urls, intervalMs, timeoutMs, spread) {
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 1, pipelining: 1 });
   const now = Date.now();
-  for (const url of urls) {
-    const t = { url: `${url}/varz`, next: now, busy: false };
+  for (const [i, url] of urls.entries()) {
+    // spread: first polls spread over one interval (as the daemon does since 77402b4); else all at once.
+    const offset = spread && urls.length > 1 ? Math.floor((i * intervalMs) / urls.length) : 0;
+    const t = { url: `${url}/varz`, next: now + offset, busy: false };
     const tick = () => {
       const scheduled = t.next;
       if (!t.busy) {
@@ -43,7 +45,7 @@ function start(urls, intervalMs, timeoutMs) {
       if (t.next <= n) t.next = n + intervalMs;
       setTimeout(tick, t.next - n);
     };
-    setTimeout(tick, 0);
+    setTimeout(tick, offset);
   }
 
   async function poll(url) {
@@ -61,7 +63,7 @@ function start(urls, intervalMs, timeoutMs) {
 
 process.on('message', (m) => {
   if (m.type === 'start') {
-    start(m.urls, m.intervalMs, m.timeoutMs);
+    start(m.urls, m.intervalMs, m.timeoutMs, m.spread === true);
     process.send({ type: 'started' });
   } else if (m.type === 'mark') {
     process.send({ type: 'mark', polls, errors, polledOnce: seen.size, buckets: [...buckets], count, sum, sink });

@@ -54,6 +54,8 @@ export interface BenchOptions {
   named: boolean;
   /** Benchmarks to run (run.ts). */
   only: string[] | undefined;
+  /** polling/footprint: the baseline spreads its first polls over one interval instead of starting all at once. */
+  baselineSpread: boolean;
 }
 
 export function parseOptions(argv = process.argv.slice(2)): BenchOptions {
@@ -72,6 +74,7 @@ export function parseOptions(argv = process.argv.slice(2)): BenchOptions {
       named: { type: 'boolean', default: false },
       main: { type: 'string' },
       'node-args': { type: 'string' },
+      'baseline-spread': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -88,6 +91,7 @@ export function parseOptions(argv = process.argv.slice(2)): BenchOptions {
     quiet: values.quiet ?? false,
     named: values.named ?? false,
     only: values.only?.split(','),
+    baselineSpread: values['baseline-spread'] ?? false,
   };
 }
 
