@@ -14,7 +14,6 @@ import { targetOf, type CaptureRequest } from './capture/request.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/registry.js';
 import { IncidentStore } from './store/incident-store.js';
-import { isFiring } from './trigger/rules.js';
 import { TriggerEngine, type Decision } from './trigger/engine.js';
 import { Discovery, type DiscoveryRound } from './watch/discovery.js';
 import { Inventory, type Reading, type WatchedServer } from './watch/inventory.js';
@@ -30,8 +29,8 @@ export class App {
   #config: Config;
   readonly #log: Logger;
   readonly #clock: Clock;
-  readonly metrics = new Metrics();
   readonly inventory = new Inventory();
+  readonly metrics: Metrics;
   readonly engine: TriggerEngine;
   readonly store: IncidentStore;
   readonly capturer: Capturer;
@@ -40,8 +39,6 @@ export class App {
   readonly #poller: HttpPoller;
   readonly #http: HttpServer;
   readonly #sys: SystemAccount | undefined;
-  /** The server_info label set last exported per server key, to remove it when it changes. */
-  readonly #infoLabels = new Map<string, { server: string; server_id: string; cluster: string; version: string }>();
   #retentionTimer: NodeJS.Timeout | undefined;
   readonly #discovery: Discovery | undefined;
   #started = false;
@@ -52,6 +49,8 @@ export class App {
     this.#log = o.log;
     this.#clock = o.clock ?? systemClock;
     this.engine = new TriggerEngine(config.triggers);
+    // Per-server series are read from the inventory and the engine at each scrape, not written per poll.
+    this.metrics = new Metrics({ servers: () => this.inventory.values(), rules: () => this.engine.firing() });
     this.store = new IncidentStore({ dir: config.storage.dir, log: this.#log.child({ component: 'store' }), clock: this.#clock });
     this.#varz = new VarzClient();
     this.#poller = new HttpPoller({
@@ -192,7 +191,6 @@ export class App {
 
   #forget(s: WatchedServer): void {
     this.engine.forget(s.key);
-    this.#infoLabels.delete(s.key);
     // Series are per label: keep them while another watched entry still carries the same name.
     if (!this.inventory.byLabel(s.label)) void this.metrics.forgetServer(s.label);
     this.#log.info({ server: s.label, url: s.config?.url, server_id: s.last?.varz.serverId }, 'server no longer watched');
@@ -202,34 +200,20 @@ export class App {
     this.metrics.pollDuration.observe(r.durationMs / 1000);
     this.metrics.pollLateness.observe(Math.max(0, r.at - r.scheduledAt) / 1000);
     const now = this.#clock.now();
-    if (r.ok) this.#seen(r.key, { ...r.reading, kind: 'varz' }, now);
+    if (r.ok) this.#seen(r.key, r.reading, now);
     else this.#missed(r.key, r.error.message, now);
   }
 
-  /** A server answered (HTTP poll or discovery round): inventory, metrics, rules. */
+  /** A server answered (HTTP poll or discovery round): inventory, rules. */
   #seen(key: string, reading: Reading, now: number, discovered?: { profUrl: string | undefined }): void {
-    const m = this.metrics;
     const change = this.inventory.ok(key, reading, now, discovered);
     const s = this.inventory.get(key);
     if (!change || !s) return;
-    if (change.previousLabel !== undefined) void m.forgetServer(change.previousLabel);
+    if (change.previousLabel !== undefined) void this.metrics.forgetServer(change.previousLabel);
     const v = reading.varz;
-    const server = s.label;
-    m.up.set({ server }, 1);
-    m.serverCpu.set({ server }, v.cpu);
-    m.serverMemory.set({ server }, v.mem);
-    m.polls.inc({ server, result: 'ok' });
-    m.lastPollSuccess.set({ server }, now / 1000);
-    const info = { server, server_id: v.serverId, cluster: v.cluster ?? '', version: v.version };
-    const prev = this.#infoLabels.get(key);
-    if (!prev || prev.server_id !== info.server_id || prev.version !== info.version || prev.cluster !== info.cluster || prev.server !== info.server) {
-      if (prev) m.serverInfo.remove(prev);
-      m.serverInfo.set(info, 1);
-      this.#infoLabels.set(key, info);
-    }
-    if (change.added) this.#log.info({ server, server_id: v.serverId, version: v.version, cluster: v.cluster }, 'discovered server');
-    else if (change.stateChanged) this.#log.info({ server, url: s.config?.url, server_id: v.serverId, version: v.version }, 'server is up');
-    this.#decide(s, this.engine.observe(key, server, { ok: true, varz: v }, now), now);
+    if (change.added) this.#log.info({ server: s.label, server_id: v.serverId, version: v.version, cluster: v.cluster }, 'discovered server');
+    else if (change.stateChanged) this.#log.info({ server: s.label, url: s.config?.url, server_id: v.serverId, version: v.version }, 'server is up');
+    this.#decide(s, this.engine.observe(key, s.label, { ok: true, varz: v }, now), now);
   }
 
   /** A poll failed, or a discovered server was missing from a round. */
@@ -237,8 +221,6 @@ export class App {
     const change = this.inventory.failed(key, error, now);
     const s = this.inventory.get(key);
     if (!change || !s) return;
-    this.metrics.up.set({ server: s.label }, 0);
-    this.metrics.polls.inc({ server: s.label, result: 'error' });
     if (change.stateChanged) this.#log.warn({ server: s.label, url: s.config?.url, err: error }, 'server is down');
     this.#decide(s, this.engine.observe(key, s.label, { ok: false }, now), now);
   }
@@ -276,7 +258,7 @@ export class App {
     for (const gone of this.inventory.forgetMissing(at, cfg.forgetAfterMs)) this.#forget(gone);
   }
 
-  #decide(s: WatchedServer, decisions: Decision[], now: number): void {
+  #decide(s: WatchedServer, decisions: readonly Decision[], now: number): void {
     const m = this.metrics;
     for (const d of decisions) {
       if (d.kind === 'skip') {
@@ -304,7 +286,6 @@ export class App {
         this.#log.info({ server: s.label, trigger: d.trigger.name, incident: res.id, profiles: req.profiles }, 'capturing');
       }
     }
-    for (const v of this.engine.viewOf(s.key)) m.triggerFiring.set({ server: s.label, trigger: v.trigger.name }, isFiring(v.state) ? 1 : 0);
   }
 
   /** Applies a new, already validated config. Keys that need a restart are logged and kept. */

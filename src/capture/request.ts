@@ -15,7 +15,7 @@ export interface CaptureTarget {
   readonly url: string | undefined;
   readonly profUrl: string | undefined;
   /** The document that led to the capture: varz (saved as varz.json) or a STATSZ reply (statsz.json). */
-  readonly snapshot: { readonly kind: 'varz' | 'statsz'; readonly body: string } | undefined;
+  readonly snapshot: { readonly kind: 'varz' | 'statsz'; readonly body: string | Uint8Array } | undefined;
 }
 
 export interface CaptureRequest {

@@ -8,25 +8,96 @@ export const METRIC_PREFIX = 'nats_autoprof_';
 
 export type SkipReason = 'cooldown' | 'limit' | 'busy' | 'unsupported';
 
+/**
+ * What the per-server series show, read at each scrape (nothing is written per poll: at thousands of polls
+ * a second, label hashing in prom-client was a measurable share of the daemon's CPU). The inventory's
+ * entries have this shape.
+ */
+export interface ServerSeries {
+  readonly label: string;
+  /** Polled at least once: `up` is exported from then on. */
+  readonly polled: boolean;
+  readonly up: boolean;
+  readonly okPolls: number;
+  readonly failedPolls: number;
+  /** ms since the epoch. */
+  readonly lastOkAt: number | undefined;
+  readonly last: { readonly varz: { readonly cpu: number; readonly mem: number; readonly serverId: string; readonly cluster: string | undefined; readonly version: string } } | undefined;
+}
+
+export interface RuleSeries {
+  readonly server: string;
+  readonly trigger: string;
+  readonly firing: boolean;
+}
+
+/** Where the scrape-time series come from (the app's inventory and trigger engine). */
+export interface SeriesSource {
+  servers(): Iterable<ServerSeries>;
+  rules(): Iterable<RuleSeries>;
+}
+
+const NO_SOURCE: SeriesSource = { servers: () => [], rules: () => [] };
+
 export class Metrics {
   readonly registry = new Registry();
 
-  // --- watching (per server) ---
-  readonly up = new Gauge({ name: 'nats_autoprof_up', help: 'Whether the last poll of the server succeeded (1) or not (0).', labelNames: ['server'] as const, registers: [this.registry] });
-  readonly serverCpu = new Gauge({ name: 'nats_autoprof_server_cpu_percent', help: 'Server CPU as varz reports it: percent of one core.', labelNames: ['server'] as const, registers: [this.registry] });
-  readonly serverMemory = new Gauge({ name: 'nats_autoprof_server_memory_bytes', help: 'Server resident memory (varz mem).', labelNames: ['server'] as const, registers: [this.registry] });
-  readonly serverInfo = new Gauge({ name: 'nats_autoprof_server_info', help: 'Identity of a watched server; always 1.', labelNames: ['server', 'server_id', 'cluster', 'version'] as const, registers: [this.registry] });
-  readonly polls = new Counter({ name: 'nats_autoprof_polls_total', help: 'Polls of monitoring endpoints by result.', labelNames: ['server', 'result'] as const, registers: [this.registry] });
+  #source: SeriesSource = NO_SOURCE;
+
+  // --- watching (per server; filled from the source at each scrape) ---
+  readonly up: Gauge<'server'> = new Gauge({
+    name: 'nats_autoprof_up', help: 'Whether the last poll of the server succeeded (1) or not (0).', labelNames: ['server'] as const, registers: [this.registry],
+    collect: (): void => this.#fill(this.up, (s) => (s.polled ? (s.up ? 1 : 0) : undefined)),
+  });
+  readonly serverCpu: Gauge<'server'> = new Gauge({
+    name: 'nats_autoprof_server_cpu_percent', help: 'Server CPU as varz reports it: percent of one core.', labelNames: ['server'] as const, registers: [this.registry],
+    collect: (): void => this.#fill(this.serverCpu, (s) => s.last?.varz.cpu),
+  });
+  readonly serverMemory: Gauge<'server'> = new Gauge({
+    name: 'nats_autoprof_server_memory_bytes', help: 'Server resident memory (varz mem).', labelNames: ['server'] as const, registers: [this.registry],
+    collect: (): void => this.#fill(this.serverMemory, (s) => s.last?.varz.mem),
+  });
+  readonly serverInfo = new Gauge({
+    name: 'nats_autoprof_server_info', help: 'Identity of a watched server; always 1.', labelNames: ['server', 'server_id', 'cluster', 'version'] as const, registers: [this.registry],
+    collect: () => {
+      this.serverInfo.reset();
+      for (const s of this.#source.servers()) {
+        const v = s.last?.varz;
+        if (v) this.serverInfo.set({ server: s.label, server_id: v.serverId, cluster: v.cluster ?? '', version: v.version }, 1);
+      }
+    },
+  });
+  readonly polls = new Counter({
+    name: 'nats_autoprof_polls_total', help: 'Polls of monitoring endpoints by result.', labelNames: ['server', 'result'] as const, registers: [this.registry],
+    collect: () => {
+      // Counted in the inventory; a server that stops being watched and comes back starts again from 0
+      // (a counter reset, which rate() handles).
+      this.polls.reset();
+      for (const s of this.#source.servers()) {
+        if (s.okPolls > 0) this.polls.inc({ server: s.label, result: 'ok' }, s.okPolls);
+        if (s.failedPolls > 0) this.polls.inc({ server: s.label, result: 'error' }, s.failedPolls);
+      }
+    },
+  });
   readonly pollDuration = new Histogram({ name: 'nats_autoprof_poll_duration_seconds', help: 'Time one poll of a monitoring endpoint took.', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry] });
   readonly pollLateness = new Histogram({ name: 'nats_autoprof_poll_lateness_seconds', help: 'How late a poll started against its schedule (actual minus scheduled start).', buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5], registers: [this.registry] });
-  readonly lastPollSuccess = new Gauge({ name: 'nats_autoprof_last_poll_success_timestamp_seconds', help: 'When the server last answered a poll (Unix seconds).', labelNames: ['server'] as const, registers: [this.registry] });
+  readonly lastPollSuccess: Gauge<'server'> = new Gauge({
+    name: 'nats_autoprof_last_poll_success_timestamp_seconds', help: 'When the server last answered a poll (Unix seconds).', labelNames: ['server'] as const, registers: [this.registry],
+    collect: (): void => this.#fill(this.lastPollSuccess, (s) => (s.lastOkAt === undefined ? undefined : s.lastOkAt / 1000)),
+  });
 
   // --- configuration ---
   readonly configReloadSuccess = new Gauge({ name: 'nats_autoprof_config_last_reload_success', help: 'Whether the last configuration reload succeeded (1) or not (0).', registers: [this.registry] });
   readonly configReloadTimestamp = new Gauge({ name: 'nats_autoprof_config_last_reload_success_timestamp_seconds', help: 'When the configuration was last loaded successfully (Unix seconds).', registers: [this.registry] });
 
   // --- triggers and captures ---
-  readonly triggerFiring = new Gauge({ name: 'nats_autoprof_trigger_firing', help: 'Whether a rule is pending or has fired and not yet re-armed (1) or not (0).', labelNames: ['server', 'trigger'] as const, registers: [this.registry] });
+  readonly triggerFiring = new Gauge({
+    name: 'nats_autoprof_trigger_firing', help: 'Whether a rule is pending or has fired and not yet re-armed (1) or not (0).', labelNames: ['server', 'trigger'] as const, registers: [this.registry],
+    collect: () => {
+      this.triggerFiring.reset();
+      for (const r of this.#source.rules()) this.triggerFiring.set({ server: r.server, trigger: r.trigger }, r.firing ? 1 : 0);
+    },
+  });
   readonly triggersFired = new Counter({ name: 'nats_autoprof_triggers_fired_total', help: 'Times a rule fired.', labelNames: ['server', 'trigger'] as const, registers: [this.registry] });
   readonly captures = new Counter({ name: 'nats_autoprof_captures_total', help: 'Profiles captured by result.', labelNames: ['server', 'profile', 'via', 'result'] as const, registers: [this.registry] });
   readonly capturesSkipped = new Counter({ name: 'nats_autoprof_captures_skipped_total', help: 'Captures not started, by reason (cooldown, limit, busy, unsupported).', labelNames: ['server', 'reason'] as const, registers: [this.registry] });
@@ -53,8 +124,12 @@ export class Metrics {
   // --- system account ---
   readonly systemAccountConnected = new Gauge({ name: 'nats_autoprof_system_account_connected', help: 'Whether the system-account connection is up (1) or not (0).', registers: [this.registry] });
 
-  constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+  /** `source` supplies the per-server and per-rule series at each scrape; without it they are empty. */
+  constructor(source?: SeriesSource) {
+    if (source) this.#source = source;
+    // The event-loop delay monitor samples every 100 ms instead of prom-client's 10 ms: at 10 ms its own
+    // timer was most of an idle daemon's CPU (BENCHMARKS.md, footprint).
+    collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX, eventLoopMonitoringPrecision: 100 });
     // prom-client names these gauges *_total, which Prometheus reserves for counters (promtool flags them);
     // the same numbers are exported by type as *_active_handles / *_active_requests / *_active_resources.
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
@@ -62,10 +137,21 @@ export class Metrics {
     }
   }
 
-  /** Removes every per-server series of a server that is no longer watched. */
+  #fill(gauge: Gauge<'server'>, value: (s: ServerSeries) => number | undefined): void {
+    gauge.reset();
+    for (const s of this.#source.servers()) {
+      const v = value(s);
+      if (v !== undefined) gauge.set({ server: s.label }, v);
+    }
+  }
+
+  /**
+   * Removes the event-counted series (fired, captured, skipped) of a server that is no longer watched, or
+   * whose label changed. The scrape-time series follow the source by themselves.
+   */
   async forgetServer(server: string): Promise<void> {
-    const perServer: AnyMetric[] = [this.up, this.serverCpu, this.serverMemory, this.lastPollSuccess, this.polls, this.serverInfo, this.triggerFiring, this.triggersFired, this.captures, this.capturesSkipped, this.lastCapture];
-    await Promise.all(perServer.map((m) => removeMatching(m, server)));
+    const counted: AnyMetric[] = [this.triggersFired, this.captures, this.capturesSkipped, this.lastCapture];
+    await Promise.all(counted.map((m) => removeMatching(m, server)));
   }
 
   async exposition(): Promise<string> {

@@ -4,13 +4,16 @@
  */
 import type { TriggerConfig } from '../config/types.js';
 import type { Varz } from '../watch/varz.js';
-import { initialRuleState, metricValue, stepRule, type RuleState } from './rules.js';
+import { initialRuleState, isFiring, metricValue, stepRule, type RuleState } from './rules.js';
 
 export type Observation = { readonly ok: false } | { readonly ok: true; readonly varz: Varz };
 
 export type Decision =
   | { readonly kind: 'fire'; readonly trigger: TriggerConfig; readonly value: number }
   | { readonly kind: 'skip'; readonly trigger: TriggerConfig; readonly reason: 'cooldown'; readonly value: number };
+
+const NO_DECISIONS: readonly Decision[] = Object.freeze([]);
+const FAILED = { ok: false } as const;
 
 export interface LastSkip {
   readonly at: number;
@@ -56,31 +59,35 @@ export class TriggerEngine {
     return t.servers === undefined || t.servers.includes(label);
   }
 
-  observe(key: string, label: string, obs: Observation, now: number): Decision[] {
+  /** Steps every rule that applies to the server; most polls decide nothing (the shared empty list). */
+  observe(key: string, label: string, obs: Observation, now: number): readonly Decision[] {
     let e = this.#servers.get(key);
     if (!e) {
       e = { label, rules: new Map() };
       this.#servers.set(key, e);
     }
     e.label = label;
-    const out: Decision[] = [];
+    let out: Decision[] | undefined;
     for (const t of this.#triggers) {
       if (!this.#applies(t, label)) {
         e.rules.delete(t.name);
         continue;
       }
-      const r = e.rules.get(t.name) ?? { state: initialRuleState(now), lastSkip: undefined };
-      const input = obs.ok ? { ok: true as const, serverId: obs.varz.serverId, value: metricValue(t.metric, obs.varz) } : { ok: false as const };
+      let r = e.rules.get(t.name);
+      if (!r) {
+        r = { state: initialRuleState(now), lastSkip: undefined };
+        e.rules.set(t.name, r);
+      }
+      const input = obs.ok ? { ok: true as const, serverId: obs.varz.serverId, value: metricValue(t.metric, obs.varz) } : FAILED;
       const { state, event } = stepRule(t, r.state, input, now);
       r.state = state;
-      if (event?.kind === 'fire') out.push({ kind: 'fire', trigger: t, value: event.value });
+      if (event?.kind === 'fire') (out ??= []).push({ kind: 'fire', trigger: t, value: event.value });
       else if (event?.kind === 'skip') {
         r.lastSkip = { at: now, reason: 'cooldown', message: 'the rule is in its cooldown' };
-        out.push({ kind: 'skip', trigger: t, reason: 'cooldown', value: event.value });
+        (out ??= []).push({ kind: 'skip', trigger: t, reason: 'cooldown', value: event.value });
       }
-      e.rules.set(t.name, r);
     }
-    return out;
+    return out ?? NO_DECISIONS;
   }
 
   /** Records why a firing did not lead to a capture (limit, busy, unsupported). */
@@ -103,6 +110,13 @@ export class TriggerEngine {
       if (r) out.push({ key, label: e.label, trigger: t, state: r.state, lastSkip: r.lastSkip });
     }
     return out;
+  }
+
+  /** Whether each (server, rule) is firing, by label (the `trigger_firing` gauge, read at each scrape). */
+  *firing(): Generator<{ server: string; trigger: string; firing: boolean }> {
+    for (const e of this.#servers.values()) {
+      for (const [trigger, r] of e.rules) yield { server: e.label, trigger, firing: isFiring(r.state) };
+    }
   }
 
   view(): RuleView[] {

@@ -89,13 +89,9 @@ export function nextFireAt(rule: RuleSpec, s: RuleState): number | undefined {
   return Math.max(s.pendingSince + rule.forMs, cooldownEnd);
 }
 
-function withPhase(s: RuleState, phase: Phase, now: number, patch: Partial<RuleState>): RuleState {
-  return { ...s, ...patch, phase, since: phase === s.phase ? s.since : now };
-}
-
-function restingPhase(rule: RuleSpec, s: RuleState, now: number): Phase {
-  if (!s.armed) return 'fired';
-  return inCooldown(rule, s, now) ? 'cooling' : 'idle';
+function restingPhase(rule: RuleSpec, armed: boolean, lastFiredAt: number | undefined, now: number): Phase {
+  if (!armed) return 'fired';
+  return lastFiredAt !== undefined && now - lastFiredAt < rule.cooldownMs ? 'cooling' : 'idle';
 }
 
 function rearms(rule: RuleSpec, value: number): boolean {
@@ -103,52 +99,84 @@ function rearms(rule: RuleSpec, value: number): boolean {
   return value < rule.rearmBelow || (rule.rearmBelow === rule.above && value <= rule.above);
 }
 
+/**
+ * One step. Written with locals and a single new state object at the end (not a chain of spreads): it runs
+ * for every rule on every poll, and each state it returns lives one interval.
+ */
 export function stepRule(
   rule: RuleSpec,
   prev: RuleState,
   input: RuleInput,
   now: number,
 ): { state: RuleState; event?: RuleEvent } {
-  if (!input.ok || input.value === undefined || (prev.serverId !== undefined && prev.serverId !== input.serverId)) {
-    // No usable value, or a new server process: whatever was pending is over.
-    const base: RuleState = {
-      ...prev,
-      pendingSince: undefined,
-      cooldownReported: false,
-      value: input.ok ? input.value : undefined,
-      serverId: input.ok ? input.serverId : prev.serverId,
-    };
-    // A restarted server with a value still gets evaluated below; a failed poll stops here.
-    if (!input.ok || input.value === undefined) {
-      return { state: withPhase(base, restingPhase(rule, base, now), now, {}) };
+  let phase = prev.phase;
+  let since = prev.since;
+  let armed = prev.armed;
+  let pendingSince = prev.pendingSince;
+  let cooldownReported = prev.cooldownReported;
+  let serverId = prev.serverId;
+  let lastFiredAt = prev.lastFiredAt;
+  const enter = (p: Phase): void => {
+    if (p !== phase) {
+      phase = p;
+      since = now;
     }
-    prev = withPhase(base, restingPhase(rule, base, now), now, {});
+  };
+
+  if (!input.ok || input.value === undefined || (serverId !== undefined && serverId !== input.serverId)) {
+    // No usable value, or a new server process: whatever was pending is over.
+    pendingSince = undefined;
+    cooldownReported = false;
+    if (input.ok) serverId = input.serverId;
+    enter(restingPhase(rule, armed, lastFiredAt, now));
+    // A failed poll stops here; a restarted server with a value is evaluated below.
+    if (!input.ok || input.value === undefined) {
+      return { state: ruleState(phase, since, armed, pendingSince, lastFiredAt, cooldownReported, serverId, undefined) };
+    }
   }
 
   const value = input.value;
-  let s: RuleState = { ...prev, value, serverId: input.serverId };
-
-  if (!s.armed && rearms(rule, value)) s = { ...s, armed: true };
-  if (!s.armed) return { state: withPhase(s, 'fired', now, {}) };
-
-  if (!(value > rule.above)) {
-    return { state: withPhase(s, restingPhase(rule, s, now), now, { pendingSince: undefined, cooldownReported: false }) };
+  serverId = input.serverId;
+  let event: RuleEvent | undefined;
+  if (!armed && rearms(rule, value)) armed = true;
+  if (!armed) {
+    enter('fired');
+  } else if (!(value > rule.above)) {
+    pendingSince = undefined;
+    cooldownReported = false;
+    enter(restingPhase(rule, armed, lastFiredAt, now));
+  } else {
+    pendingSince ??= now;
+    enter('pending');
+    if (now - pendingSince >= rule.forMs) {
+      if (lastFiredAt !== undefined && now - lastFiredAt < rule.cooldownMs) {
+        if (!cooldownReported) {
+          cooldownReported = true;
+          event = { kind: 'skip', reason: 'cooldown', value };
+        }
+      } else {
+        armed = false;
+        lastFiredAt = now;
+        pendingSince = undefined;
+        cooldownReported = false;
+        enter('fired');
+        event = { kind: 'fire', value };
+      }
+    }
   }
+  const state = ruleState(phase, since, armed, pendingSince, lastFiredAt, cooldownReported, serverId, value);
+  return event ? { state, event } : { state };
+}
 
-  const pendingSince = s.pendingSince ?? now;
-  s = withPhase(s, 'pending', now, { pendingSince });
-  if (now - pendingSince < rule.forMs) return { state: s };
-
-  if (inCooldown(rule, s, now)) {
-    if (s.cooldownReported) return { state: s };
-    return { state: { ...s, cooldownReported: true }, event: { kind: 'skip', reason: 'cooldown', value } };
-  }
-
-  const fired = withPhase(s, 'fired', now, {
-    armed: false,
-    lastFiredAt: now,
-    pendingSince: undefined,
-    cooldownReported: false,
-  });
-  return { state: fired, event: { kind: 'fire', value } };
+function ruleState(
+  phase: Phase,
+  since: number,
+  armed: boolean,
+  pendingSince: number | undefined,
+  lastFiredAt: number | undefined,
+  cooldownReported: boolean,
+  serverId: string | undefined,
+  value: number | undefined,
+): RuleState {
+  return { phase, since, armed, pendingSince, lastFiredAt, cooldownReported, serverId, value };
 }

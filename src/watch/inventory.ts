@@ -10,8 +10,8 @@ export type Source = 'http' | 'system_account';
 
 export interface Reading {
   readonly varz: Varz;
-  /** The document as received: varz JSON (HTTP) or a STATSZ reply (discovery). */
-  readonly body: string;
+  /** The document as received: varz JSON (HTTP, the bytes) or a STATSZ reply (discovery). */
+  readonly body: string | Uint8Array;
   readonly kind: 'varz' | 'statsz';
 }
 
@@ -27,6 +27,9 @@ export interface WatchedServer {
   up: boolean;
   /** Polled at least once (successfully or not). */
   polled: boolean;
+  /** Successful and failed polls (or discovery rounds) since the server is watched under this key. */
+  okPolls: number;
+  failedPolls: number;
   last: Reading | undefined;
   lastOkAt: number | undefined;
   lastPollAt: number | undefined;
@@ -53,6 +56,8 @@ function entry(key: string, source: Source, label: string, config: ServerConfig 
     profUrl,
     up: false,
     polled: false,
+    okPolls: 0,
+    failedPolls: 0,
     last: undefined,
     lastOkAt: undefined,
     lastPollAt: undefined,
@@ -70,6 +75,11 @@ export class Inventory {
 
   all(): WatchedServer[] {
     return [...this.#servers.values()];
+  }
+
+  /** The entries themselves, without a copy (read at each metrics scrape). */
+  values(): IterableIterator<WatchedServer> {
+    return this.#servers.values();
   }
 
   get(key: string): WatchedServer | undefined {
@@ -136,6 +146,7 @@ export class Inventory {
     s.label = s.config?.name ?? (reading.varz.serverName || reading.varz.serverId);
     s.up = true;
     s.polled = true;
+    s.okPolls++;
     s.last = reading;
     s.lastOkAt = at;
     s.lastPollAt = at;
@@ -151,6 +162,7 @@ export class Inventory {
     const stateChanged = s.up || !s.polled;
     s.up = false;
     s.polled = true;
+    s.failedPolls++;
     s.lastPollAt = at;
     s.lastError = error;
     if (s.source === 'system_account') s.missingSince ??= at;

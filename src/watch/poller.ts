@@ -5,7 +5,7 @@
  */
 import type { ServerConfig } from '../config/types.js';
 import { PollError } from '../errors.js';
-import type { VarzClient, VarzReading } from './varz.js';
+import { Canceller, type VarzClient, type VarzReading } from './varz.js';
 
 export type PollResult =
   | { readonly key: string; readonly scheduledAt: number; readonly at: number; readonly durationMs: number; readonly ok: true; readonly reading: VarzReading }
@@ -26,7 +26,7 @@ interface Target {
   next: number;
   timer: NodeJS.Timeout | undefined;
   inFlight: Promise<void> | undefined;
-  abort: AbortController;
+  cancel: Canceller;
 }
 
 /** Targets are keyed by their monitoring URL. */
@@ -61,7 +61,7 @@ export class HttpPoller {
         t.server = server;
         continue;
       }
-      const target: Target = { server, next: Date.now(), timer: undefined, inFlight: undefined, abort: new AbortController() };
+      const target: Target = { server, next: Date.now(), timer: undefined, inFlight: undefined, cancel: new Canceller() };
       this.#targets.set(key, target);
       added.push(key);
       if (this.#running) this.#arm(target, 0);
@@ -75,7 +75,7 @@ export class HttpPoller {
     const now = Date.now();
     for (const t of this.#targets.values()) {
       t.next = now;
-      if (t.abort.signal.aborted) t.abort = new AbortController();
+      if (t.cancel.aborted) t.cancel = new Canceller();
       this.#arm(t, 0);
     }
   }
@@ -94,7 +94,7 @@ export class HttpPoller {
   #drop(t: Target): void {
     if (t.timer) clearTimeout(t.timer);
     t.timer = undefined;
-    t.abort.abort();
+    t.cancel.cancel();
   }
 
   #arm(t: Target, delayMs: number): void {
@@ -103,7 +103,7 @@ export class HttpPoller {
 
   #tick(t: Target): void {
     t.timer = undefined;
-    if (!this.#running || t.abort.signal.aborted) return;
+    if (!this.#running || t.cancel.aborted) return;
     const scheduledAt = t.next;
     if (t.inFlight) {
       this.#opts.onOverrun?.(t.server.url);
@@ -128,12 +128,12 @@ export class HttpPoller {
       const reading = await this.#opts.client.fetch(t.server, {
         timeoutMs: this.#opts.timeoutMs,
         maxBodyBytes: this.#opts.maxBodyBytes,
-        signal: t.abort.signal,
+        cancel: t.cancel,
       });
       result = { key, scheduledAt, at, durationMs: performance.now() - start, ok: true, reading };
     } catch (err) {
       const error = err instanceof PollError ? err : new PollError(String(err), 'network', { url: key }, { cause: err });
-      if (error.kind === 'aborted' || t.abort.signal.aborted) return;
+      if (error.kind === 'aborted' || t.cancel.aborted) return;
       result = { key, scheduledAt, at, durationMs: performance.now() - start, ok: false, error };
     }
     if (!this.#running || !this.#targets.has(key) || this.#targets.get(key) !== t) return;
