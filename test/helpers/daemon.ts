@@ -68,7 +68,7 @@ export class Daemon {
   }
 
   async metrics(): Promise<string> {
-    const res = await fetch(`${this.url}/metrics`);
+    const res = await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(10_000) });
     return res.text();
   }
 
@@ -115,7 +115,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (d.proc.exitCode !== null) throw new Error(`daemon exited with ${d.proc.exitCode}: ${d.stderr}${d.stdout}`);
     try {
       // Any HTTP answer means it listens (with http.auth.metrics, /healthz answers 401).
-      return (await fetch(`${d.url}/healthz`)).status < 500;
+      return (await fetch(`${d.url}/healthz`, { signal: AbortSignal.timeout(2_000) })).status < 500;
     } catch {
       return false;
     }

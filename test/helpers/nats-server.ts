@@ -111,7 +111,8 @@ export class NatsServer {
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`nats-server ${this.name} exited: ${this.#log}`);
       try {
-        const res = await fetch(`${this.monitorUrl}/healthz`);
+        // Bounded: if another process took the port meanwhile, it may never answer.
+        const res = await fetch(`${this.monitorUrl}/healthz`, { signal: AbortSignal.timeout(1_000) });
         await res.arrayBuffer();
         if (res.ok) return;
       } catch {
@@ -182,11 +183,31 @@ function tempDir(): string {
 
 /** Starts one server. Call `stop()` in an `after` hook. */
 export async function startServer(opts: ServerOptions = {}): Promise<NatsServer> {
-  const name = opts.name ?? 'n1';
-  const ports = await allocPorts();
-  const srv = new NatsServer(name, ports, tempDir(), configText(name, ports, opts));
-  await srv.start();
-  return srv;
+  return portRetry(async () => {
+    const name = opts.name ?? 'n1';
+    const ports = await allocPorts();
+    const srv = new NatsServer(name, ports, tempDir(), configText(name, ports, opts));
+    await srv.start().catch(async (err: unknown) => {
+      await srv.stop('SIGKILL');
+      throw err;
+    });
+    return srv;
+  });
+}
+
+/**
+ * Ports are found free, released, then bound by nats-server: with test files running in parallel another
+ * process can take one in between. Such a start is tried again on fresh ports (three times at most).
+ */
+async function portRetry<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      const inUse = /address already in use|did not become healthy/i.test(String(err));
+      if (!inUse || attempt >= 3) throw err;
+    }
+  }
 }
 
 /** Starts a cluster of `names.length` routed servers sharing one cluster name. */
@@ -194,16 +215,23 @@ export async function startCluster(
   names: string[],
   opts: Omit<ServerOptions, 'name' | 'routes'> & { tagsByName?: Record<string, string[]> } = {},
 ): Promise<NatsServer[]> {
-  const dir = tempDir();
-  const allPorts = await Promise.all(names.map(() => allocPorts()));
-  const servers = names.map((name, i) => {
-    const ports = allPorts[i] as Ports;
-    const routes = allPorts.filter((_, j) => j !== i).map((p) => p.cluster);
-    const tags = opts.tagsByName?.[name] ?? opts.tags;
-    return new NatsServer(name, ports, dir, configText(name, ports, { ...opts, name, routes, ...(tags ? { tags } : {}) }));
+  return portRetry(async () => {
+    const dir = tempDir();
+    const allPorts = await Promise.all(names.map(() => allocPorts()));
+    const servers = names.map((name, i) => {
+      const ports = allPorts[i] as Ports;
+      const routes = allPorts.filter((_, j) => j !== i).map((p) => p.cluster);
+      const tags = opts.tagsByName?.[name] ?? opts.tags;
+      return new NatsServer(name, ports, dir, configText(name, ports, { ...opts, name, routes, ...(tags ? { tags } : {}) }));
+    });
+    const started = await Promise.allSettled(servers.map((s) => s.start()));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) {
+      await Promise.all(servers.map((s) => s.stop('SIGKILL')));
+      throw failed.reason;
+    }
+    return servers;
   });
-  await Promise.all(servers.map((s) => s.start()));
-  return servers;
 }
 
 export function cleanupTempDirs(): void {
