@@ -2,7 +2,7 @@
  * Reading a server's `/varz`: a pure parser (untrusted JSON -> typed sample) and an HTTP fetcher
  * (undici, keep-alive, response-size cap, timeout, AbortSignal).
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -147,15 +147,17 @@ export class VarzClient {
     return agent;
   }
 
-  readonly #headerCache = new WeakMap<ServerConfig, Record<string, string>>();
+  /** Per server, built once: the request's origin, path and headers (a URL parse per poll shows in profiles). */
+  readonly #requestCache = new WeakMap<ServerConfig, { origin: string; path: string; headers: Record<string, string> }>();
 
-  #headers(server: ServerConfig): Record<string, string> {
-    let h = this.#headerCache.get(server);
-    if (!h) {
-      h = VarzClient.headers(server);
-      this.#headerCache.set(server, h);
+  #request(server: ServerConfig): { origin: string; path: string; headers: Record<string, string> } {
+    let r = this.#requestCache.get(server);
+    if (!r) {
+      const u = new URL(`${server.url}/varz`);
+      r = { origin: u.origin, path: `${u.pathname}${u.search}`, headers: VarzClient.headers(server) };
+      this.#requestCache.set(server, r);
     }
-    return h;
+    return r;
   }
 
   static headers(server: ServerConfig): Record<string, string> {
@@ -194,10 +196,12 @@ export class VarzClient {
   async #get(server: ServerConfig, url: string, cancel: Canceller, timeout: { fired: boolean }, opts: VarzFetchOptions): Promise<VarzReading> {
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(url, {
+      const r = this.#request(server);
+      res = await this.#dispatcher(server).request({
+        origin: r.origin,
+        path: r.path,
         method: 'GET',
-        headers: this.#headers(server),
-        dispatcher: this.#dispatcher(server),
+        headers: r.headers,
         signal: cancel,
         headersTimeout: opts.timeoutMs,
         bodyTimeout: opts.timeoutMs,
@@ -250,9 +254,11 @@ function readCapped(body: Readable, max: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let settled = false;
     const onData = (b: Buffer): void => {
       size += b.length;
       if (size > max) {
+        settled = true;
         body.off('data', onData);
         resolve(undefined);
         return;
@@ -260,10 +266,19 @@ function readCapped(body: Readable, max: number): Promise<Buffer | undefined> {
       chunks.push(b);
     };
     body.on('data', onData);
-    body.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
-    body.once('error', reject);
-    // Closed without 'end' or 'error' (destroyed from outside): not a complete body.
-    body.once('close', () => reject(new Error('the response body was closed before its end')));
+    body.once('end', () => {
+      settled = true;
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    });
+    body.once('error', (err) => {
+      settled = true;
+      reject(err);
+    });
+    // Closed without 'end' or 'error' (destroyed from outside): not a complete body. 'close' follows every
+    // body, so the error (and its stack) is made only when nothing else settled the read.
+    body.once('close', () => {
+      if (!settled) reject(new Error('the response body was closed before its end'));
+    });
   });
 }
 
