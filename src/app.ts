@@ -1,7 +1,7 @@
 /**
  * Composition root: builds every component from a Config, wires the one-way flow
- *   poll result -> inventory + metrics -> trigger engine -> capturer -> incident store
- * starts them in order and stops them in reverse.
+ *   poll result -> inventory -> trigger engine -> capturer -> incident store
+ * (metrics read the inventory and the engine when scraped), starts them in order and stops them in reverse.
  */
 import { systemClock, type Clock } from './clock.js';
 import type { Config, ServerConfig } from './config/types.js';
