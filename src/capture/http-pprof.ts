@@ -4,6 +4,7 @@
  */
 import { Agent, request } from 'undici';
 import type { ProfileName } from '../config/types.js';
+import { requestCancel } from '../cancel.js';
 import { CaptureError } from '../errors.js';
 
 export function pprofPath(profile: ProfileName, cpuDurationMs: number): string {
@@ -40,31 +41,17 @@ export class PprofClient {
   async open(profUrl: string, profile: ProfileName, cpuDurationMs: number, opts: PprofFetchOptions): Promise<AsyncIterable<Uint8Array>> {
     const url = `${profUrl}${pprofPath(profile, cpuDurationMs)}`;
     const ctx = { url, profile, via: 'prof_port' };
-    // One controller per request, aborted by the timeout or the caller, released when the reply is done.
-    // (AbortSignal.any on the capturer's long-lived signal would keep every derived signal alive on Node 20.)
-    const ac = new AbortController();
-    const timeout = { fired: false };
-    const timer = setTimeout(() => {
-      timeout.fired = true;
-      ac.abort();
-    }, opts.timeoutMs);
-    const onAbort = (): void => ac.abort();
-    if (opts.signal?.aborted) ac.abort();
-    else opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const release = (): void => {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-    };
+    const cancel = requestCancel(opts.timeoutMs, opts.signal);
     let res;
     try {
-      res = await request(url, { dispatcher: this.#agent, signal: ac.signal, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
+      res = await request(url, { dispatcher: this.#agent, signal: cancel.signal, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
     } catch (err) {
-      release();
-      throw mapError(err, ctx, timeout, opts);
+      cancel.release();
+      throw mapError(err, ctx, cancel, opts);
     }
     if (res.statusCode !== 200) {
       const text = await readSome(res.body, 512);
-      release();
+      cancel.release();
       if (profile === 'cpu' && res.statusCode === 500 && /already in use/i.test(text)) {
         throw new CaptureError(`${url}: cpu profiling already in use`, 'busy', ctx);
       }
@@ -87,9 +74,9 @@ export class PprofClient {
         if (first) throw new CaptureError(`${url} sent an empty profile`, 'invalid_reply', ctx);
       } catch (err) {
         if (err instanceof CaptureError) throw err;
-        throw mapError(err, ctx, timeout, opts);
+        throw mapError(err, ctx, cancel, opts);
       } finally {
-        release();
+        cancel.release();
         body.on('error', () => undefined);
         if (!body.destroyed) body.destroy();
       }
@@ -117,9 +104,9 @@ async function readSome(body: AsyncIterable<unknown> & { destroy(): void; on(eve
   return out.slice(0, max);
 }
 
-function mapError(err: unknown, ctx: { url: string; profile: string; via: string }, timeout: { fired: boolean }, opts: PprofFetchOptions): CaptureError {
+function mapError(err: unknown, ctx: { url: string; profile: string; via: string }, cancel: { timedOut: boolean }, opts: PprofFetchOptions): CaptureError {
   const code = (err as { code?: string }).code;
-  if (timeout.fired || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+  if (cancel.timedOut || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new CaptureError(`${ctx.url} did not finish within ${opts.timeoutMs} ms`, 'timeout', ctx, { cause: err });
   }
   if (opts.signal?.aborted) return new CaptureError('cancelled', 'aborted', ctx, { cause: err });

@@ -5,7 +5,8 @@
  */
 import type { ServerConfig } from '../config/types.js';
 import { PollError } from '../errors.js';
-import { Canceller, type VarzClient, type VarzReading } from './varz.js';
+import { Canceller } from '../cancel.js';
+import type { VarzClient, VarzReading } from './varz.js';
 
 export type PollResult =
   | { readonly key: string; readonly scheduledAt: number; readonly at: number; readonly durationMs: number; readonly ok: true; readonly reading: VarzReading }

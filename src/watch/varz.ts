@@ -1,11 +1,11 @@
 /**
  * Reading a server's `/varz`: a pure parser (untrusted JSON -> typed sample) and an HTTP fetcher
- * (undici, keep-alive, response-size cap, timeout, AbortSignal).
+ * (undici, keep-alive, response-size cap, timeout, cancellation).
  */
 import { Agent, type Dispatcher } from 'undici';
-import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { requestCancel, type Canceller, type RequestCancel } from '../cancel.js';
 import { PollError } from '../errors.js';
 import type { ServerConfig, TlsConfig } from '../config/types.js';
 
@@ -96,21 +96,6 @@ export interface VarzReading {
   readonly kind: 'varz';
 }
 
-/**
- * Cancels requests: an EventEmitter, which undici takes as a request's `signal`. Polls happen thousands of
- * times a second; an AbortController and its EventTarget listeners cost several µs per request (measured
- * in the polling benchmark's profile), an EventEmitter a fraction of that.
- */
-export class Canceller extends EventEmitter {
-  aborted = false;
-
-  cancel(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.emit('abort');
-  }
-}
-
 export interface VarzFetchOptions {
   timeoutMs: number;
   maxBodyBytes: number;
@@ -175,25 +160,15 @@ export class VarzClient {
   /** GETs `<url>/varz`. Throws PollError (kind tells why); never returns a partial body. */
   async fetch(server: ServerConfig, opts: VarzFetchOptions): Promise<VarzReading> {
     const url = `${server.url}/varz`;
-    // One canceller per request, fired by the timeout or by the caller's.
-    const req = new Canceller();
-    const timeout = { fired: false };
-    const timer = setTimeout(() => {
-      timeout.fired = true;
-      req.cancel();
-    }, opts.timeoutMs);
-    const onCancel = (): void => req.cancel();
-    if (opts.cancel?.aborted) req.cancel();
-    else opts.cancel?.once('abort', onCancel);
+    const cancel = requestCancel(opts.timeoutMs, opts.cancel);
     try {
-      return await this.#get(server, url, req, timeout, opts);
+      return await this.#get(server, url, cancel, opts);
     } finally {
-      clearTimeout(timer);
-      opts.cancel?.removeListener('abort', onCancel);
+      cancel.release();
     }
   }
 
-  async #get(server: ServerConfig, url: string, cancel: Canceller, timeout: { fired: boolean }, opts: VarzFetchOptions): Promise<VarzReading> {
+  async #get(server: ServerConfig, url: string, cancel: RequestCancel, opts: VarzFetchOptions): Promise<VarzReading> {
     let res: Dispatcher.ResponseData;
     try {
       const r = this.#request(server);
@@ -202,12 +177,12 @@ export class VarzClient {
         path: r.path,
         method: 'GET',
         headers: r.headers,
-        signal: cancel,
+        signal: cancel.signal,
         headersTimeout: opts.timeoutMs,
         bodyTimeout: opts.timeoutMs,
       });
     } catch (err) {
-      throw classify(err, url, timeout, opts.timeoutMs);
+      throw classify(err, url, cancel, opts.timeoutMs);
     }
     const ctx = { url };
     try {
@@ -229,7 +204,7 @@ export class VarzClient {
       }
     } catch (err) {
       if (err instanceof PollError) throw err;
-      throw classify(err, url, timeout, opts.timeoutMs);
+      throw classify(err, url, cancel, opts.timeoutMs);
     } finally {
       // Drop whatever is left of the body so the socket is freed (or destroyed when over the cap).
       // Destroying an unread body makes undici emit 'error'; without a listener that would crash the process.
@@ -282,10 +257,10 @@ function readCapped(body: Readable, max: number): Promise<Buffer | undefined> {
   });
 }
 
-function classify(err: unknown, url: string, timeout: { fired: boolean }, timeoutMs: number): PollError {
+function classify(err: unknown, url: string, cancel: { timedOut: boolean }, timeoutMs: number): PollError {
   const ctx = { url };
   const code = (err as { code?: string }).code;
-  if (timeout.fired || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+  if (cancel.timedOut || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new PollError(`${url} did not answer within ${timeoutMs} ms`, 'timeout', ctx, { cause: err });
   }
   if ((err as Error).name === 'AbortError' || code === 'UND_ERR_ABORTED') {
