@@ -51,14 +51,16 @@ export class Metrics {
   });
   readonly serverCpu: Gauge<'server'> = new Gauge({
     name: 'nats_autoprof_server_cpu_percent', help: 'Server CPU as varz reports it: percent of one core.', labelNames: ['server'] as const, registers: [this.registry],
-    collect: (): void => this.#fill(this.serverCpu, (s) => s.last?.varz.cpu),
+    // Only while up: a reading that is not current is not exported (the exporter convention; a down server
+    // shows `up 0` and its `server_info`, not its last figures as if they were still true).
+    collect: (): void => this.#fill(this.serverCpu, (s) => (s.up ? s.last?.varz.cpu : undefined)),
   });
   readonly serverMemory: Gauge<'server'> = new Gauge({
     name: 'nats_autoprof_server_memory_bytes', help: 'Server resident memory (varz mem).', labelNames: ['server'] as const, registers: [this.registry],
-    collect: (): void => this.#fill(this.serverMemory, (s) => s.last?.varz.mem),
+    collect: (): void => this.#fill(this.serverMemory, (s) => (s.up ? s.last?.varz.mem : undefined)),
   });
   readonly serverInfo = new Gauge({
-    name: 'nats_autoprof_server_info', help: 'Identity of a watched server; always 1.', labelNames: ['server', 'server_id', 'cluster', 'version'] as const, registers: [this.registry],
+    name: 'nats_autoprof_server_info', help: 'Identity of a watched server (as last reported, also while it is down); always 1.', labelNames: ['server', 'server_id', 'cluster', 'version'] as const, registers: [this.registry],
     collect: () => {
       this.serverInfo.reset();
       for (const s of this.#source.servers()) {

@@ -66,6 +66,11 @@ storage:
   it('turns up to 0 and counts errors while the server is down, and recovers when it restarts', async () => {
     await srv.stop();
     await waitFor(async () => (await daemon.metric('nats_autoprof_up', { server: 'watch-a' })) === 0, { what: 'up 0' });
+    // A reading that is not current is not exported: no cpu or memory while down, the identity stays.
+    const downText = await daemon.metrics();
+    assert.match(downText, /^nats_autoprof_up\{server="watch-a"\} 0$/m);
+    assert.doesNotMatch(downText, /^nats_autoprof_server_(cpu_percent|memory_bytes)\{/m);
+    assert.match(downText, /^nats_autoprof_server_info\{server="watch-a",server_id="N[A-Z0-9]{55}",cluster="east",version="2\.10\.\d+"\} 1$/m);
     const errors1 = (await daemon.metric('nats_autoprof_polls_total', { server: 'watch-a', result: 'error' })) ?? 0;
     await waitFor(async () => ((await daemon.metric('nats_autoprof_polls_total', { server: 'watch-a', result: 'error' })) ?? 0) >= errors1 + 3, {
       what: 'more poll errors',
@@ -79,6 +84,9 @@ storage:
 
     await srv.start();
     await waitFor(async () => (await daemon.metric('nats_autoprof_up', { server: 'watch-a' })) === 1, { what: 'up 1 again', timeoutMs: 15_000 });
+    const mem = await daemon.metric('nats_autoprof_server_memory_bytes', { server: 'watch-a' });
+    assert.ok(mem !== undefined && mem > 1_000_000, `memory back: ${mem}`);
+    assert.notEqual(await daemon.metric('nats_autoprof_server_cpu_percent', { server: 'watch-a' }), undefined, 'cpu back');
     assert.equal(daemon.logsWith('server is up').length, 2);
     assert.equal(daemon.proc.exitCode, null);
   });

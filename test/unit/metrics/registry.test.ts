@@ -67,7 +67,7 @@ describe('Metrics: per-server series read from the inventory and engine at each 
     assert.equal(value(text, 'nats_autoprof_server_info', 'server="a",server_id="NA",cluster="east",version="2.10.27"'), 1);
   });
 
-  it('counts polls by result, keeps the last reading while down, and follows an identity change', async () => {
+  it('counts polls by result, drops cpu and memory while down (keeping server_info), and follows an identity change', async () => {
     const { inventory, metrics } = setup();
     inventory.setServers([server(URL_A, 'a')]);
     inventory.ok(URL_A, reading({ id: 'NA', name: 'a', cpu: 10 }), 1000);
@@ -77,13 +77,20 @@ describe('Metrics: per-server series read from the inventory and engine at each 
     assert.equal(value(text, 'nats_autoprof_up', 'server="a"'), 0);
     assert.equal(value(text, 'nats_autoprof_polls_total', 'server="a",result="ok"'), 2);
     assert.equal(value(text, 'nats_autoprof_polls_total', 'server="a",result="error"'), 1);
-    assert.equal(value(text, 'nats_autoprof_server_cpu_percent', 'server="a"'), 20, 'last value kept while down');
+    // A reading that is not current is not exported: up 0 and the identity, no stale figures.
+    assert.equal(value(text, 'nats_autoprof_server_cpu_percent', 'server="a"'), undefined, 'no stale cpu while down');
+    assert.equal(value(text, 'nats_autoprof_server_memory_bytes', 'server="a"'), undefined, 'no stale memory while down');
+    assert.doesNotMatch(text, /^nats_autoprof_server_(cpu_percent|memory_bytes)\{/m);
+    assert.equal(value(text, 'nats_autoprof_server_info', 'server="a",server_id="NA",cluster="",version="2.10.27"'), 1, 'identity kept while down');
+    assert.equal(value(text, 'nats_autoprof_last_poll_success_timestamp_seconds', 'server="a"'), 2, 'when it last answered');
 
     // Restarted with a new id and version: one server_info series, the new one.
     inventory.ok(URL_A, reading({ id: 'NB', name: 'a', cpu: 1, version: '2.11.0' }), 4000);
     text = await metrics.exposition();
     assert.equal(text.match(/^nats_autoprof_server_info\{/gm)?.length, 1, text);
     assert.equal(value(text, 'nats_autoprof_server_info', 'server="a",server_id="NB",cluster="",version="2.11.0"'), 1);
+    assert.equal(value(text, 'nats_autoprof_server_cpu_percent', 'server="a"'), 1, 'back once it answers');
+    assert.equal(value(text, 'nats_autoprof_server_memory_bytes', 'server="a"'), 1000);
   });
 
   it('drops a server that is no longer watched, and moves its series when its label changes', async () => {
