@@ -187,6 +187,8 @@ export class App {
     const removed = this.inventory.setServers(servers);
     for (const s of removed) this.#forget(s);
     this.#poller.setServers(servers);
+    // TLS agents of removed servers, or built from files a reload replaced, are closed.
+    void this.#varz.retain(servers);
   }
 
   #forget(s: WatchedServer): void {

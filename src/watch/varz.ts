@@ -3,6 +3,7 @@
  * (undici, keep-alive, response-size cap, timeout, cancellation).
  */
 import { Agent, type Dispatcher } from 'undici';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { requestCancel, type Canceller, type RequestCancel } from '../cancel.js';
@@ -103,33 +104,86 @@ export interface VarzFetchOptions {
   cancel?: Canceller;
 }
 
-function readTls(tls: TlsConfig | undefined): Agent.Options['connect'] {
-  if (!tls) return undefined;
+/** A server's TLS settings as loaded: the files' contents, and the key they are pooled under. */
+interface TlsEntry {
+  /** URL + settings + a digest of the files' contents: a reload that rotates a CA or a cert changes it. */
+  readonly key: string;
+  readonly connect: NonNullable<Agent.Options['connect']>;
+}
+
+/** Reads the TLS files (throws the read error, e.g. ENOENT). */
+function loadTls(url: string, tls: TlsConfig): TlsEntry {
+  const ca = tls.ca ? readFileSync(tls.ca) : undefined;
+  const cert = tls.cert ? readFileSync(tls.cert) : undefined;
+  const key = tls.key ? readFileSync(tls.key) : undefined;
+  const digest = createHash('sha256');
+  for (const b of [ca, cert, key]) digest.update(b === undefined ? '-' : `${b.length}:`).update(b ?? '');
   return {
-    rejectUnauthorized: !tls.insecure,
-    ...(tls.ca ? { ca: readFileSync(tls.ca) } : {}),
-    ...(tls.cert ? { cert: readFileSync(tls.cert) } : {}),
-    ...(tls.key ? { key: readFileSync(tls.key) } : {}),
+    key: JSON.stringify([url, tls.insecure, tls.ca ?? null, tls.cert ?? null, tls.key ?? null, digest.digest('hex')]),
+    connect: { rejectUnauthorized: !tls.insecure, ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) },
   };
 }
 
 /** A keep-alive HTTP pool for monitoring endpoints, with per-server TLS where configured. */
 export class VarzClient {
   readonly #shared: Agent;
+  /** TLS agents by TlsEntry.key (not by URL alone: a rotated CA must not reuse the old connections). */
   readonly #tlsAgents = new Map<string, Agent>();
+  /** Files read once per config object (a reload brings new objects, so rotated files are read again). */
+  readonly #tlsEntries = new WeakMap<ServerConfig, TlsEntry>();
 
   constructor(connections = 1) {
     this.#shared = new Agent({ keepAliveTimeout: 30_000, connections, pipelining: 1 });
   }
 
+  #tlsEntry(server: ServerConfig & { tls: TlsConfig }): TlsEntry {
+    let e = this.#tlsEntries.get(server);
+    if (!e) {
+      e = loadTls(server.url, server.tls);
+      this.#tlsEntries.set(server, e);
+    }
+    return e;
+  }
+
   #dispatcher(server: ServerConfig): Dispatcher {
     if (!server.tls) return this.#shared;
-    let agent = this.#tlsAgents.get(server.url);
+    const e = this.#tlsEntry(server as ServerConfig & { tls: TlsConfig });
+    let agent = this.#tlsAgents.get(e.key);
     if (!agent) {
-      agent = new Agent({ keepAliveTimeout: 30_000, connect: readTls(server.tls) });
-      this.#tlsAgents.set(server.url, agent);
+      agent = new Agent({ keepAliveTimeout: 30_000, connect: e.connect });
+      this.#tlsAgents.set(e.key, agent);
     }
     return agent;
+  }
+
+  /** TLS agents open now (their count, for tests and diagnostics). */
+  get tlsAgents(): number {
+    return this.#tlsAgents.size;
+  }
+
+  /**
+   * Keeps the TLS agents of `servers` (the servers watched from now on) and closes every other one: those of
+   * removed servers and those built from TLS files a reload has since replaced. Their requests in flight
+   * finish first (undici's graceful close). Returns how many were closed.
+   */
+  async retain(servers: readonly ServerConfig[]): Promise<number> {
+    const keep = new Set<string>();
+    for (const s of servers) {
+      if (!s.tls) continue;
+      try {
+        keep.add(this.#tlsEntry(s as ServerConfig & { tls: TlsConfig }).key);
+      } catch {
+        // An unreadable file: that server's polls report it; it has no agent to keep.
+      }
+    }
+    const closing: Agent[] = [];
+    for (const [key, agent] of this.#tlsAgents) {
+      if (keep.has(key)) continue;
+      this.#tlsAgents.delete(key);
+      closing.push(agent);
+    }
+    await Promise.all(closing.map((a) => a.close().catch(() => a.destroy())));
+    return closing.length;
   }
 
   /** Per server, built once: the request's origin, path and headers (a URL parse per poll shows in profiles). */

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parseVarz, VarzParseError } from '../../../src/watch/varz.js';
+import type { ServerConfig, TlsConfig } from '../../../src/config/types.js';
+import { PollError } from '../../../src/errors.js';
+import { parseVarz, VarzClient, VarzParseError } from '../../../src/watch/varz.js';
 
 const fixtures = join(import.meta.dirname, '..', '..', 'fixtures', 'varz');
 const read = (name: string): string => readFileSync(join(fixtures, name), 'utf8');
@@ -59,3 +63,76 @@ describe('parseVarz refuses what is not varz', () => {
     });
   }
 });
+
+describe('VarzClient: TLS agents keyed by URL and the TLS files as loaded', () => {
+  const server = (url: string, tls: TlsConfig): ServerConfig => ({ url, name: undefined, headers: {}, basicAuth: undefined, bearerToken: undefined, tls, profUrl: undefined });
+  /** A poll that creates the server's agent (nothing listens there: the request itself fails). */
+  const poll = async (client: VarzClient, s: ServerConfig): Promise<void> => {
+    await assert.rejects(client.fetch(s, { timeoutMs: 2_000, maxBodyBytes: 1024 }), PollError);
+  };
+
+  it('reuses the agent while the files are unchanged, builds a new one when a reload rotates the CA, and closes agents no longer used', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'varz-tls-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, 'first CA');
+    const port = await closedPort();
+    const url = `https://127.0.0.1:${port}`;
+    const other = `https://127.0.0.1:${port}/other`;
+    const client = new VarzClient();
+    t.after(() => client.close());
+    const tls: TlsConfig = { ca, cert: undefined, key: undefined, insecure: false };
+
+    const first = server(url, tls);
+    await poll(client, first);
+    await poll(client, first);
+    assert.equal(client.tlsAgents, 1);
+
+    // A reload with the same files: new config objects, the same agent.
+    const same = server(url, { ...tls });
+    await poll(client, same);
+    assert.equal(client.tlsAgents, 1);
+    assert.equal(await client.retain([same]), 0);
+
+    // The CA file rotated, then a reload: a new agent; retain closes the one built from the old CA.
+    writeFileSync(ca, 'second CA');
+    const rotated = server(url, { ...tls });
+    await poll(client, rotated);
+    assert.equal(client.tlsAgents, 2);
+    assert.equal(await client.retain([rotated]), 1);
+    assert.equal(client.tlsAgents, 1);
+
+    // insecure changes the key too; a second server has its own agent.
+    const second = server(other, { ...tls, insecure: true });
+    await poll(client, second);
+    assert.equal(client.tlsAgents, 2);
+
+    // The second server removed by a reload: its agent is closed, the first one kept.
+    assert.equal(await client.retain([rotated]), 1);
+    assert.equal(client.tlsAgents, 1);
+    // Nothing watched over TLS any more: every agent closed.
+    assert.equal(await client.retain([]), 1);
+    assert.equal(client.tlsAgents, 0);
+  });
+
+  it('an unreadable CA file fails the poll with the read error and keeps no agent', async () => {
+    const client = new VarzClient();
+    try {
+      const s = server('https://127.0.0.1:1', { ca: '/nonexistent/ca.pem', cert: undefined, key: undefined, insecure: false });
+      await assert.rejects(client.fetch(s, { timeoutMs: 1_000, maxBodyBytes: 1024 }), { name: 'PollError', message: 'https://127.0.0.1:1/varz could not be reached: ENOENT' });
+      assert.equal(client.tlsAgents, 0);
+      assert.equal(await client.retain([s]), 0);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+/** A loopback port with nothing listening on it. */
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
+}

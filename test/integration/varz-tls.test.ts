@@ -1,0 +1,115 @@
+/**
+ * Polling a real nats-server's HTTPS monitoring port (`https_port` with `tls {}`), with a CA made by openssl:
+ * when the server's certificate moves to a new CA and a reload points at the rotated CA file, the next
+ * poll verifies with the new CA (it used to keep the agent built from the old one, keyed by URL alone).
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import type { ServerConfig, TlsConfig } from '../../src/config/types.js';
+import { PollError } from '../../src/errors.js';
+import { VarzClient } from '../../src/watch/varz.js';
+import { waitFor } from '../helpers/daemon.js';
+import { freePort, natsServerBin } from '../helpers/nats-server.js';
+
+const run = promisify(execFile);
+
+/** A CA (`<name>-ca.pem`) and a server certificate for 127.0.0.1 signed by it (`<name>-cert.pem`, `-key.pem`). */
+async function makeCa(dir: string, name: string): Promise<void> {
+  const p = (s: string): string => join(dir, `${name}-${s}`);
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${name} test CA`, '-keyout', p('ca-key.pem'), '-out', p('ca.pem')]);
+  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', p('key.pem'), '-out', p('csr.pem')]);
+  writeFileSync(p('ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  await run('openssl', ['x509', '-req', '-in', p('csr.pem'), '-CA', p('ca.pem'), '-CAkey', p('ca-key.pem'), '-CAcreateserial', '-days', '2', '-extfile', p('ext.cnf'), '-out', p('cert.pem')]);
+}
+
+/** nats-server with only an HTTPS monitoring port, serving the certificate of CA `name`. */
+class TlsMonitor {
+  #proc: ChildProcess | undefined;
+  constructor(
+    readonly dir: string,
+    readonly httpsPort: number,
+    readonly clientPort: number,
+  ) {}
+
+  async start(name: string): Promise<void> {
+    const conf = join(this.dir, `server-${name}.conf`);
+    writeFileSync(
+      conf,
+      [
+        'server_name: tls-mon',
+        `listen: 127.0.0.1:${this.clientPort}`,
+        `https: 127.0.0.1:${this.httpsPort}`,
+        `tls { cert_file: "${join(this.dir, `${name}-cert.pem`)}", key_file: "${join(this.dir, `${name}-key.pem`)}" }`,
+      ].join('\n'),
+    );
+    const proc = spawn(await natsServerBin(), ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.#proc = proc;
+    let log = '';
+    proc.stderr?.on('data', (b: Buffer) => (log += b.toString()));
+    // Listening once the server logs its HTTPS monitoring port (state, not time).
+    await waitFor(() => {
+      if (proc.exitCode !== null) throw new Error(`nats-server exited: ${log}`);
+      return log.includes('Starting https monitor') || undefined;
+    }, { what: 'the https monitor', timeoutMs: 10_000 });
+  }
+
+  async stop(): Promise<void> {
+    const proc = this.#proc;
+    this.#proc = undefined;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    await exited;
+  }
+}
+
+describe('polling an HTTPS monitoring port of a real nats-server', () => {
+  let dir: string;
+  let mon: TlsMonitor;
+  const client = new VarzClient();
+  const opts = { timeoutMs: 5_000, maxBodyBytes: 4 << 20 };
+  const server = (tls: TlsConfig): ServerConfig => ({
+    url: `https://127.0.0.1:${mon.httpsPort}`, name: undefined, headers: {}, basicAuth: undefined, bearerToken: undefined, tls, profUrl: undefined,
+  });
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'varz-tls-'));
+    await Promise.all([makeCa(dir, 'old'), makeCa(dir, 'new')]);
+    mon = new TlsMonitor(dir, await freePort(), await freePort());
+    await mon.start('old');
+  });
+  after(async () => {
+    await client.close();
+    await mon?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('verifies with the CA file as it is after a reload, and closes the agent of the replaced CA', async () => {
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, readFileSync(join(dir, 'old-ca.pem')));
+    const before = server({ ca, cert: undefined, key: undefined, insecure: false });
+    assert.equal((await client.fetch(before, opts)).varz.serverName, 'tls-mon');
+
+    // The server's certificate moves to the new CA.
+    await mon.stop();
+    await mon.start('new');
+    // With the old CA the new certificate is refused: verification is on.
+    await assert.rejects(client.fetch(before, opts), (err: unknown) => {
+      assert.ok(err instanceof PollError);
+      assert.equal(err.message, `https://127.0.0.1:${mon.httpsPort}/varz could not be reached: UNABLE_TO_VERIFY_LEAF_SIGNATURE`);
+      return true;
+    });
+
+    // The operator rotates the CA file in place and reloads: same path, new content, new config objects.
+    writeFileSync(ca, readFileSync(join(dir, 'new-ca.pem')));
+    const after = server({ ca, cert: undefined, key: undefined, insecure: false });
+    assert.equal(await client.retain([after]), 1, 'the agent built from the old CA is closed');
+    assert.equal((await client.fetch(after, opts)).varz.serverName, 'tls-mon');
+    assert.equal(client.tlsAgents, 1);
+  });
+});
