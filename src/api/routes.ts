@@ -17,7 +17,7 @@ import type { TriggerEngine } from '../trigger/engine.js';
 import { inCooldown, nextFireAt } from '../trigger/rules.js';
 import { selects } from '../watch/fleet.js';
 import type { Inventory, WatchedServer } from '../watch/inventory.js';
-import { BadRequest, findServer, parseWebhook } from './alertmanager.js';
+import { BadRequest, findServer, parseWebhook, UnknownServerLog, type Alert } from './alertmanager.js';
 import { describeValue, HttpError, type Reply, type Route } from './http-server.js';
 
 export interface ApiDeps {
@@ -163,6 +163,7 @@ export function apiRoutes(d: ApiDeps): Route[] {
   };
 
   const alertSeen = new Map<string, number>();
+  const unknownLog = new UnknownServerLog();
   const alertmanager = async (body: unknown): Promise<Reply> => {
     let payload;
     try {
@@ -175,6 +176,7 @@ export function apiRoutes(d: ApiDeps): Route[] {
     const now = d.clock.now();
     for (const [fp, at] of alertSeen) if (now - at >= config.alerts.cooldownMs) alertSeen.delete(fp);
     const servers = d.inventory.all().map((s) => ({ s, label: s.label, url: s.config?.url, host: undefined }));
+    const unknown: Alert[] = [];
     const results = payload.alerts.map((a) => {
       const count = (result: string): void => d.metrics.alertsReceived.inc({ result });
       if (a.status === 'resolved') {
@@ -184,7 +186,7 @@ export function apiRoutes(d: ApiDeps): Route[] {
       const hit = findServer(a.labels, config.alerts.labels, servers);
       if (!hit) {
         count('unknown_server');
-        d.log.info({ alert: a.name, fingerprint: a.fingerprint, labels: a.labels }, 'alert names no watched server; ignored');
+        unknown.push(a);
         return { fingerprint: a.fingerprint, alert: a.name, result: 'unknown_server' };
       }
       if (alertSeen.has(a.fingerprint)) {
@@ -207,6 +209,9 @@ export function apiRoutes(d: ApiDeps): Route[] {
       d.log.info({ alert: a.name, fingerprint: a.fingerprint, server: hit.label, incident: r.id }, 'alert capture started');
       return { fingerprint: a.fingerprint, alert: a.name, server: hit.label, result: 'captured', id: r.id };
     });
+    // One line per payload, not one per alert (a payload can name 10,000 unknown servers).
+    const note = unknownLog.note(unknown, config.alerts.labels);
+    if (note) d.log[note.level](note.fields, note.msg);
     return json(200, { results });
   };
 

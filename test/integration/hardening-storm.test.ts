@@ -139,6 +139,59 @@ storage: { dir: "{{DIR}}/profiles" }
   });
 });
 
+describe('an Alertmanager payload of 10,000 alerts naming unknown servers', () => {
+  it('answers each one, counts them, and logs one summary line per payload (warn once per alert name)', async () => {
+    const { monitor } = await fakes('known-srv');
+    const dir = tempDir();
+    writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
+    const d = await startDaemon({
+      dir,
+      config: `
+http:
+  listen: "127.0.0.1:{{PORT}}"
+  auth: { bearer_token_file: token }
+poll: { interval: 500ms, timeout: 400ms }
+servers: [ { name: known, url: "${monitor.url}" } ]
+triggers: []
+storage: { dir: "{{DIR}}/profiles" }
+`,
+    });
+    running.daemons.push(d);
+    await waitFor(async () => (await fetch(`${d.url}/readyz`)).status === 200, { what: 'ready' });
+    const post = async (alerts: unknown[]): Promise<{ status: number; results: { result: string }[] }> => {
+      const res = await fetch(`${d.url}/api/v1/alerts/alertmanager`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ version: '4', status: 'firing', alerts }),
+      });
+      return { status: res.status, results: ((await res.json()) as { results: { result: string }[] }).results };
+    };
+    const ghosts = (name: string, n: number): unknown[] => Array.from({ length: n }, (_, i) => ({ status: 'firing', labels: { alertname: name, server_name: `g${i}` } }));
+    const summary = /^\d+ alert\(s\) named no watched server \(looked for labels server_name, server, instance\); ignored$/;
+
+    const big = await post(ghosts('GhostCpu', 10_000));
+    assert.equal(big.status, 200);
+    assert.equal(big.results.length, 10_000);
+    assert.ok(big.results.every((r) => r.result === 'unknown_server'));
+    // The same name again, then a new one: logs are in order, so once the third line is there, every line
+    // the first two payloads caused is too.
+    await post(ghosts('GhostCpu', 5));
+    await post(ghosts('GhostMem', 2));
+    await waitFor(() => d.logsWith(summary).length >= 3 || undefined, { what: 'three summary lines' });
+    const lines = d.logsWith(summary);
+    assert.deepEqual(lines.map((l) => [l.level, l['count'], l['new_alert_names']]), [
+      ['warn', 10_000, ['GhostCpu']],
+      ['info', 5, undefined],
+      ['warn', 2, ['GhostMem']],
+    ]);
+    const examples = lines[0]?.['examples'] as { alert: string; fingerprint: string; found: Record<string, string> }[];
+    assert.deepEqual(examples.map((e) => [e.alert, e.found]), [['GhostCpu', { server_name: 'g0' }], ['GhostCpu', { server_name: 'g1' }], ['GhostCpu', { server_name: 'g2' }]]);
+    for (const e of examples) assert.match(e.fingerprint, /^[0-9a-f]{16}$/);
+    assert.equal(d.logs.filter((l) => /alert/.test(String(l.msg))).length, 3, 'no line per alert');
+    assert.equal(await d.metric('nats_autoprof_alerts_received_total', { result: 'unknown_server' }), 10_007);
+  });
+});
+
 describe('a metric flapping around its threshold on every sample', () => {
   it('fires often but captures at most capture.limit incidents; every firing is captured or skipped with a reason', async () => {
     let flapping = true;
