@@ -264,6 +264,49 @@ function autoprofConfig(): Obj {
   return obj(parseYaml(readFileSync(autoprofConfigFile(), 'utf8')), 'the nats-autoprof configuration');
 }
 
+/** Keys whose value is a file path in a nats-autoprof config: `*_file`, `creds`, and `ca`/`cert`/`key` of a `tls`. */
+function isPathKey(key: string, parent: string | undefined): boolean {
+  return key.endsWith('_file') || key === 'creds' || (parent === 'tls' && ['ca', 'cert', 'key'].includes(key));
+}
+
+/** Every file path (and storage.dir) in the config, as the container sees it (relative to the config file). */
+function configPaths(cfg: Obj): { where: string; path: string }[] {
+  const dir = path.posix.dirname(AUTOPROF_CONFIG_IN_CONTAINER);
+  const out: { where: string; path: string }[] = [];
+  const walk = (v: unknown, where: string, parent: string | undefined): void => {
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${where}[${i}]`, parent));
+    else if (isObj(v)) {
+      for (const [k, x] of Object.entries(v)) {
+        const here = where ? `${where}.${k}` : k;
+        if (typeof x === 'string' && isPathKey(k, parent)) out.push({ where: here, path: path.posix.resolve(dir, x) });
+        else walk(x, here, k);
+      }
+    }
+  };
+  walk(cfg, '', undefined);
+  const storage = isObj(cfg['storage']) ? cfg['storage']['dir'] : undefined;
+  if (typeof storage === 'string') out.push({ where: 'storage.dir', path: path.posix.resolve(dir, storage) });
+  return out;
+}
+
+/** Absolute container paths named in the comments of a config file. */
+function commentPaths(text: string): { where: string; path: string }[] {
+  const out: { where: string; path: string }[] = [];
+  for (const [i, line] of text.split('\n').entries()) {
+    const hash = line.indexOf('#');
+    if (hash < 0) continue;
+    for (const m of line.slice(hash).matchAll(/(?<![\w.~-])\/(?:etc|run|var|opt|srv|data)\/[\w.@-]+(?:\/[\w.@-]+)*/g)) {
+      out.push({ where: `comment on line ${i + 1}`, path: m[0].replace(/\.$/, '') });
+    }
+  }
+  return out;
+}
+
+/** A path is mounted when a mount's target is the path itself or a directory above it. */
+function isMounted(p: string, targets: Mount[]): boolean {
+  return targets.some((m) => p === m.target || p.startsWith(`${m.target.replace(/\/$/, '')}/`));
+}
+
 function containerPort(entry: unknown, where: string): number {
   if (typeof entry === 'number') return entry;
   if (typeof entry === 'string') {
@@ -403,6 +446,17 @@ describe('docker-compose.yml: references and mounts', () => {
     const storage = str(obj(cfg['storage'], 'storage')['dir'], 'storage.dir');
     const m = mounts(AUTOPROF).find((x) => x.target === storage);
     assert.ok(m && m.kind === 'volume', `storage.dir ${storage} should be a named volume`);
+  });
+
+  it('nats-autoprof: every file path its config names, in a key or in a comment, is mounted in the container', () => {
+    const text = readFileSync(autoprofConfigFile(), 'utf8');
+    const named = [...configPaths(autoprofConfig()), ...commentPaths(text)];
+    assert.ok(named.some((n) => n.where === 'http.auth.bearer_token_file'), `the token file is among the paths found: ${JSON.stringify(named)}`);
+    const targets = mounts(AUTOPROF);
+    const unmounted = named.filter((n) => !isMounted(n.path, targets)).map((n) => `${n.where}: ${n.path}`);
+    assert.deepEqual(unmounted, [], `mounted: ${targets.map((m) => m.target).join(', ')}`);
+    // The check is live: the path the token comment used to name is not mounted.
+    assert.deepEqual(commentPaths('# mounted next to it (/etc/nats-autoprof/api-token)').filter((n) => !isMounted(n.path, targets)).map((n) => n.path), ['/etc/nats-autoprof/api-token']);
   });
 
   it('nats-autoprof: system account with discovery over the three servers, capture.via auto, a CPU and a memory rule', () => {
