@@ -156,6 +156,16 @@ export class App {
 
   #readiness(): { ready: boolean; reason?: string } {
     if (!this.#started) return { ready: false, reason: 'starting' };
+    // A daemon that watches nothing can do none of its work (no rule, capture or alert can name a server):
+    // not ready, so that a rollout of such a config stalls visibly instead of replacing a working one.
+    if (this.inventory.size === 0) {
+      return {
+        ready: false,
+        reason: this.#config.systemAccount?.discover
+          ? 'watching nothing yet: discovery has found no server'
+          : 'watching nothing: no servers configured and system_account.discover is off',
+      };
+    }
     const waiting = this.inventory.all().filter((s) => !s.polled).map((s) => s.label);
     if (waiting.length > 0) return { ready: false, reason: `waiting for the first poll of: ${waiting.join(', ')}` };
     return { ready: true };

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { createServer, type Server } from 'node:http';
 import { Daemon, removeTempDirs, startDaemon, waitFor } from '../helpers/daemon.js';
 import { promtoolCheck } from '../helpers/promtool.js';
-import { cleanupTempDirs, freePort, startServer, type NatsServer } from '../helpers/nats-server.js';
+import { cleanupTempDirs, freePort, startServer, SYS_PASSWORD, SYS_USER, type NatsServer } from '../helpers/nats-server.js';
 
 describe('watching a real nats-server', () => {
   let srv: NatsServer;
@@ -130,5 +130,64 @@ storage: { dir: "{{DIR}}/profiles" }
     // `{}` is not varz: counted as an error, with up 0.
     assert.equal(await daemon.metric('nats_autoprof_up', { server: 'slow-one' }), 0);
     assert.equal(await daemon.metric('nats_autoprof_polls_total', { server: 'slow-one', result: 'error' }), 1);
+  });
+});
+
+describe('readiness when nothing is watched', () => {
+  let srv: NatsServer;
+  let daemon: Daemon;
+  const config = (servers: string): string => `
+http: { listen: "127.0.0.1:{{PORT}}" }
+poll: { interval: 300ms, timeout: 250ms }
+servers: ${servers}
+storage: { dir: "{{DIR}}/profiles" }
+`;
+
+  before(async () => {
+    srv = await startServer({ name: 'watch-later' });
+    daemon = await startDaemon({ config: config('[]') });
+  });
+  after(async () => {
+    await daemon?.stop();
+    await srv?.stop();
+    cleanupTempDirs();
+    removeTempDirs();
+  });
+
+  it('is not ready while it watches nothing, and ready once a reload gives it a server that answered', async () => {
+    const res = await fetch(`${daemon.url}/readyz`);
+    assert.equal(res.status, 503);
+    assert.deepEqual(await res.json(), { status: 'not ready', reason: 'watching nothing: no servers configured and system_account.discover is off' });
+    assert.equal((await fetch(`${daemon.url}/healthz`)).status, 200, 'alive all the same');
+
+    daemon.writeConfig(config(`[ { url: "${srv.monitorUrl}" } ]`));
+    daemon.proc.kill('SIGHUP');
+    await waitFor(async () => (await fetch(`${daemon.url}/readyz`)).status === 200, { what: 'ready after the reload' });
+    assert.equal(await daemon.metric('nats_autoprof_up', { server: 'watch-later' }), 1);
+
+    // A reload back to nothing: not ready again.
+    daemon.writeConfig(config('[]'));
+    daemon.proc.kill('SIGHUP');
+    await waitFor(async () => (await fetch(`${daemon.url}/readyz`)).status === 503, { what: 'not ready after the reload to nothing' });
+  });
+
+  it('with discovery that selects no server: not ready, saying discovery found none', async () => {
+    const d = await startDaemon({
+      config: `
+http: { listen: "127.0.0.1:{{PORT}}" }
+poll: { interval: 300ms, timeout: 250ms }
+system_account: { url: "${srv.natsUrl}", user: ${SYS_USER}, password: "${SYS_PASSWORD}", discover: true, select: { names: [nobody-here] } }
+storage: { dir: "{{DIR}}/profiles" }
+`,
+    });
+    try {
+      // Discovery rounds complete (and find nothing selected) while /readyz says why it is not ready.
+      await waitFor(async () => ((await d.metric('nats_autoprof_discovery_rounds_total', { ended: 'count' })) ?? 0) >= 2, { what: 'discovery rounds' });
+      const res = await fetch(`${d.url}/readyz`);
+      assert.equal(res.status, 503);
+      assert.deepEqual(await res.json(), { status: 'not ready', reason: 'watching nothing yet: discovery has found no server' });
+    } finally {
+      await d.stop();
+    }
   });
 });
