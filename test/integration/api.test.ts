@@ -318,8 +318,10 @@ describe('Alertmanager webhook', () => {
       ...payload,
       alerts: [{ ...payload.alerts[0], fingerprint: 'eeee', labels: { alertname: 'Y', instance: srv.monitorUrl.replace('http://', '') } }],
     });
-    assert.deepEqual((byInstance.json['results'] as { result: string; server: string }[]).map((x) => [x.result, x.server]), [['captured', 'api-a']]);
-    await new Promise((res) => setTimeout(res, 500));
+    const byInstanceResults = byInstance.json['results'] as { result: string; server: string; id: string }[];
+    assert.deepEqual(byInstanceResults.map((x) => [x.result, x.server]), [['captured', 'api-a']]);
+    // Wait for that incident to be written, not for a while.
+    await incidentDone(d, byInstanceResults[0]?.id as string);
     assert.equal(incidents(join(d.dir, 'profiles')).filter((i) => i.manifest.reason === 'alert').length, 2);
     const metrics = await d.metrics();
     assert.match(metrics, /nats_autoprof_alerts_received_total\{result="captured"\} 2/);

@@ -57,6 +57,20 @@ storage: { dir: "{{DIR}}/profiles" }
 ${extra}`;
 }
 
+/** Whether a TCP connection to 127.0.0.1:`port` is established (read from /proc/net/tcp: state, not time). */
+function tcpEstablished(port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!existsSync(file)) continue;
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is f[1] (ADDR:PORT), st is f[3]; 01 is ESTABLISHED. The server's side of the connection.
+      if (f[1]?.endsWith(`:${hexPort}`) && f[3] === '01') return true;
+    }
+  }
+  return false;
+}
+
 function assertDecodes(dir: string, m: { file: string | null; sha256: string | null; bytes: number }): Buffer {
   assert.ok(m.file, 'a file');
   const data = readFileSync(join(dir, m.file));
@@ -131,8 +145,13 @@ for (const via of ['system_account', 'prof_port'] as const) {
       assert.equal(await d.metric('nats_autoprof_trigger_firing', { server: s.name, trigger: 'low-mem' }), 1);
       assert.equal(await d.metric('nats_autoprof_system_account_connected'), 1);
       assert.deepEqual(await promtoolCheck(await d.metrics()), { code: 0, output: '' }, 'capture metrics pass promtool');
-      // The rule stays disarmed while memory stays above: no second incident.
-      await new Promise((r) => setTimeout(r, 1_000));
+      // The rule stays disarmed while memory stays above: no second incident over the next polls (each
+      // one a chance to fire again), counted by the daemon rather than waited for by the clock.
+      const polled = (await d.metric('nats_autoprof_polls_total', { server: s.name, result: 'ok' })) ?? 0;
+      await waitFor(async () => ((await d.metric('nats_autoprof_polls_total', { server: s.name, result: 'ok' })) ?? 0) >= polled + 4, { what: 'four more polls' });
+      assert.equal(await d.metric('nats_autoprof_trigger_firing', { server: s.name, trigger: 'low-mem' }), 1, 'still above: still fired');
+      assert.equal(await d.metric('nats_autoprof_triggers_fired_total', { server: s.name, trigger: 'low-mem' }), 1);
+      assert.equal(d.logsWith('capturing').length, 1, 'no second capture started');
       assert.equal(incidents(root).length, 1);
       await d.stop();
       await s.stop();
@@ -222,7 +241,8 @@ capture: { cpu_duration: 4s }
 storage: { dir: "{{DIR}}/profiles" }
 `);
     await waitFor(() => d.logsWith('capturing').length > 0, { what: 'the capture to start' });
-    await new Promise((r) => setTimeout(r, 500));
+    // The CPU profile request is at the server (its prof_port has a connection) before the server dies.
+    await waitFor(() => tcpEstablished(s.ports.prof), { what: 'the profile request at the prof_port' });
     await s.kill();
     const root = join(d.dir, 'profiles');
     const [inc] = await waitFor(() => {
@@ -245,7 +265,8 @@ storage: { dir: "{{DIR}}/profiles" }
     const s = await server('busy-prof');
     // Another client holds the profiler for 3 s...
     const holder = fetch(`${s.profUrl}/debug/pprof/profile?seconds=3`).then((r) => r.arrayBuffer());
-    await new Promise((r) => setTimeout(r, 200));
+    // ...from the moment its request is at the server (the daemon, a process still to start, comes later).
+    await waitFor(() => tcpEstablished(s.ports.prof), { what: "the other client's request at the prof_port" });
     const d = await daemon(memRuleConfig(s, 'system_account').replace('cpu_duration: 2s', 'cpu_duration: 1s'));
     const root = join(d.dir, 'profiles');
     const [inc] = await waitFor(() => {

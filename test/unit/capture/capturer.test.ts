@@ -47,11 +47,37 @@ class FakePprof {
   calls: string[] = [];
   busyTimes = 0;
   readonly #gates: (() => void)[] = [];
+  readonly #heldWaiters: { n: number; resolve: () => void }[] = [];
   hold = false;
 
   release(): void {
     this.hold = false;
-    for (const g of this.#gates.splice(0)) g();
+    this.releaseHeld();
+  }
+
+  /** Lets the requests now held through, and keeps holding the next ones; returns how many it let through. */
+  releaseHeld(): number {
+    const gates = this.#gates.splice(0);
+    for (const g of gates) g();
+    return gates.length;
+  }
+
+  /** Resolves once at least `n` requests are held at the gate (an event, not a delay). */
+  held(n = 1): Promise<void> {
+    if (this.#gates.length >= n) return Promise.resolve();
+    return new Promise((resolve) => this.#heldWaiters.push({ n, resolve }));
+  }
+
+  #gate(): Promise<void> {
+    return new Promise<void>((r) => {
+      this.#gates.push(r);
+      for (const w of [...this.#heldWaiters]) {
+        if (this.#gates.length >= w.n) {
+          this.#heldWaiters.splice(this.#heldWaiters.indexOf(w), 1);
+          w.resolve();
+        }
+      }
+    });
   }
 
   async open(_url: string, profile: ProfileName): Promise<AsyncIterable<Uint8Array>> {
@@ -62,7 +88,7 @@ class FakePprof {
     }
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    if (this.hold) await new Promise<void>((r) => this.#gates.push(r));
+    if (this.hold) await this.#gate();
     this.inFlight--;
     return (async function* () {
       yield new Uint8Array(PROFILE);
@@ -166,14 +192,16 @@ describe('Capturer admission', () => {
     await t.store.init();
     t.pprof.hold = true;
     const runs = ['a', 'b', 'c', 'd'].map((s) => t.capturer.submit(request(s, ['allocs', 'heap', 'goroutine'])));
-    await new Promise((r) => setTimeout(r, 50));
+    await t.pprof.held(2);
     assert.equal(t.pprof.inFlight, 2);
-    // Release in waves until all 12 profiles are done.
-    while (t.pprof.calls.length < 12 || t.pprof.inFlight > 0) {
-      t.pprof.release();
-      t.pprof.hold = true;
-      await new Promise((r) => setTimeout(r, 10));
+    // Release in waves, each time the next requests are held, until all 12 profiles went through. Every
+    // request is held, so any overlap beyond max_concurrent would show in maxInFlight.
+    let released = 0;
+    while (released < 12) {
+      await t.pprof.held();
+      released += t.pprof.releaseHeld();
     }
+    assert.equal(released, 12);
     t.pprof.release();
     const results = await Promise.all(runs.map((r) => (r.accepted ? r.done : undefined)));
     assert.equal(t.pprof.maxInFlight, 2);
