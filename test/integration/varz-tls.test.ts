@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ServerConfig, TlsConfig } from '../../src/config/types.js';
 import { PollError } from '../../src/errors.js';
 import { VarzClient } from '../../src/watch/varz.js';
-import { waitFor } from '../helpers/daemon.js';
+import { removeTempDirs, startDaemon, waitFor } from '../helpers/daemon.js';
 import { freePort, natsServerBin } from '../helpers/nats-server.js';
 
 const run = promisify(execFile);
@@ -111,5 +111,35 @@ describe('polling an HTTPS monitoring port of a real nats-server', () => {
     assert.equal(await client.retain([after]), 1, 'the agent built from the old CA is closed');
     assert.equal((await client.fetch(after, opts)).varz.serverName, 'tls-mon');
     assert.equal(client.tlsAgents, 1);
+  });
+
+  it('the daemon: after the server moves to another CA, a SIGHUP with the rotated CA file brings it back up', async () => {
+    // The server serves the "new" CA's certificate (previous test); the daemon trusts that CA.
+    const ca = join(dir, 'daemon-ca.pem');
+    writeFileSync(ca, readFileSync(join(dir, 'new-ca.pem')));
+    const config = `
+http: { listen: "127.0.0.1:{{PORT}}" }
+poll: { interval: 250ms, timeout: 250ms }
+servers: [ { url: "https://127.0.0.1:${mon.httpsPort}", tls: { ca: "${ca}" } } ]
+storage: { dir: "{{DIR}}/profiles" }
+`;
+    const d = await startDaemon({ config });
+    try {
+      await waitFor(async () => (await d.metric('nats_autoprof_up', { server: 'tls-mon' })) === 1, { what: 'up 1 over https' });
+      // The server's certificate moves back to the "old" CA: the daemon's CA no longer verifies it.
+      await mon.stop();
+      await mon.start('old');
+      const errors = (await d.metric('nats_autoprof_polls_total', { server: 'tls-mon', result: 'error' })) ?? 0;
+      await waitFor(async () => ((await d.metric('nats_autoprof_polls_total', { server: 'tls-mon', result: 'error' })) ?? 0) >= errors + 2, { what: 'failed polls' });
+      assert.equal(await d.metric('nats_autoprof_up', { server: 'tls-mon' }), 0);
+      // The CA file rotated in place, then a reload (the same config text): polls verify with the new content.
+      writeFileSync(ca, readFileSync(join(dir, 'old-ca.pem')));
+      d.writeConfig(config);
+      d.proc.kill('SIGHUP');
+      await waitFor(async () => (await d.metric('nats_autoprof_up', { server: 'tls-mon' })) === 1, { what: 'up 1 after the reload' });
+    } finally {
+      await d.stop();
+      removeTempDirs();
+    }
   });
 });
