@@ -293,15 +293,22 @@ export class SystemAccount {
     return requestOn(nc, subject, body, opts);
   }
 
-  /** Idempotent. */
-  async stop(): Promise<void> {
+  /**
+   * Idempotent. Resolves once the connection is closed; a connect still pending cannot be cancelled, so
+   * stop() waits for it at most `waitMs` (its handshake timeout ends it later, and the loop closes any
+   * connection it brings: nothing is left open either way).
+   */
+  async stop(waitMs = 2_000): Promise<void> {
     this.#stopping = true;
     this.#wake.abort();
     const nc = this.#nc;
     this.#nc = undefined;
-    if (nc && !nc.isClosed()) await closeBounded(nc);
-    // A connect still pending is bounded by its handshake timeout; the loop closes what it brings.
-    await this.#loop?.catch(() => undefined);
+    if (nc && !nc.isClosed()) await closeBounded(nc, waitMs);
+    if (this.#loop) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#loop.catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+      clearTimeout(timer);
+    }
     this.#set(false);
   }
 }

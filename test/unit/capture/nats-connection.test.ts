@@ -148,6 +148,29 @@ describe('SystemAccount.stop() closes the connection in every path (real nats-se
     }
   });
 
+  it('stop() does not wait for a connect that hangs; the connection it brings later is closed by itself', async () => {
+    const gate = new Gate(srv.ports.client);
+    const url = await gate.listen();
+    const sa = new SystemAccount({ config: sysConfig(url), log, onConnectedChange: () => undefined });
+    try {
+      const accepted = once(gate.server, 'accepted');
+      sa.start();
+      await accepted;
+      const held = gate.held[0];
+      assert.ok(held);
+      // The handshake limit is 10 s; stop() gives it 200 ms.
+      await sa.stop(200);
+      assert.equal(held.destroyed, false, 'stop() resolved while the connect was still pending');
+      gate.release();
+      // The connect completes after stop() resolved: the loop closes it.
+      await once(held, 'close');
+      await waitNoConnections(srv);
+      assert.equal(sa.connected, false);
+    } finally {
+      await gate.close();
+    }
+  });
+
   it('stop() right after start() against a real server leaves no connection', async () => {
     const sa = new SystemAccount({ config: sysConfig(srv.natsUrl), log, onConnectedChange: () => undefined });
     sa.start();
