@@ -59,6 +59,8 @@ export class App {
       timeoutMs: config.poll.timeoutMs,
       maxBodyBytes: config.poll.maxBodyBytes,
       onResult: (r) => this.#onPoll(r),
+      log: this.#log.child({ component: 'poller' }),
+      onError: () => this.metrics.internalErrors.inc({ where: 'poll' }),
     });
     if (config.systemAccount) {
       this.#sys = new SystemAccount({
@@ -77,6 +79,7 @@ export class App {
         },
         onRound: (r) => this.#onDiscovery(r),
         log: this.#log.child({ component: 'discovery' }),
+        onError: () => this.metrics.internalErrors.inc({ where: 'discovery' }),
       });
     }
     this.capturer = new Capturer({

@@ -6,7 +6,21 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-export const systemClock: Clock = {
+/** A one-shot timer armed by a `TimerClock`. */
+export interface Timer {
+  /** Stops the timer if it has not run yet; safe to call more than once. */
+  cancel(): void;
+}
+
+/** A clock that also arms timers and measures elapsed time, for schedules (the poller). */
+export interface TimerClock extends Clock {
+  /** Runs `fn` once, `ms` from now (at once when `ms` <= 0, on a later turn of the event loop). */
+  timer(ms: number, fn: () => void): Timer;
+  /** Milliseconds from an arbitrary origin that never jumps with the wall clock: for schedules and durations. */
+  monotonic(): number;
+}
+
+export const systemClock: TimerClock = {
   now: () => Date.now(),
   sleep: (ms, signal) =>
     new Promise<void>((resolve, reject) => {
@@ -24,4 +38,9 @@ export const systemClock: Clock = {
       }, ms);
       signal?.addEventListener('abort', onAbort, { once: true });
     }),
+  timer: (ms, fn) => {
+    const t = setTimeout(fn, Math.max(0, ms));
+    return { cancel: () => clearTimeout(t) };
+  },
+  monotonic: () => performance.now(),
 };

@@ -12,11 +12,30 @@ import { CHECK_HELP, MAIN_HELP, RUN_HELP } from './cli/help.js';
 import { loadConfig } from './config/load.js';
 import { renderConfig } from './config/render.js';
 import { ConfigError, StorageError, UsageError, describeError } from './errors.js';
-import { createLogger } from './log.js';
+import { createLogger, type Logger } from './log.js';
 
 const EXIT_OK = 0;
 const EXIT_RUNTIME = 1;
 const EXIT_CONFIG = 2;
+
+/** The running daemon's logger, once `run` has made one: a fatal error is logged there as well as on stderr. */
+let daemonLog: Logger | undefined;
+
+/**
+ * Last resort for a bug that escaped every handler: say what happened, in the log (JSON) and on stderr,
+ * then exit 1. The state after such an error is unknown, so the daemon does not go on.
+ */
+function fatal(kind: 'unhandled rejection' | 'uncaught exception', err: unknown): void {
+  try {
+    daemonLog?.fatal({ err }, `${kind}: exiting`);
+  } catch {
+    // stderr below still says it.
+  }
+  process.stderr.write(`nats-autoprof: ${kind}: ${err instanceof Error && err.stack ? err.stack : describeError(err)}\n`);
+  process.exit(EXIT_RUNTIME);
+}
+process.on('unhandledRejection', (reason) => fatal('unhandled rejection', reason));
+process.on('uncaughtException', (err) => fatal('uncaught exception', err));
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -45,6 +64,7 @@ async function run(args: string[]): Promise<number> {
   const file = configFile(values.config, process.env);
   const config = await loadConfig(file, process.env);
   const log = createLogger(config.log.level);
+  daemonLog = log;
   const app = new App(config, { log });
   try {
     await app.start();

@@ -229,6 +229,13 @@ export class SystemAccount {
     });
   }
 
+  /*
+   * The first connection is retried here rather than with the client's `waitOnFirstConnect`: with that
+   * option `connect()` hands out no connection until the first one succeeds, so nothing could close or
+   * cancel it and `stop()` against a server that never answers would leave the client dialling forever.
+   * Here each attempt is one bounded `connect()` (`timeout` per URL), and `stop()` ends the loop between
+   * attempts. After the first connection the client reconnects by itself, forever.
+   */
   async #run(): Promise<void> {
     const { log, config } = this.#opts;
     let delay = 500;
@@ -236,8 +243,13 @@ export class SystemAccount {
     while (!this.#stopping) {
       try {
         const nc = await connect({ ...connectionOptions(config), maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
+        if (this.#stopping) {
+          // stop() ran while this connect was pending and could not see it: close it here, or it would
+          // stay open and reconnect forever.
+          await closeBounded(nc);
+          break;
+        }
         this.#nc = nc;
-        if (this.#stopping) break;
         this.#set(true);
         log.info({ server: nc.getServer() }, 'system account connected');
         reported = false;
@@ -251,13 +263,14 @@ export class SystemAccount {
             log.info({ server: s.server }, 'system account reconnected');
           }
         }
-        // status() ends when the connection is closed for good.
+        // status() ends when the connection is closed for good (by stop(), or by the client giving up).
         this.#set(false);
+        if (this.#stopping) break;
         const err = await nc.closed();
         if (!this.#stopping) log.warn({ err }, 'system account connection closed; connecting again');
       } catch (err) {
         this.#set(false);
-        if (!reported) {
+        if (!reported && !this.#stopping) {
           log.error({ err, urls: config.urls }, 'cannot connect to the system account; retrying with backoff');
           reported = true;
         }
@@ -280,14 +293,22 @@ export class SystemAccount {
     return requestOn(nc, subject, body, opts);
   }
 
-  /** Idempotent. */
-  async stop(): Promise<void> {
+  /**
+   * Idempotent. Resolves once the connection is closed; a connect still pending cannot be cancelled, so
+   * stop() waits for it at most `waitMs` (its handshake timeout ends it later, and the loop closes any
+   * connection it brings: nothing is left open either way).
+   */
+  async stop(waitMs = 2_000): Promise<void> {
     this.#stopping = true;
     this.#wake.abort();
     const nc = this.#nc;
     this.#nc = undefined;
-    if (nc && !nc.isClosed()) await nc.close().catch(() => undefined);
-    await this.#loop?.catch(() => undefined);
+    if (nc && !nc.isClosed()) await closeBounded(nc, waitMs);
+    if (this.#loop) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#loop.catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+      clearTimeout(timer);
+    }
     this.#set(false);
   }
 }

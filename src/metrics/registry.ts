@@ -123,6 +123,11 @@ export class Metrics {
   readonly apiRequests = new Counter({ name: 'nats_autoprof_api_requests_total', help: 'HTTP requests by route and status code.', labelNames: ['route', 'code'] as const, registers: [this.registry] });
   readonly alertsReceived = new Counter({ name: 'nats_autoprof_alerts_received_total', help: 'Alertmanager alerts received, by what was done (captured, deduplicated, unknown_server, resolved, skipped).', labelNames: ['result'] as const, registers: [this.registry] });
 
+  // --- the daemon itself ---
+  readonly internalErrors = new Counter({
+    name: 'nats_autoprof_internal_errors_total', help: 'Exceptions thrown while handling a poll result or a discovery round (a bug), caught so that watching goes on; by where (poll, discovery).', labelNames: ['where'] as const, registers: [this.registry],
+  });
+
   // --- system account ---
   readonly systemAccountConnected = new Gauge({ name: 'nats_autoprof_system_account_connected', help: 'Whether the system-account connection is up (1) or not (0).', registers: [this.registry] });
 
@@ -131,6 +136,8 @@ export class Metrics {
     if (source) this.#source = source;
     // The event-loop delay monitor samples every 100 ms instead of prom-client's 10 ms: at 10 ms its own
     // timer was most of an idle daemon's CPU (BENCHMARKS.md, footprint).
+    // Exported at 0 from the start, so that an alert on any increase works from the first scrape.
+    for (const where of ['poll', 'discovery']) this.internalErrors.inc({ where }, 0);
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX, eventLoopMonitoringPrecision: 100 });
     // prom-client names these gauges *_total, which Prometheus reserves for counters (promtool flags them);
     // the same numbers are exported by type as *_active_handles / *_active_requests / *_active_resources.

@@ -6,6 +6,7 @@
 import type { Selector } from '../config/types.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { CallbackErrors } from './callback-errors.js';
 import { activeServersOf, parseStatsz, selects, STATSZ_PING_SUBJECT, type StatszReading } from './fleet.js';
 
 /** What discovery needs from the system-account connection (see capture/nats-connection.ts). */
@@ -41,8 +42,11 @@ export interface DiscoveryOptions {
   requester: ScatterGather;
   /** Read at every round, so a reload applies at once; undefined pauses discovery. */
   settings: () => DiscoverySettings | undefined;
+  /** An exception thrown here is logged once per kind, counted (`onError`), and the rounds go on. */
   onRound: (round: DiscoveryRound) => void;
   log: Logger;
+  /** Counts each exception thrown by `onRound` or `settings` (the app's `internal_errors_total{where="discovery"}`). */
+  onError?: () => void;
 }
 
 /** Bounds the memory one round may take, whatever answers. */
@@ -53,9 +57,11 @@ export class Discovery {
   readonly #abort = new AbortController();
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
+  readonly #errors: CallbackErrors;
 
   constructor(o: DiscoveryOptions) {
     this.#o = o;
+    this.#errors = new CallbackErrors(o.log, 'handling a discovery round', o.onError);
   }
 
   get running(): boolean {
@@ -76,8 +82,16 @@ export class Discovery {
     tick();
   }
 
-  /** One round; never throws. */
+  /** One round; never throws (an exception from the callbacks is contained and reported). */
   async round(): Promise<void> {
+    try {
+      await this.#round();
+    } catch (err) {
+      this.#errors.report(err);
+    }
+  }
+
+  async #round(): Promise<void> {
     const s = this.#o.settings();
     if (!s) return;
     const req = this.#o.requester;

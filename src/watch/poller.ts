@@ -2,10 +2,16 @@
  * Polls every configured monitoring endpoint at a fixed rate. Each server has its own schedule, so a slow
  * server never delays the others, and a server whose previous poll is still running is not polled again
  * until it answers or times out.
+ *
+ * The schedule runs on the clock's monotonic time (a wall-clock step must neither stall nor bunch polls);
+ * results carry wall-clock times. The clock is injected, so the schedule is tested without sleeping.
  */
+import { systemClock, type Timer, type TimerClock } from '../clock.js';
 import type { ServerConfig } from '../config/types.js';
 import { PollError } from '../errors.js';
 import { Canceller } from '../cancel.js';
+import type { Logger } from '../log.js';
+import { CallbackErrors } from './callback-errors.js';
 import type { VarzClient, VarzReading } from './varz.js';
 
 export type PollResult =
@@ -20,12 +26,18 @@ export interface PollerOptions {
   onResult: (r: PollResult) => void;
   /** Called when a tick finds the previous poll of the server still running. */
   onOverrun?: (key: string) => void;
+  /** Where an exception thrown by `onResult` or `onOverrun` is logged (once per kind); polling goes on. */
+  log: Logger;
+  /** Counts each such exception (the app's `internal_errors_total{where="poll"}`). */
+  onError?: () => void;
+  clock?: TimerClock;
 }
 
 interface Target {
   server: ServerConfig;
+  /** Monotonic time of the next scheduled poll. */
   next: number;
-  timer: NodeJS.Timeout | undefined;
+  timer: Timer | undefined;
   inFlight: Promise<void> | undefined;
   cancel: Canceller;
 }
@@ -33,11 +45,15 @@ interface Target {
 /** Targets are keyed by their monitoring URL. */
 export class HttpPoller {
   readonly #opts: PollerOptions;
+  readonly #clock: TimerClock;
+  readonly #errors: CallbackErrors;
   readonly #targets = new Map<string, Target>();
   #running = false;
 
   constructor(opts: PollerOptions) {
     this.#opts = opts;
+    this.#clock = opts.clock ?? systemClock;
+    this.#errors = new CallbackErrors(opts.log, 'handling a poll result', opts.onError);
   }
 
   get keys(): string[] {
@@ -62,7 +78,7 @@ export class HttpPoller {
         t.server = server;
         continue;
       }
-      const target: Target = { server, next: Date.now(), timer: undefined, inFlight: undefined, cancel: new Canceller() };
+      const target: Target = { server, next: this.#clock.monotonic(), timer: undefined, inFlight: undefined, cancel: new Canceller() };
       this.#targets.set(key, target);
       added.push(key);
       if (this.#running) this.#arm(target, 0);
@@ -73,7 +89,7 @@ export class HttpPoller {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    const now = Date.now();
+    const now = this.#clock.monotonic();
     for (const t of this.#targets.values()) {
       t.next = now;
       if (t.cancel.aborted) t.cancel = new Canceller();
@@ -93,36 +109,43 @@ export class HttpPoller {
   }
 
   #drop(t: Target): void {
-    if (t.timer) clearTimeout(t.timer);
+    t.timer?.cancel();
     t.timer = undefined;
     t.cancel.cancel();
   }
 
   #arm(t: Target, delayMs: number): void {
-    t.timer = setTimeout(() => this.#tick(t), Math.max(0, delayMs));
+    t.timer = this.#clock.timer(delayMs, () => this.#tick(t));
   }
 
   #tick(t: Target): void {
     t.timer = undefined;
     if (!this.#running || t.cancel.aborted) return;
-    const scheduledAt = t.next;
+    const now = this.#clock.monotonic();
     if (t.inFlight) {
-      this.#opts.onOverrun?.(t.server.url);
+      try {
+        this.#opts.onOverrun?.(t.server.url);
+      } catch (err) {
+        this.#errors.report(err);
+      }
     } else {
-      t.inFlight = this.#poll(t, scheduledAt).finally(() => {
+      const at = this.#clock.now();
+      const done = (): void => {
         t.inFlight = undefined;
+      };
+      // Wall-clock time of the schedule, for lateness: the poll is (now - next) ms late.
+      t.inFlight = this.#poll(t, at - Math.max(0, now - t.next), at, now).then(done, (err: unknown) => {
+        done();
+        this.#errors.report(err);
       });
     }
     // Fixed rate: the next tick is one interval after the scheduled one; missed ticks are skipped, not bunched.
-    const now = Date.now();
     t.next += this.#opts.intervalMs;
     if (t.next <= now) t.next = now + this.#opts.intervalMs;
     this.#arm(t, t.next - now);
   }
 
-  async #poll(t: Target, scheduledAt: number): Promise<void> {
-    const at = Date.now();
-    const start = performance.now();
+  async #poll(t: Target, scheduledAt: number, at: number, start: number): Promise<void> {
     const key = t.server.url;
     let result: PollResult;
     try {
@@ -131,13 +154,14 @@ export class HttpPoller {
         maxBodyBytes: this.#opts.maxBodyBytes,
         cancel: t.cancel,
       });
-      result = { key, scheduledAt, at, durationMs: performance.now() - start, ok: true, reading };
+      result = { key, scheduledAt, at, durationMs: this.#clock.monotonic() - start, ok: true, reading };
     } catch (err) {
       const error = err instanceof PollError ? err : new PollError(String(err), 'network', { url: key }, { cause: err });
       if (error.kind === 'aborted' || t.cancel.aborted) return;
-      result = { key, scheduledAt, at, durationMs: performance.now() - start, ok: false, error };
+      result = { key, scheduledAt, at, durationMs: this.#clock.monotonic() - start, ok: false, error };
     }
-    if (!this.#running || !this.#targets.has(key) || this.#targets.get(key) !== t) return;
+    if (!this.#running || this.#targets.get(key) !== t) return;
+    // A throw here is contained by #tick: counted, logged once per kind, and the schedule goes on.
     this.#opts.onResult(result);
   }
 }

@@ -45,6 +45,17 @@ storage: { dir: "{{DIR}}/profiles" }
 `;
 const sysOf = (s: NatsServer, more = ''): string => `system_account: { url: "${s.natsUrl}", user: ${SYS_USER}, password: ${SYS_PASSWORD}${more} }\n`;
 
+/**
+ * Resolves once the server's Go CPU profiler is running: while it runs, a goroutine dump from its prof_port
+ * shows `runtime/pprof.profileWriter`. Asking for the dump does not take the profiler.
+ */
+async function cpuProfilerRunning(s: NatsServer): Promise<void> {
+  await waitFor(async () => {
+    const res = await fetch(`${s.profUrl}/debug/pprof/goroutine?debug=1`, { signal: AbortSignal.timeout(2_000) });
+    return (await res.text()).includes('runtime/pprof.profileWriter');
+  }, { what: `the CPU profiler of ${s.name} to run`, intervalMs: 50 });
+}
+
 async function oneIncident(root: string, timeoutMs = 20_000) {
   const [inc] = await waitFor(() => {
     const f = incidents(root);
@@ -64,7 +75,7 @@ triggers: [ { name: low-mem, metric: mem, above: 1MiB, profiles: [cpu] } ]
 capture: { via: system_account, cpu_duration: 5s, timeout: 2s }
 `);
     await waitFor(() => d.logsWith('capturing').length > 0, { what: 'the capture to start' });
-    await new Promise((r) => setTimeout(r, 1_000));
+    await cpuProfilerRunning(s); // the PROFILEZ request is being served: kill the server in the middle of it
     await s.kill();
     const root = join(d.dir, 'profiles');
     const inc = await oneIncident(root);
@@ -227,11 +238,17 @@ triggers: [ { name: low-mem, metric: mem, above: 1MiB, profiles: [cpu] } ]
 capture: { cpu_duration: 3s }
 `);
     await waitFor(() => d.logsWith('capturing').length > 0, { what: 'the capture to start' });
-    const t0 = Date.now();
+    await cpuProfilerRunning(s);
+    const from = d.logs.length;
     assert.equal(await d.stop('SIGTERM'), 0);
-    assert.ok(Date.now() - t0 >= 1_500, 'it waited for the capture');
     const inc = await oneIncident(join(d.dir, 'profiles'), 1_000);
     assert.equal(inc.manifest.status, 'ok');
+    // It waited for the capture: in order, the signal, the complete incident, the stop; no abort.
+    const order = d.logs.slice(from).map((l) => String(l.msg));
+    const written = order.findIndex((m) => m.startsWith('incident written: '));
+    assert.ok(order.indexOf('stopping') >= 0 && order.indexOf('stopping') < written, order.join(' | '));
+    assert.equal(order.indexOf('nats-autoprof stopped'), order.length - 1);
+    assert.equal(d.logsWith('shutdown timeout reached; aborting captures in progress').length, 0);
   });
 
   it('aborts a 15 s capture at shutdown_timeout, exits 0, and leaves nothing half-written', async () => {
@@ -243,11 +260,12 @@ triggers: [ { name: low-mem, metric: mem, above: 1MiB, profiles: [cpu] } ]
 capture: { cpu_duration: 15s }
 `);
     await waitFor(() => d.logsWith('capturing').length > 0, { what: 'the capture to start' });
-    await new Promise((r) => setTimeout(r, 500));
+    await cpuProfilerRunning(s);
     const t0 = Date.now();
     assert.equal(await d.stop('SIGTERM'), 0);
     const took = Date.now() - t0;
-    assert.ok(took >= 1_800 && took < 6_000, `stopped after ${took} ms`);
+    // At least shutdown_timeout (a slow machine only adds to it); well before the 15 s capture would end.
+    assert.ok(took >= 1_800 && took < 15_000, `stopped after ${took} ms`);
     const root = join(d.dir, 'profiles');
     assert.deepEqual(tree(root).filter((p) => p.includes('.tmp-')), []);
     const inc = await oneIncident(root, 1_000);
@@ -262,7 +280,7 @@ describe('another client holding the CPU profiler the whole time', () => {
   it('retries with backoff, then records a clear error; no busy loop', async () => {
     const s = await server('held');
     const holder = fetch(`${s.profUrl}/debug/pprof/profile?seconds=8`).then((r) => r.arrayBuffer());
-    await new Promise((r) => setTimeout(r, 300));
+    await cpuProfilerRunning(s);
     const d = await daemon(`${base}
 log: { level: debug }
 servers: [ { url: "${s.monitorUrl}" } ]

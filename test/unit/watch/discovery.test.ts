@@ -62,3 +62,63 @@ describe('Discovery rounds', () => {
     await d.stop();
   });
 });
+
+describe('Discovery contains exceptions of the flow', () => {
+  function throwing(onRound: () => void, settingsThrow = false) {
+    const logs: { msg: string; err?: { message: string } }[] = [];
+    let errors = 0;
+    const req = fake(true, [a, b]);
+    const d = new Discovery({
+      requester: req,
+      settings: () => {
+        if (settingsThrow) throw new RangeError('settings bug');
+        return { intervalMs: 60_000, timeoutMs: 1_000, stallMs: 100, select: { names: [], clusters: [], tags: [] } };
+      },
+      onRound,
+      log: pino({ level: 'error' }, { write: (line: string) => void logs.push(JSON.parse(line) as (typeof logs)[number]) }),
+      onError: () => errors++,
+    });
+    return { d, req, logs, errors: () => errors };
+  }
+
+  it('onRound throwing: every round still runs and resolves, each throw is counted, the error is logged once', async () => {
+    let calls = 0;
+    const t = throwing(() => {
+      calls++;
+      throw new TypeError('flow bug');
+    });
+    await t.d.round();
+    await t.d.round();
+    await t.d.round();
+    assert.equal(calls, 3);
+    assert.equal(t.req.calls, 3);
+    assert.equal(t.errors(), 3);
+    assert.equal(t.logs.length, 1);
+    assert.equal(
+      t.logs[0]?.msg,
+      'internal error while handling a discovery round (a bug; logged once per kind, counted in nats_autoprof_internal_errors_total); watching continues',
+    );
+    assert.equal(t.logs[0]?.err?.message, 'flow bug');
+  });
+
+  it('a scheduled round whose onRound throws does not reject (no unhandled rejection); stop() resolves', async () => {
+    let reached!: () => void;
+    const thrown = new Promise<void>((r) => (reached = r));
+    const t = throwing(() => {
+      reached();
+      throw new Error('flow bug');
+    });
+    t.d.start();
+    await thrown;
+    await t.d.stop();
+    assert.equal(t.errors(), 1);
+  });
+
+  it('settings() throwing is contained the same way', async () => {
+    const t = throwing(() => undefined, true);
+    await t.d.round();
+    assert.equal(t.errors(), 1);
+    assert.equal(t.logs[0]?.err?.message, 'settings bug');
+    assert.equal(t.req.calls, 0);
+  });
+});
