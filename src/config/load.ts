@@ -10,13 +10,15 @@ import * as path from 'node:path';
 
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Document } from 'yaml';
+import { z } from 'zod';
 
 import { ConfigError } from '../errors.js';
 import type { ConfigProblem } from '../errors.js';
 import { Secret } from '../secret.js';
 import { formatSize } from './duration.js';
-import { fsReason, joinPath, MAX_SECRET_FILE_BYTES, sortProblems, validateConfig } from './schema.js';
-import type { ConfigNode, MapEntry, Position, SchemaIo } from './schema.js';
+import { closestMatch, fsReason, PROTO_KEY } from './fields.js';
+import type { IssueParams, SchemaContext } from './fields.js';
+import { configSchema, MAX_SECRET_FILE_BYTES } from './schema.js';
 import type { Config } from './types.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -111,12 +113,181 @@ export function parseConfigText(text: string, file: string, env: Env, readFile: 
   if (builder.tooLarge) {
     throw new ConfigError(file, [{ path: '', message: `the document has more than ${MAX_NODES} values once aliases are expanded` }]);
   }
-  const absolute = path.resolve(file);
-  const io: SchemaIo = { readFile, fileProblem };
-  const result = validateConfig(root, absolute, io);
+  const result = validate(root, path.resolve(file), readFile);
   const all = sortProblems([...problems, ...result.problems]);
-  if (all.length > 0) throw new ConfigError(file, all);
+  if (all.length > 0 || result.config === undefined) throw new ConfigError(file, all);
   return deepFreeze(result.config);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The tree built from the YAML, and its validation against the schema
+
+/** 1-based line and column in the configuration file. */
+export interface Position {
+  readonly line: number;
+  readonly column: number;
+}
+interface NodeBase {
+  /** YAML path such as `servers[1].url`; empty for the document root. */
+  readonly path: string;
+  readonly pos: Position | undefined;
+}
+interface MapNode extends NodeBase {
+  readonly kind: 'map';
+  readonly entries: readonly MapEntry[];
+}
+interface MapEntry {
+  readonly key: string;
+  readonly keyPos: Position | undefined;
+  readonly value: ConfigNode;
+}
+interface SeqNode extends NodeBase {
+  readonly kind: 'seq';
+  readonly items: readonly ConfigNode[];
+}
+interface ScalarNode extends NodeBase {
+  readonly kind: 'scalar';
+  readonly value: string | number | boolean | null;
+  /** A problem was already reported for this value (an unset environment variable): say nothing more. */
+  readonly broken: boolean;
+}
+/** A YAML value after alias resolution and environment expansion, with where it came from. */
+type ConfigNode = MapNode | SeqNode | ScalarNode;
+
+interface Where {
+  readonly pos: Position | undefined;
+  readonly keyPos: Position | undefined;
+  readonly broken: boolean;
+}
+
+function joinPath(parent: string, key: string): string {
+  return parent === '' ? key : `${parent}.${key}`;
+}
+
+function pathText(parts: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of parts) out = typeof p === 'number' ? `${out}[${p}]` : joinPath(out, p === PROTO_KEY ? '__proto__' : String(p));
+  return out;
+}
+
+/** The zod schema found at `parts` below `schema` (through optional, default, pipe and the like). */
+function schemaAt(schema: z.ZodType, parts: readonly PropertyKey[]): z.ZodType | undefined {
+  let s: z.ZodType | undefined = schema;
+  for (const part of parts) {
+    s = s === undefined ? undefined : child(unwrap(s), part);
+  }
+  return s === undefined ? undefined : unwrap(s);
+}
+
+function unwrap(s: z.ZodType): z.ZodType {
+  for (;;) {
+    const def = s.def as { type: string; innerType?: z.ZodType; in?: z.ZodType };
+    if (def.innerType !== undefined) s = def.innerType;
+    else if (def.type === 'pipe' && def.in !== undefined) s = def.in;
+    else return s;
+  }
+}
+
+function child(s: z.ZodType, part: PropertyKey): z.ZodType | undefined {
+  if (s instanceof z.ZodObject) return (s.shape as Record<string, z.ZodType>)[String(part)];
+  if (s instanceof z.ZodArray) return s.element as z.ZodType;
+  if (s instanceof z.ZodRecord) return s.valueType as z.ZodType;
+  return undefined;
+}
+
+/**
+ * The tree as plain values for the schema, with an index of positions by path. A mapping or list written
+ * `key:` with nothing is left out (its defaults apply); a value already reported (`broken`) becomes a
+ * symbol, which no schema accepts, and problems at it are dropped.
+ */
+function toPlain(node: ConfigNode, schema: z.ZodType, parts: PropertyKey[], index: Map<string, Where>): unknown {
+  if (node.kind === 'scalar') return node.broken ? BROKEN : node.value;
+  if (node.kind === 'seq') {
+    return node.items.map((item, i) => {
+      index.set(item.path, { pos: item.pos, keyPos: undefined, broken: item.kind === 'scalar' && item.broken });
+      return toPlain(item, schema, [...parts, i], index);
+    });
+  }
+  const out: Record<string, unknown> = {};
+  // zod leaves a __proto__ key out of a record; a header or server may still be called that.
+  const free = schemaAt(schema, parts) instanceof z.ZodRecord;
+  for (const e of node.entries) {
+    const key = free && e.key === '__proto__' ? PROTO_KEY : e.key;
+    const at = [...parts, key];
+    index.set(e.value.path, { pos: e.value.pos ?? e.keyPos, keyPos: e.keyPos, broken: e.value.kind === 'scalar' && e.value.broken });
+    if (e.value.kind === 'scalar' && e.value.value === null) {
+      const s = schemaAt(schema, at);
+      if (s instanceof z.ZodObject || s instanceof z.ZodArray || s instanceof z.ZodRecord) continue;
+    }
+    // defineProperty, not assignment: a key named __proto__ must stay a key.
+    Object.defineProperty(out, key, { value: toPlain(e.value, schema, at, index), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+const BROKEN = Symbol('already reported');
+
+function validate(root: ConfigNode, file: string, readFile: (file: string) => string): { config: Config | undefined; problems: ConfigProblem[] } {
+  const index = new Map<string, Where>([['', { pos: root.pos, keyPos: undefined, broken: root.kind === 'scalar' && root.broken }]]);
+  const context: SchemaContext & { file: string } = {
+    file,
+    dir: path.dirname(file),
+    readFile,
+    fileProblem,
+    has: (p) => index.has(p),
+    line: (p) => index.get(p)?.pos?.line,
+  };
+  const schema = configSchema(context);
+  const plain = toPlain(root, schema, [], index);
+  const result = schema.safeParse(plain);
+  if (result.success) return { config: result.data, problems: [] };
+
+  const problems: (ConfigProblem & { only?: boolean })[] = [];
+  const at = (where: string, key: boolean): Position | undefined => {
+    const found = index.get(where);
+    if (found !== undefined) return key ? (found.keyPos ?? found.pos) : found.pos;
+    // A missing key: the mapping that lacks it.
+    let p = where;
+    while (p !== '') {
+      p = p.includes('.') || p.includes('[') ? p.replace(/(\.[^.[\]]*|\[\d+\])$/, '') : '';
+      const parent = index.get(p);
+      if (parent !== undefined) return parent.pos;
+    }
+    return index.get('')?.pos;
+  };
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      const allowed = Object.keys((schemaAt(schema, issue.path) as z.ZodObject | undefined)?.shape ?? {});
+      for (const key of issue.keys) {
+        const where = pathText([...issue.path, key]);
+        const close = closestMatch(key, allowed);
+        const hint = close !== undefined ? `did you mean "${close}"?` : `allowed keys here: ${allowed.join(', ')}`;
+        problems.push(withPosition({ path: where, message: 'unknown key', hint }, at(where, true)));
+      }
+      continue;
+    }
+    const where = pathText(issue.path);
+    if (index.get(where)?.broken === true) continue;
+    const params = ((issue as { params?: IssueParams }).params ?? {}) as IssueParams;
+    const hint = params.hint ?? (issue.code === 'invalid_type' ? (z.globalRegistry.get(schemaAt(schema, issue.path) as z.ZodType)?.['hint'] as string | undefined) : undefined);
+    const problem: ConfigProblem & { only?: boolean } = { path: where, message: issue.message };
+    if (hint !== undefined) problem.hint = hint;
+    if (params.only === true) problem.only = true;
+    problems.push(withPosition(problem, at(where, params.at === 'key')));
+  }
+  const only = new Set(problems.filter((p) => p.only === true).map((p) => p.path));
+  return {
+    config: undefined,
+    problems: problems.filter((p) => !only.has(p.path) || p.only === true).map(({ only: _, ...p }) => p),
+  };
+}
+
+/** By line and column; whole-file problems first; otherwise in the order found. */
+function sortProblems(problems: readonly ConfigProblem[]): ConfigProblem[] {
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => (a.p.line ?? 0) - (b.p.line ?? 0) || (a.p.column ?? 0) - (b.p.column ?? 0) || a.i - b.i)
+    .map(({ p }) => p);
 }
 
 function tooLarge(bytes: number): ConfigProblem {

@@ -551,12 +551,12 @@ describe('values', () => {
   });
 
   it('server URLs lose a trailing slash and keep a path prefix; system_account.url may be one string', () => {
-    const c = parse('servers:\n  - url: HTTP://Example.COM:8222//\n    prof_url: http://10.0.0.1:65432/\n  - url: https://proxy/nats/a/\nsystem_account: { url: "wss://h:443" }\n');
+    const c = parse('servers:\n  - url: HTTP://Example.COM:8222//\n    prof_url: http://10.0.0.1:65432/\n  - url: https://proxy/nats/a/\nsystem_account: { url: "tls://h:4222" }\n');
     assert.deepEqual(c.servers.map((s) => [s.url, s.profUrl]), [
       ['http://example.com:8222', 'http://10.0.0.1:65432'],
       ['https://proxy/nats/a', undefined],
     ]);
-    assert.deepEqual(c.systemAccount?.urls, ['wss://h:443']);
+    assert.deepEqual(c.systemAccount?.urls, ['tls://h:4222']);
   });
 
   it('YAML anchors, aliases and << merge keys work', () => {
