@@ -408,7 +408,7 @@ function trigger() {
       metric: choice('metric', TRIGGER_METRICS)
         .need(`metric: ${TRIGGER_METRICS.join(' | ')}`)
         .describe('cpu (percent of one core), cpu_per_core (cpu / gomaxprocs), mem (bytes), mem_of_limit (percent of GOMEMLIMIT)'),
-      above: level.optional().describe('the level that fires the rule: a percentage, or a size like 1GiB for mem'),
+      above: level.optional().meta({ 'x-required': true }).describe('the level that fires the rule: a percentage, or a size like 1GiB for mem'),
       for: duration({ min: 0 }).prefault('0s').describe('how long the value must stay above before the rule fires'),
       rearm_below: level.optional().describe('the rule fires again only after the value went below this (default: above)'),
       cooldown: duration({ min: 0 }).prefault('10m').describe('no second capture by this rule for this long'),
@@ -515,8 +515,8 @@ function storage(c: SchemaContext) {
 // ---------------------------------------------------------------------------------------------------------
 // The whole document
 
-/** The document's sections. */
-function root(c: SchemaContext) {
+/** The document's sections (what `config/schema.json` describes). */
+export function root(c: SchemaContext) {
   return section(
     {
       log: section({ level: choice('log level', LOG_LEVELS).prefault('info').describe('trace, debug, info, warn or error (JSON lines on stdout)') })
