@@ -30,8 +30,11 @@ export const MAX_ALIAS_COUNT = 100;
 /** Backstop for the tree built here, far above any real configuration. */
 const MAX_NODES = 100_000;
 
-/** Reads, validates and freezes the configuration in `file`. Throws `ConfigError` listing every problem. */
-export async function loadConfig(file: string, env: Env): Promise<Config> {
+/**
+ * Reads, validates and freezes the configuration in `file`. Throws `ConfigError` listing every problem.
+ * `missingHint` is the hint when the file does not exist (the command line knows where it looked).
+ */
+export async function loadConfig(file: string, env: Env, missingHint?: string): Promise<Config> {
   let size: number;
   try {
     const st = await stat(file);
@@ -39,7 +42,9 @@ export async function loadConfig(file: string, env: Env): Promise<Config> {
     size = st.size;
   } catch (err) {
     if (err instanceof ConfigError) throw err;
-    throw new ConfigError(file, [{ path: '', message: `cannot read the file: ${fsReason(err)}` }]);
+    const problem: ConfigProblem = { path: '', message: `cannot read the file: ${fsReason(err)}` };
+    if ((err as { code?: unknown }).code === 'ENOENT' && missingHint !== undefined) problem.hint = missingHint;
+    throw new ConfigError(file, [problem]);
   }
   if (size > MAX_CONFIG_BYTES) throw new ConfigError(file, [tooLarge(size)]);
   let text: string;
@@ -288,6 +293,21 @@ function sortProblems(problems: readonly ConfigProblem[]): ConfigProblem[] {
     .map((p, i) => ({ p, i }))
     .sort((a, b) => (a.p.line ?? 0) - (b.p.line ?? 0) || (a.p.column ?? 0) - (b.p.column ?? 0) || a.i - b.i)
     .map(({ p }) => p);
+}
+
+/**
+ * What is valid but probably not meant, for `check` to print and the daemon to log at start: a
+ * configuration that watches nothing.
+ */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.servers.length === 0 && config.systemAccount?.discover !== true) {
+    warnings.push(
+      'this configuration watches no server: servers is empty and system_account.discover is not true; ' +
+        'add servers (- url: http://host:8222), or system_account with discover: true',
+    );
+  }
+  return warnings;
 }
 
 function tooLarge(bytes: number): ConfigProblem {

@@ -581,3 +581,14 @@ describe('values', () => {
     });
   });
 });
+
+describe('configWarnings', () => {
+  it('warns when nothing is watched: no servers and no discovery', async () => {
+    const { configWarnings } = await import('../../../src/config/load.js');
+    const nothing = ['this configuration watches no server: servers is empty and system_account.discover is not true; add servers (- url: http://host:8222), or system_account with discover: true'];
+    assert.deepEqual(configWarnings(parse('{}\n')), nothing);
+    assert.deepEqual(configWarnings(parse('servers: []\nsystem_account: { url: "nats://a:4222" }\n')), nothing);
+    assert.deepEqual(configWarnings(parse('servers: [{ url: "http://a:8222" }]\n')), []);
+    assert.deepEqual(configWarnings(parse('system_account: { url: "nats://a:4222", discover: true }\n')), []);
+  });
+});
