@@ -112,53 +112,38 @@ export function parseConfigText(text: string, file: string, env: Env, readFile: 
     ]);
   }
 
-  const problems: ConfigProblem[] = [];
-  const builder = new TreeBuilder(doc, at, env, problems);
-  const root = builder.build(doc.contents, '');
+  const absolute = path.resolve(file);
+  const index = new Map<string, Where>();
+  const context: SchemaContext & { file: string } = {
+    file: absolute,
+    dir: path.dirname(absolute),
+    readFile,
+    fileProblem,
+    has: (p) => index.has(p),
+    line: (p) => index.get(p)?.pos?.line,
+  };
+  const schema = configSchema(context);
+  const builder = new TreeBuilder(doc, at, env, schema, index);
+  const plain = builder.build(doc.contents, []);
   if (builder.tooLarge) {
     throw new ConfigError(file, [{ path: '', message: `the document has more than ${MAX_NODES} values once aliases are expanded` }]);
   }
-  const result = validate(root, path.resolve(file), readFile);
-  const all = sortProblems([...problems, ...result.problems]);
-  if (all.length > 0 || result.config === undefined) throw new ConfigError(file, all);
-  return deepFreeze(result.config);
+  const result = schema.safeParse(plain);
+  const all = sortProblems([...builder.problems, ...(result.success ? [] : problemsOf(result.error.issues, schema, index))]);
+  if (all.length > 0 || !result.success) throw new ConfigError(file, all);
+  return deepFreeze(result.data);
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The tree built from the YAML, and its validation against the schema
+// Positions, and zod's issues as problems
 
 /** 1-based line and column in the configuration file. */
 export interface Position {
   readonly line: number;
   readonly column: number;
 }
-interface NodeBase {
-  /** YAML path such as `servers[1].url`; empty for the document root. */
-  readonly path: string;
-  readonly pos: Position | undefined;
-}
-interface MapNode extends NodeBase {
-  readonly kind: 'map';
-  readonly entries: readonly MapEntry[];
-}
-interface MapEntry {
-  readonly key: string;
-  readonly keyPos: Position | undefined;
-  readonly value: ConfigNode;
-}
-interface SeqNode extends NodeBase {
-  readonly kind: 'seq';
-  readonly items: readonly ConfigNode[];
-}
-interface ScalarNode extends NodeBase {
-  readonly kind: 'scalar';
-  readonly value: string | number | boolean | null;
-  /** A problem was already reported for this value (an unset environment variable): say nothing more. */
-  readonly broken: boolean;
-}
-/** A YAML value after alias resolution and environment expansion, with where it came from. */
-type ConfigNode = MapNode | SeqNode | ScalarNode;
 
+/** Where a value is: its position, its key's, and whether a problem was already reported for it. */
 interface Where {
   readonly pos: Position | undefined;
   readonly keyPos: Position | undefined;
@@ -175,92 +160,42 @@ function pathText(parts: readonly PropertyKey[]): string {
   return out;
 }
 
-/** The zod schema found at `parts` below `schema` (through optional, default, pipe and the like). */
+/** The zod schema at `parts` below `schema`, through optional, default, pipe and the like. */
 function schemaAt(schema: z.ZodType, parts: readonly PropertyKey[]): z.ZodType | undefined {
-  let s: z.ZodType | undefined = schema;
-  for (const part of parts) {
-    s = s === undefined ? undefined : child(unwrap(s), part);
-  }
-  return s === undefined ? undefined : unwrap(s);
-}
-
-function unwrap(s: z.ZodType): z.ZodType {
-  for (;;) {
-    const def = s.def as { type: string; innerType?: z.ZodType; in?: z.ZodType };
-    if (def.innerType !== undefined) s = def.innerType;
-    else if (def.type === 'pipe' && def.in !== undefined) s = def.in;
-    else return s;
-  }
-}
-
-function child(s: z.ZodType, part: PropertyKey): z.ZodType | undefined {
-  if (s instanceof z.ZodObject) return (s.shape as Record<string, z.ZodType>)[String(part)];
-  if (s instanceof z.ZodArray) return s.element as z.ZodType;
-  if (s instanceof z.ZodRecord) return s.valueType as z.ZodType;
-  return undefined;
-}
-
-/**
- * The tree as plain values for the schema, with an index of positions by path. A mapping or list written
- * `key:` with nothing is left out (its defaults apply); a value already reported (`broken`) becomes a
- * symbol, which no schema accepts, and problems at it are dropped.
- */
-function toPlain(node: ConfigNode, schema: z.ZodType, parts: PropertyKey[], index: Map<string, Where>): unknown {
-  if (node.kind === 'scalar') return node.broken ? BROKEN : node.value;
-  if (node.kind === 'seq') {
-    return node.items.map((item, i) => {
-      index.set(item.path, { pos: item.pos, keyPos: undefined, broken: item.kind === 'scalar' && item.broken });
-      return toPlain(item, schema, [...parts, i], index);
-    });
-  }
-  const out: Record<string, unknown> = {};
-  // zod leaves a __proto__ key out of a record; a header or server may still be called that.
-  const free = schemaAt(schema, parts) instanceof z.ZodRecord;
-  for (const e of node.entries) {
-    const key = free && e.key === '__proto__' ? PROTO_KEY : e.key;
-    const at = [...parts, key];
-    index.set(e.value.path, { pos: e.value.pos ?? e.keyPos, keyPos: e.keyPos, broken: e.value.kind === 'scalar' && e.value.broken });
-    if (e.value.kind === 'scalar' && e.value.value === null) {
-      const s = schemaAt(schema, at);
-      if (s instanceof z.ZodObject || s instanceof z.ZodArray || s instanceof z.ZodRecord) continue;
+  const unwrap = (t: z.ZodType): z.ZodType => {
+    for (;;) {
+      const def = t.def as { type: string; innerType?: z.ZodType; in?: z.ZodType };
+      if (def.innerType !== undefined) t = def.innerType;
+      else if (def.type === 'pipe' && def.in !== undefined) t = def.in;
+      else return t;
     }
-    // defineProperty, not assignment: a key named __proto__ must stay a key.
-    Object.defineProperty(out, key, { value: toPlain(e.value, schema, at, index), enumerable: true, writable: true, configurable: true });
+  };
+  let s: z.ZodType | undefined = unwrap(schema);
+  for (const part of parts) {
+    if (s instanceof z.ZodObject) s = (s.shape as Record<string, z.ZodType>)[String(part)];
+    else if (s instanceof z.ZodArray) s = s.element as z.ZodType;
+    else if (s instanceof z.ZodRecord) s = s.valueType as z.ZodType;
+    else return undefined;
+    if (s !== undefined) s = unwrap(s);
   }
-  return out;
+  return s;
 }
 
-const BROKEN = Symbol('already reported');
-
-function validate(root: ConfigNode, file: string, readFile: (file: string) => string): { config: Config | undefined; problems: ConfigProblem[] } {
-  const index = new Map<string, Where>([['', { pos: root.pos, keyPos: undefined, broken: root.kind === 'scalar' && root.broken }]]);
-  const context: SchemaContext & { file: string } = {
-    file,
-    dir: path.dirname(file),
-    readFile,
-    fileProblem,
-    has: (p) => index.has(p),
-    line: (p) => index.get(p)?.pos?.line,
-  };
-  const schema = configSchema(context);
-  const plain = toPlain(root, schema, [], index);
-  const result = schema.safeParse(plain);
-  if (result.success) return { config: result.data, problems: [] };
-
-  const problems: (ConfigProblem & { only?: boolean })[] = [];
+/** Each issue at its position; an unknown key at the key, with a did-you-mean; nothing about a broken value. */
+function problemsOf(issues: readonly z.core.$ZodIssue[], schema: z.ZodType, index: ReadonlyMap<string, Where>): ConfigProblem[] {
   const at = (where: string, key: boolean): Position | undefined => {
     const found = index.get(where);
     if (found !== undefined) return key ? (found.keyPos ?? found.pos) : found.pos;
     // A missing key: the mapping that lacks it.
-    let p = where;
-    while (p !== '') {
-      p = p.includes('.') || p.includes('[') ? p.replace(/(\.[^.[\]]*|\[\d+\])$/, '') : '';
+    for (let p = where; p !== ''; ) {
+      p = p.replace(/(\.[^.[\]]*|\[\d+\]|^[^.[\]]*)$/, '');
       const parent = index.get(p);
       if (parent !== undefined) return parent.pos;
     }
     return index.get('')?.pos;
   };
-  for (const issue of result.error.issues) {
+  const problems: (ConfigProblem & { only?: boolean })[] = [];
+  for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
       const allowed = Object.keys((schemaAt(schema, issue.path) as z.ZodObject | undefined)?.shape ?? {});
       for (const key of issue.keys) {
@@ -274,17 +209,14 @@ function validate(root: ConfigNode, file: string, readFile: (file: string) => st
     const where = pathText(issue.path);
     if (index.get(where)?.broken === true) continue;
     const params = ((issue as { params?: IssueParams }).params ?? {}) as IssueParams;
-    const hint = params.hint ?? (issue.code === 'invalid_type' ? (z.globalRegistry.get(schemaAt(schema, issue.path) as z.ZodType)?.['hint'] as string | undefined) : undefined);
     const problem: ConfigProblem & { only?: boolean } = { path: where, message: issue.message };
-    if (hint !== undefined) problem.hint = hint;
+    if (params.hint !== undefined) problem.hint = params.hint;
     if (params.only === true) problem.only = true;
     problems.push(withPosition(problem, at(where, params.at === 'key')));
   }
+  // "both password and password_file" says all there is to say about password_file.
   const only = new Set(problems.filter((p) => p.only === true).map((p) => p.path));
-  return {
-    config: undefined,
-    problems: problems.filter((p) => !only.has(p.path) || p.only === true).map(({ only: _, ...p }) => p),
-  };
+  return problems.filter((p) => !only.has(p.path) || p.only === true).map(({ only: _, ...p }) => p);
 }
 
 /** By line and column; whole-file problems first; otherwise in the order found. */
@@ -403,79 +335,99 @@ export function expandEnv(text: string, env: Env): { value: string; problems: { 
   return { value: out, problems };
 }
 
-/** Builds the `ConfigNode` tree: resolves aliases and `<<` merge keys, expands variables, keeps positions. */
+/** A value already reported (an unset variable): no schema accepts it, and problems at it are dropped. */
+const BROKEN = Symbol('already reported');
+
+/**
+ * Builds plain values for the schema from the YAML document: resolves aliases and `<<` merge keys, expands
+ * variables, and records where each value is in `index` (by YAML path). A mapping or list written `key:`
+ * with nothing is left out, so that its defaults apply.
+ */
 class TreeBuilder {
   private nodes = 0;
+  private merging = 0;
   tooLarge = false;
+  readonly problems: ConfigProblem[] = [];
 
   constructor(
     private readonly doc: Document,
     private readonly at: (offset: number | undefined) => Position | undefined,
     private readonly env: Env,
-    private readonly problems: ConfigProblem[],
+    private readonly schema: z.ZodType,
+    private readonly index: Map<string, Where>,
+    private readonly pos = (n: unknown): Position | undefined => (isScalar(n) || isMap(n) || isSeq(n) ? at(n.range?.[0]) : undefined),
   ) {}
 
-  build(node: unknown, where: string): ConfigNode {
+  build(node: unknown, parts: PropertyKey[], keyPos?: Position): unknown {
+    const where = pathText(parts);
     if (++this.nodes > MAX_NODES) {
       this.tooLarge = true;
-      return { kind: 'scalar', path: where, pos: undefined, value: null, broken: true };
+      return BROKEN;
     }
     if (isAlias(node)) {
       const target = node.resolve(this.doc);
-      if (target === undefined) return { kind: 'scalar', path: where, pos: this.at(node.range?.[0]), value: null, broken: true };
-      return this.build(target, where);
+      if (target !== undefined) return this.build(target, parts, keyPos);
+      this.index.set(where, { pos: this.at(node.range?.[0]) ?? keyPos, keyPos, broken: true });
+      return BROKEN;
     }
-    const pos = this.at(isScalar(node) || isMap(node) || isSeq(node) ? node.range?.[0] : undefined);
+    const pos = this.pos(node) ?? keyPos;
+    let broken = false;
+    let value: unknown = null;
     if (isMap(node)) {
-      const entries: MapEntry[] = [];
-      const merged: MapEntry[] = [];
+      const out: Record<string, unknown> = {};
+      // zod leaves a __proto__ key out of a record; a header or server may still be called that.
+      const free = schemaAt(this.schema, parts) instanceof z.ZodRecord;
+      const merged: Record<string, unknown> = {};
       for (const pair of node.items) {
-        const keyNode = pair.key;
-        const key = isScalar(keyNode) ? String(keyNode.value) : '';
-        const keyPos = (isScalar(keyNode) || isMap(keyNode) || isSeq(keyNode) ? this.at(keyNode.range?.[0]) : undefined) ?? pos;
-        if (!isScalar(keyNode)) {
-          this.problems.push(withPosition({ path: where, message: 'a key must be a plain string, not a list or mapping' }, keyPos));
+        const k = pair.key;
+        if (!isScalar(k)) {
+          this.problems.push(withPosition({ path: where, message: 'a key must be a plain string, not a list or mapping' }, this.pos(k) ?? pos));
           continue;
         }
-        if (key === '<<' && keyNode.type === 'PLAIN') {
-          this.merge(pair.value, where, merged);
+        if (k.value === '<<' && k.type === 'PLAIN') {
+          this.merge(pair.value, parts, merged);
           continue;
         }
-        entries.push({ key, keyPos, value: this.build(pair.value, joinPath(where, key)) });
+        const key = free && String(k.value) === '__proto__' ? PROTO_KEY : String(k.value);
+        const v = this.build(pair.value, [...parts, key], this.pos(k) ?? pos);
+        const s = v === null ? schemaAt(this.schema, [...parts, key]) : undefined;
+        if (s instanceof z.ZodObject || s instanceof z.ZodArray || s instanceof z.ZodRecord) continue;
+        // defineProperty, not assignment: a key named __proto__ must stay a key.
+        Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
       }
       // Explicit keys win over merged ones; among merged mappings the first one wins.
-      for (const m of merged) if (!entries.some((e) => e.key === m.key)) entries.push(m);
-      return { kind: 'map', path: where, pos, entries };
-    }
-    if (isSeq(node)) {
-      return { kind: 'seq', path: where, pos, items: node.items.map((item, i) => this.build(item, `${where}[${i}]`)) };
-    }
-    if (isScalar(node)) {
+      for (const [k, v] of Object.entries(merged)) if (!Object.hasOwn(out, k)) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      value = out;
+    } else if (isSeq(node)) {
+      value = node.items.map((item, i) => this.build(item, [...parts, i]));
+    } else if (isScalar(node)) {
+      // (`key:` with nothing after it has no node at all, and is null.)
       const v = node.value;
       if (typeof v === 'string') {
-        const { value, problems } = expandEnv(v, this.env);
-        for (const p of problems) this.problems.push(withPosition({ path: where, ...p }, pos));
-        return { kind: 'scalar', path: where, pos, value, broken: problems.length > 0 };
+        const expanded = expandEnv(v, this.env);
+        for (const p of expanded.problems) this.problems.push(withPosition({ path: where, ...p }, pos));
+        broken = expanded.problems.length > 0;
+        value = broken ? BROKEN : expanded.value;
+      } else {
+        value = typeof v === 'number' || typeof v === 'boolean' || v === null ? v : String(v);
       }
-      if (typeof v === 'number' || typeof v === 'boolean' || v === null) {
-        return { kind: 'scalar', path: where, pos, value: v, broken: false };
-      }
-      return { kind: 'scalar', path: where, pos, value: String(v), broken: false };
     }
-    // `key:` with nothing after it has no node at all.
-    return { kind: 'scalar', path: where, pos, value: null, broken: false };
+    // A merged value does not take the place of one written out.
+    if (this.merging === 0 || !this.index.has(where)) this.index.set(where, { pos, keyPos, broken });
+    return value;
   }
 
-  private merge(value: unknown, where: string, into: MapEntry[]): void {
-    const sources = isSeq(value) ? value.items : [value];
-    for (const source of sources) {
-      const built = this.build(source, where);
-      if (built.kind !== 'map') {
+  private merge(value: unknown, parts: PropertyKey[], into: Record<string, unknown>): void {
+    for (const source of isSeq(value) ? value.items : [value]) {
+      this.merging++;
+      const built = this.build(source, parts);
+      this.merging--;
+      if (typeof built !== 'object' || built === null || Array.isArray(built)) {
         const message = 'a merge key (<<) takes a mapping or a list of mappings';
-        this.problems.push(withPosition({ path: joinPath(where, '<<'), message }, built.pos));
+        this.problems.push(withPosition({ path: joinPath(pathText(parts), '<<'), message }, this.pos(isAlias(source) ? source.resolve(this.doc) : source)));
         continue;
       }
-      for (const e of built.entries) if (!into.some((m) => m.key === e.key)) into.push(e);
+      for (const [k, v] of Object.entries(built)) if (!Object.hasOwn(into, k)) Object.defineProperty(into, k, { value: v, enumerable: true, writable: true, configurable: true });
     }
   }
 }
