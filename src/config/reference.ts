@@ -30,7 +30,6 @@ export function configJsonSchema(): Json {
   requiredKeys(schema);
   return {
     $schema: schema['$schema'],
-    $id: 'https://github.com/nats-autoprof/nats-autoprof/config/schema.json',
     title: 'nats-autoprof configuration',
     description: 'config/example.yaml documents every key with its default. Generated from src/config/schema.ts; do not edit.',
     ...Object.fromEntries(Object.entries(schema).filter(([k]) => k !== '$schema')),
