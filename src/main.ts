@@ -5,11 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { App } from './app.js';
-import { configFile, parse } from './cli/args.js';
+import { configFile, missingConfigHint, parse } from './cli/args.js';
 import { capture } from './cli/capture.js';
 import { demo } from './cli/demo.js';
 import { CHECK_HELP, MAIN_HELP, RUN_HELP } from './cli/help.js';
-import { loadConfig } from './config/load.js';
+import { configWarnings, loadConfig } from './config/load.js';
 import { renderConfig } from './config/render.js';
 import { ConfigError, StorageError, UsageError, describeError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
@@ -52,7 +52,8 @@ async function check(args: string[]): Promise<number> {
   const { values } = parse(args, commonOptions);
   if (values.help) return print(CHECK_HELP);
   if (values.version) return print(`${version()}\n`);
-  const config = await loadConfig(configFile(values.config, process.env), process.env);
+  const config = await loadConfig(configFile(values.config, process.env), process.env, missingConfigHint(values.config, process.env));
+  for (const warning of configWarnings(config)) process.stderr.write(`warning: ${warning}\n`);
   process.stdout.write(renderConfig(config));
   return EXIT_OK;
 }
@@ -62,7 +63,7 @@ async function run(args: string[]): Promise<number> {
   if (values.help) return print(RUN_HELP);
   if (values.version) return print(`${version()}\n`);
   const file = configFile(values.config, process.env);
-  const config = await loadConfig(file, process.env);
+  const config = await loadConfig(file, process.env, missingConfigHint(values.config, process.env));
   const log = createLogger(config.log.level);
   daemonLog = log;
   const app = new App(config, { log });

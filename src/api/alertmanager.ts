@@ -3,7 +3,7 @@
  * and find the watched server an alert is about from its labels.
  */
 import { createHash } from 'node:crypto';
-import { describeValue } from './http-server.js';
+import { parseWebhookBody } from './bodies.js';
 
 export interface Alert {
   status: 'firing' | 'resolved';
@@ -13,20 +13,7 @@ export interface Alert {
   annotations: Record<string, string>;
 }
 
-export class BadRequest extends Error {
-  override readonly name = 'BadRequest';
-}
-
-function stringMap(v: unknown, where: string): Record<string, string> {
-  if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) throw new BadRequest(`${where} must be an object of strings`);
-  const out: Record<string, string> = {};
-  for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
-    if (typeof val !== 'string') throw new BadRequest(`${where}.${k.length > 100 ? `${k.slice(0, 100)}...` : k} must be a string`);
-    out[k] = val;
-  }
-  return out;
-}
+export { BadRequest, MAX_ALERTS } from './bodies.js';
 
 /** Alertmanager's own fingerprint is preferred; without one, a stable hash of the sorted labels. */
 function fingerprintOf(labels: Record<string, string>): string {
@@ -37,30 +24,16 @@ function fingerprintOf(labels: Record<string, string>): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
-export const MAX_ALERTS = 10_000;
-
-/** Parses a webhook body. Throws BadRequest with a precise message. */
+/** Parses a webhook body (checked with zod in bodies.ts). Throws BadRequest with a precise message. */
 export function parseWebhook(body: unknown): { version: string; alerts: Alert[] } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequest('the body must be a JSON object (an Alertmanager webhook payload)');
-  const o = body as Record<string, unknown>;
-  const version = o['version'];
-  if (version !== undefined && version !== '4') throw new BadRequest(`unsupported webhook payload version ${describeValue(version)}; expected "4"`);
-  const list = o['alerts'];
-  if (!Array.isArray(list)) throw new BadRequest('"alerts" must be a list');
-  if (list.length > MAX_ALERTS) throw new BadRequest(`too many alerts in one payload (${list.length}, at most ${MAX_ALERTS})`);
-  const common = stringMap(o['commonLabels'], 'commonLabels');
-  const alerts = list.map((a: unknown, i): Alert => {
-    if (typeof a !== 'object' || a === null || Array.isArray(a)) throw new BadRequest(`alerts[${i}] must be an object`);
-    const x = a as Record<string, unknown>;
-    const status = x['status'];
-    if (status !== 'firing' && status !== 'resolved') throw new BadRequest(`alerts[${i}].status must be "firing" or "resolved"`);
-    const labels = { ...common, ...stringMap(x['labels'], `alerts[${i}].labels`) };
-    const annotations = stringMap(x['annotations'], `alerts[${i}].annotations`);
-    const fp = x['fingerprint'];
-    if (fp !== undefined && typeof fp !== 'string') throw new BadRequest(`alerts[${i}].fingerprint must be a string`);
-    return { status, name: labels['alertname'] ?? '', fingerprint: fp || fingerprintOf(labels), labels, annotations };
-  });
-  return { version: typeof version === 'string' ? version : '4', alerts };
+  const { version, commonLabels, alerts } = parseWebhookBody(body);
+  return {
+    version,
+    alerts: alerts.map((x): Alert => {
+      const labels = { ...commonLabels, ...x.labels };
+      return { status: x.status, name: labels['alertname'] ?? '', fingerprint: x.fingerprint || fingerprintOf(labels), labels, annotations: x.annotations };
+    }),
+  };
 }
 
 export interface MatchableServer {

@@ -7,8 +7,7 @@ import type { Capturer, SubmitResult } from '../capture/capturer.js';
 import { choosePath, type SystemAccountState } from '../capture/paths.js';
 import { targetOf, type CaptureRequest } from '../capture/request.js';
 import type { Clock } from '../clock.js';
-import { parseDuration } from '../config/duration.js';
-import { PROFILE_NAMES, type Config, type ProfileName, type Selector } from '../config/types.js';
+import type { Config, ProfileName, Selector } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { IncidentStore } from '../store/incident-store.js';
@@ -18,7 +17,8 @@ import { inCooldown, nextFireAt } from '../trigger/rules.js';
 import { selects } from '../watch/fleet.js';
 import type { Inventory, WatchedServer } from '../watch/inventory.js';
 import { BadRequest, findServer, parseWebhook, UnknownServerLog, type Alert } from './alertmanager.js';
-import { describeValue, HttpError, type Reply, type Route } from './http-server.js';
+import { parseCaptureBody, type CaptureBody } from './bodies.js';
+import { HttpError, type Reply, type Route } from './http-server.js';
 
 export interface ApiDeps {
   inventory: Inventory;
@@ -62,32 +62,6 @@ function serverView(s: WatchedServer, via: Config['capture']['via'], sys: System
   };
 }
 
-function checkKeys(o: Record<string, unknown>, allowed: readonly string[], where: string): void {
-  for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) throw new HttpError(400, `${where}unknown field ${describeValue(k)}; allowed: ${allowed.join(', ')}`);
-  }
-}
-
-function stringList(v: unknown, where: string): string[] {
-  if (v === undefined) return [];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new HttpError(400, `${where} must be a list of strings`);
-  return v as string[];
-}
-
-function parseProfiles(v: unknown): ProfileName[] {
-  if (v === undefined) return ['cpu', 'allocs'];
-  if (!Array.isArray(v) || v.length === 0) throw new HttpError(400, `"profiles" must be a non-empty list of: ${PROFILE_NAMES.join(', ')}`);
-  const out: ProfileName[] = [];
-  for (const p of v) {
-    if (typeof p !== 'string' || !(PROFILE_NAMES as readonly string[]).includes(p)) {
-      throw new HttpError(400, `unknown profile ${describeValue(p)}; use any of: ${PROFILE_NAMES.join(', ')}`);
-    }
-    if (out.includes(p as ProfileName)) throw new HttpError(400, `profile "${p}" is listed twice`);
-    out.push(p as ProfileName);
-  }
-  return out;
-}
-
 /** Maps capturer refusals to HTTP codes: 409 busy, 429 limit, 422 unsupported. */
 function refusalStatus(reason: string): number {
   return reason === 'limit' ? 429 : reason === 'busy' ? 409 : 422;
@@ -95,40 +69,27 @@ function refusalStatus(reason: string): number {
 
 export function apiRoutes(d: ApiDeps): Route[] {
   const capture = async (body: unknown): Promise<Reply> => {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object like {"server": "nats-a", "profiles": ["cpu", "allocs"]}');
-    const o = body as Record<string, unknown>;
-    checkKeys(o, ['server', 'select', 'profiles', 'cpu_duration', 'note'], '');
-    if ((o['server'] === undefined) === (o['select'] === undefined)) throw new HttpError(400, 'give exactly one of "server" (a server name) or "select" ({names, clusters, tags})');
-    const profiles = parseProfiles(o['profiles']);
-    const config = d.config();
-    let cpuDurationMs = config.capture.cpuDurationMs;
-    if (o['cpu_duration'] !== undefined) {
-      if (typeof o['cpu_duration'] !== 'string') throw new HttpError(400, '"cpu_duration" must be a duration string like "5s"');
-      try {
-        cpuDurationMs = parseDuration(o['cpu_duration']);
-      } catch (err) {
-        throw new HttpError(400, `"cpu_duration": ${(err as Error).message}`);
-      }
-      if (cpuDurationMs < 1_000 || cpuDurationMs > 300_000) throw new HttpError(400, `"cpu_duration" must be between 1s and 5m, got ${o['cpu_duration']}`);
+    let o: CaptureBody;
+    try {
+      o = parseCaptureBody(body);
+    } catch (err) {
+      if (err instanceof BadRequest) throw new HttpError(400, err.message);
+      throw err;
     }
-    const note = o['note'];
-    if (note !== undefined && (typeof note !== 'string' || note.length > 1_000)) throw new HttpError(400, '"note" must be a string of at most 1000 characters');
+    const { profiles, note } = o;
+    const config = d.config();
+    const cpuDurationMs = o.cpuDurationMs ?? config.capture.cpuDurationMs;
 
     let targets: WatchedServer[];
-    if (o['server'] !== undefined) {
-      if (typeof o['server'] !== 'string' || o['server'] === '') throw new HttpError(400, '"server" must be a server name');
-      const s = d.inventory.byLabel(o['server']);
+    if (o.server !== undefined) {
+      const s = d.inventory.byLabel(o.server);
       if (!s) {
         const known = d.inventory.all().map((x) => x.label).sort();
-        throw new HttpError(404, `unknown server "${o['server'].slice(0, 100)}"; watched: ${known.join(', ') || 'none'}`);
+        throw new HttpError(404, `unknown server "${o.server.slice(0, 100)}"; watched: ${known.join(', ') || 'none'}`);
       }
       targets = [s];
     } else {
-      const sel = o['select'];
-      if (typeof sel !== 'object' || sel === null || Array.isArray(sel)) throw new HttpError(400, '"select" must be an object like {"names": ["nats-*"], "clusters": ["east"], "tags": ["az:eu-1"]}');
-      const so = sel as Record<string, unknown>;
-      checkKeys(so, ['names', 'clusters', 'tags'], 'select: ');
-      const selector: Selector = { names: stringList(so['names'], 'select.names'), clusters: stringList(so['clusters'], 'select.clusters'), tags: stringList(so['tags'], 'select.tags') };
+      const selector: Selector = o.select ?? { names: [], clusters: [], tags: [] };
       targets = d.inventory.all().filter((s) => s.last && selects(selector, { name: s.label, cluster: s.last.varz.cluster, tags: s.last.varz.tags }));
       if (targets.length === 0) throw new HttpError(404, 'no watched server matches "select"');
     }
@@ -148,7 +109,7 @@ export function apiRoutes(d: ApiDeps): Route[] {
     }
     const accepted = results.filter((x): x is { server: string; r: Extract<SubmitResult, { accepted: true }> } => x.r.accepted);
     const refused = results.filter((x): x is { server: string; r: Extract<SubmitResult, { accepted: false }> } => !x.r.accepted);
-    if (o['server'] !== undefined) {
+    if (o.server !== undefined) {
       const only = results[0] as (typeof results)[number];
       if (only.r.accepted) return json(202, { id: only.r.id, server: only.server, profiles, status: 'capturing', url: `/api/v1/incidents/${encodeURIComponent(only.r.id)}` });
       return json(refusalStatus(only.r.reason), { error: only.r.message, reason: only.r.reason });

@@ -32,7 +32,8 @@ SIGHUP reloads the configuration (an invalid file is reported and the running co
 
 export const CHECK_HELP = `Usage: nats-autoprof check [--config FILE]
 
-Validates the configuration and prints it with every default filled in and secrets redacted.
+Validates the configuration and prints it with every default filled in and secrets redacted (a secret
+read from a file is shown as its <key>_file). Warns on stderr about a configuration that watches nothing.
 Exits 0 when it is valid, 2 with every problem (file:line:column, key, message, hint) when it is not.
 
 Options:

@@ -10,13 +10,15 @@ import * as path from 'node:path';
 
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Document } from 'yaml';
+import { z } from 'zod';
 
 import { ConfigError } from '../errors.js';
 import type { ConfigProblem } from '../errors.js';
 import { Secret } from '../secret.js';
 import { formatSize } from './duration.js';
-import { fsReason, joinPath, MAX_SECRET_FILE_BYTES, sortProblems, validateConfig } from './schema.js';
-import type { ConfigNode, MapEntry, Position, SchemaIo } from './schema.js';
+import { closestMatch, fsReason, PROTO_KEY } from './fields.js';
+import type { IssueParams, SchemaContext } from './fields.js';
+import { configSchema, MAX_SECRET_FILE_BYTES } from './schema.js';
 import type { Config } from './types.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -28,8 +30,11 @@ export const MAX_ALIAS_COUNT = 100;
 /** Backstop for the tree built here, far above any real configuration. */
 const MAX_NODES = 100_000;
 
-/** Reads, validates and freezes the configuration in `file`. Throws `ConfigError` listing every problem. */
-export async function loadConfig(file: string, env: Env): Promise<Config> {
+/**
+ * Reads, validates and freezes the configuration in `file`. Throws `ConfigError` listing every problem.
+ * `missingHint` is the hint when the file does not exist (the command line knows where it looked).
+ */
+export async function loadConfig(file: string, env: Env, missingHint?: string): Promise<Config> {
   let size: number;
   try {
     const st = await stat(file);
@@ -37,7 +42,9 @@ export async function loadConfig(file: string, env: Env): Promise<Config> {
     size = st.size;
   } catch (err) {
     if (err instanceof ConfigError) throw err;
-    throw new ConfigError(file, [{ path: '', message: `cannot read the file: ${fsReason(err)}` }]);
+    const problem: ConfigProblem = { path: '', message: `cannot read the file: ${fsReason(err)}` };
+    if ((err as { code?: unknown }).code === 'ENOENT' && missingHint !== undefined) problem.hint = missingHint;
+    throw new ConfigError(file, [problem]);
   }
   if (size > MAX_CONFIG_BYTES) throw new ConfigError(file, [tooLarge(size)]);
   let text: string;
@@ -105,18 +112,134 @@ export function parseConfigText(text: string, file: string, env: Env, readFile: 
     ]);
   }
 
-  const problems: ConfigProblem[] = [];
-  const builder = new TreeBuilder(doc, at, env, problems);
-  const root = builder.build(doc.contents, '');
+  const absolute = path.resolve(file);
+  const index = new Map<string, Where>();
+  const context: SchemaContext & { file: string } = {
+    file: absolute,
+    dir: path.dirname(absolute),
+    readFile,
+    fileProblem,
+    has: (p) => index.has(p),
+    line: (p) => index.get(p)?.pos?.line,
+  };
+  const schema = configSchema(context);
+  const builder = new TreeBuilder(doc, at, env, schema, index);
+  const plain = builder.build(doc.contents, []);
   if (builder.tooLarge) {
     throw new ConfigError(file, [{ path: '', message: `the document has more than ${MAX_NODES} values once aliases are expanded` }]);
   }
-  const absolute = path.resolve(file);
-  const io: SchemaIo = { readFile, fileProblem };
-  const result = validateConfig(root, absolute, io);
-  const all = sortProblems([...problems, ...result.problems]);
-  if (all.length > 0) throw new ConfigError(file, all);
-  return deepFreeze(result.config);
+  const result = schema.safeParse(plain);
+  const all = sortProblems([...builder.problems, ...(result.success ? [] : problemsOf(result.error.issues, schema, index))]);
+  if (all.length > 0 || !result.success) throw new ConfigError(file, all);
+  return deepFreeze(result.data);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Positions, and zod's issues as problems
+
+/** 1-based line and column in the configuration file. */
+export interface Position {
+  readonly line: number;
+  readonly column: number;
+}
+
+/** Where a value is: its position, its key's, and whether a problem was already reported for it. */
+interface Where {
+  readonly pos: Position | undefined;
+  readonly keyPos: Position | undefined;
+  readonly broken: boolean;
+}
+
+function joinPath(parent: string, key: string): string {
+  return parent === '' ? key : `${parent}.${key}`;
+}
+
+function pathText(parts: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of parts) out = typeof p === 'number' ? `${out}[${p}]` : joinPath(out, p === PROTO_KEY ? '__proto__' : String(p));
+  return out;
+}
+
+/** The zod schema at `parts` below `schema`, through optional, default, pipe and the like. */
+function schemaAt(schema: z.ZodType, parts: readonly PropertyKey[]): z.ZodType | undefined {
+  const unwrap = (t: z.ZodType): z.ZodType => {
+    for (;;) {
+      const def = t.def as { type: string; innerType?: z.ZodType; in?: z.ZodType };
+      if (def.innerType !== undefined) t = def.innerType;
+      else if (def.type === 'pipe' && def.in !== undefined) t = def.in;
+      else return t;
+    }
+  };
+  let s: z.ZodType | undefined = unwrap(schema);
+  for (const part of parts) {
+    if (s instanceof z.ZodObject) s = (s.shape as Record<string, z.ZodType>)[String(part)];
+    else if (s instanceof z.ZodArray) s = s.element as z.ZodType;
+    else if (s instanceof z.ZodRecord) s = s.valueType as z.ZodType;
+    else return undefined;
+    if (s !== undefined) s = unwrap(s);
+  }
+  return s;
+}
+
+/** Each issue at its position; an unknown key at the key, with a did-you-mean; nothing about a broken value. */
+function problemsOf(issues: readonly z.core.$ZodIssue[], schema: z.ZodType, index: ReadonlyMap<string, Where>): ConfigProblem[] {
+  const at = (where: string, key: boolean): Position | undefined => {
+    const found = index.get(where);
+    if (found !== undefined) return key ? (found.keyPos ?? found.pos) : found.pos;
+    // A missing key: the mapping that lacks it.
+    for (let p = where; p !== ''; ) {
+      p = p.replace(/(\.[^.[\]]*|\[\d+\]|^[^.[\]]*)$/, '');
+      const parent = index.get(p);
+      if (parent !== undefined) return parent.pos;
+    }
+    return index.get('')?.pos;
+  };
+  const problems: (ConfigProblem & { only?: boolean })[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      const allowed = Object.keys((schemaAt(schema, issue.path) as z.ZodObject | undefined)?.shape ?? {});
+      for (const key of issue.keys) {
+        const where = pathText([...issue.path, key]);
+        const close = closestMatch(key, allowed);
+        const hint = close !== undefined ? `did you mean "${close}"?` : `allowed keys here: ${allowed.join(', ')}`;
+        problems.push(withPosition({ path: where, message: 'unknown key', hint }, at(where, true)));
+      }
+      continue;
+    }
+    const where = pathText(issue.path);
+    if (index.get(where)?.broken === true) continue;
+    const params = ((issue as { params?: IssueParams }).params ?? {}) as IssueParams;
+    const problem: ConfigProblem & { only?: boolean } = { path: where, message: issue.message };
+    if (params.hint !== undefined) problem.hint = params.hint;
+    if (params.only === true) problem.only = true;
+    problems.push(withPosition(problem, at(where, params.at === 'key')));
+  }
+  // "both password and password_file" says all there is to say about password_file.
+  const only = new Set(problems.filter((p) => p.only === true).map((p) => p.path));
+  return problems.filter((p) => !only.has(p.path) || p.only === true).map(({ only: _, ...p }) => p);
+}
+
+/** By line and column; whole-file problems first; otherwise in the order found. */
+function sortProblems(problems: readonly ConfigProblem[]): ConfigProblem[] {
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => (a.p.line ?? 0) - (b.p.line ?? 0) || (a.p.column ?? 0) - (b.p.column ?? 0) || a.i - b.i)
+    .map(({ p }) => p);
+}
+
+/**
+ * What is valid but probably not meant, for `check` to print and the daemon to log at start: a
+ * configuration that watches nothing.
+ */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.servers.length === 0 && config.systemAccount?.discover !== true) {
+    warnings.push(
+      'this configuration watches no server: servers is empty and system_account.discover is not true; ' +
+        'add servers (- url: http://host:8222), or system_account with discover: true',
+    );
+  }
+  return warnings;
 }
 
 function tooLarge(bytes: number): ConfigProblem {
@@ -212,79 +335,99 @@ export function expandEnv(text: string, env: Env): { value: string; problems: { 
   return { value: out, problems };
 }
 
-/** Builds the `ConfigNode` tree: resolves aliases and `<<` merge keys, expands variables, keeps positions. */
+/** A value already reported (an unset variable): no schema accepts it, and problems at it are dropped. */
+const BROKEN = Symbol('already reported');
+
+/**
+ * Builds plain values for the schema from the YAML document: resolves aliases and `<<` merge keys, expands
+ * variables, and records where each value is in `index` (by YAML path). A mapping or list written `key:`
+ * with nothing is left out, so that its defaults apply.
+ */
 class TreeBuilder {
   private nodes = 0;
+  private merging = 0;
   tooLarge = false;
+  readonly problems: ConfigProblem[] = [];
 
   constructor(
     private readonly doc: Document,
     private readonly at: (offset: number | undefined) => Position | undefined,
     private readonly env: Env,
-    private readonly problems: ConfigProblem[],
+    private readonly schema: z.ZodType,
+    private readonly index: Map<string, Where>,
+    private readonly pos = (n: unknown): Position | undefined => (isScalar(n) || isMap(n) || isSeq(n) ? at(n.range?.[0]) : undefined),
   ) {}
 
-  build(node: unknown, where: string): ConfigNode {
+  build(node: unknown, parts: PropertyKey[], keyPos?: Position): unknown {
+    const where = pathText(parts);
     if (++this.nodes > MAX_NODES) {
       this.tooLarge = true;
-      return { kind: 'scalar', path: where, pos: undefined, value: null, broken: true };
+      return BROKEN;
     }
     if (isAlias(node)) {
       const target = node.resolve(this.doc);
-      if (target === undefined) return { kind: 'scalar', path: where, pos: this.at(node.range?.[0]), value: null, broken: true };
-      return this.build(target, where);
+      if (target !== undefined) return this.build(target, parts, keyPos);
+      this.index.set(where, { pos: this.at(node.range?.[0]) ?? keyPos, keyPos, broken: true });
+      return BROKEN;
     }
-    const pos = this.at(isScalar(node) || isMap(node) || isSeq(node) ? node.range?.[0] : undefined);
+    const pos = this.pos(node) ?? keyPos;
+    let broken = false;
+    let value: unknown = null;
     if (isMap(node)) {
-      const entries: MapEntry[] = [];
-      const merged: MapEntry[] = [];
+      const out: Record<string, unknown> = {};
+      // zod leaves a __proto__ key out of a record; a header or server may still be called that.
+      const free = schemaAt(this.schema, parts) instanceof z.ZodRecord;
+      const merged: Record<string, unknown> = {};
       for (const pair of node.items) {
-        const keyNode = pair.key;
-        const key = isScalar(keyNode) ? String(keyNode.value) : '';
-        const keyPos = (isScalar(keyNode) || isMap(keyNode) || isSeq(keyNode) ? this.at(keyNode.range?.[0]) : undefined) ?? pos;
-        if (!isScalar(keyNode)) {
-          this.problems.push(withPosition({ path: where, message: 'a key must be a plain string, not a list or mapping' }, keyPos));
+        const k = pair.key;
+        if (!isScalar(k)) {
+          this.problems.push(withPosition({ path: where, message: 'a key must be a plain string, not a list or mapping' }, this.pos(k) ?? pos));
           continue;
         }
-        if (key === '<<' && keyNode.type === 'PLAIN') {
-          this.merge(pair.value, where, merged);
+        if (k.value === '<<' && k.type === 'PLAIN') {
+          this.merge(pair.value, parts, merged);
           continue;
         }
-        entries.push({ key, keyPos, value: this.build(pair.value, joinPath(where, key)) });
+        const key = free && String(k.value) === '__proto__' ? PROTO_KEY : String(k.value);
+        const v = this.build(pair.value, [...parts, key], this.pos(k) ?? pos);
+        const s = v === null ? schemaAt(this.schema, [...parts, key]) : undefined;
+        if (s instanceof z.ZodObject || s instanceof z.ZodArray || s instanceof z.ZodRecord) continue;
+        // defineProperty, not assignment: a key named __proto__ must stay a key.
+        Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
       }
       // Explicit keys win over merged ones; among merged mappings the first one wins.
-      for (const m of merged) if (!entries.some((e) => e.key === m.key)) entries.push(m);
-      return { kind: 'map', path: where, pos, entries };
-    }
-    if (isSeq(node)) {
-      return { kind: 'seq', path: where, pos, items: node.items.map((item, i) => this.build(item, `${where}[${i}]`)) };
-    }
-    if (isScalar(node)) {
+      for (const [k, v] of Object.entries(merged)) if (!Object.hasOwn(out, k)) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      value = out;
+    } else if (isSeq(node)) {
+      value = node.items.map((item, i) => this.build(item, [...parts, i]));
+    } else if (isScalar(node)) {
+      // (`key:` with nothing after it has no node at all, and is null.)
       const v = node.value;
       if (typeof v === 'string') {
-        const { value, problems } = expandEnv(v, this.env);
-        for (const p of problems) this.problems.push(withPosition({ path: where, ...p }, pos));
-        return { kind: 'scalar', path: where, pos, value, broken: problems.length > 0 };
+        const expanded = expandEnv(v, this.env);
+        for (const p of expanded.problems) this.problems.push(withPosition({ path: where, ...p }, pos));
+        broken = expanded.problems.length > 0;
+        value = broken ? BROKEN : expanded.value;
+      } else {
+        value = typeof v === 'number' || typeof v === 'boolean' || v === null ? v : String(v);
       }
-      if (typeof v === 'number' || typeof v === 'boolean' || v === null) {
-        return { kind: 'scalar', path: where, pos, value: v, broken: false };
-      }
-      return { kind: 'scalar', path: where, pos, value: String(v), broken: false };
     }
-    // `key:` with nothing after it has no node at all.
-    return { kind: 'scalar', path: where, pos, value: null, broken: false };
+    // A merged value does not take the place of one written out.
+    if (this.merging === 0 || !this.index.has(where)) this.index.set(where, { pos, keyPos, broken });
+    return value;
   }
 
-  private merge(value: unknown, where: string, into: MapEntry[]): void {
-    const sources = isSeq(value) ? value.items : [value];
-    for (const source of sources) {
-      const built = this.build(source, where);
-      if (built.kind !== 'map') {
+  private merge(value: unknown, parts: PropertyKey[], into: Record<string, unknown>): void {
+    for (const source of isSeq(value) ? value.items : [value]) {
+      this.merging++;
+      const built = this.build(source, parts);
+      this.merging--;
+      if (typeof built !== 'object' || built === null || Array.isArray(built)) {
         const message = 'a merge key (<<) takes a mapping or a list of mappings';
-        this.problems.push(withPosition({ path: joinPath(where, '<<'), message }, built.pos));
+        this.problems.push(withPosition({ path: joinPath(pathText(parts), '<<'), message }, this.pos(isAlias(source) ? source.resolve(this.doc) : source)));
         continue;
       }
-      for (const e of built.entries) if (!into.some((m) => m.key === e.key)) into.push(e);
+      for (const [k, v] of Object.entries(built)) if (!Object.hasOwn(into, k)) Object.defineProperty(into, k, { value: v, enumerable: true, writable: true, configurable: true });
     }
   }
 }

@@ -1,15 +1,26 @@
 /**
  * The effective configuration as YAML, in the user's vocabulary (snake_case keys, `5s`, `64MiB`), with
- * every default filled in and every secret shown as `[redacted]`. `nats-autoprof check` prints it.
- * Loading the output gives the same configuration again (with `[redacted]` as each secret's value).
+ * every default filled in and every secret shown as `[redacted]`, or as the `<key>_file` it was read from.
+ * `nats-autoprof check` prints it. Loading the output gives the same configuration again (with
+ * `[redacted]` as the value of each inline secret).
  */
 import { stringify } from 'yaml';
 
 import { REDACTED_TEXT } from '../secret.js';
+import type { Secret } from '../secret.js';
+import { secretFiles } from './fields.js';
 import { formatDuration, formatSize } from './duration.js';
 import type { AlertsConfig, Config, ServerConfig, SystemAccountConfig, TlsConfig, TriggerConfig } from './types.js';
 
 type Plain = string | number | boolean | Plain[] | { [key: string]: Plain };
+
+/** `key: "[redacted]"`, or `key_file: <path>` when the secret came from a file. */
+function putSecret(out: Record<string, Plain>, key: string, secret: Secret | undefined): void {
+  if (secret === undefined) return;
+  const file = secretFiles.get(secret);
+  if (file !== undefined) out[`${key}_file`] = file;
+  else out[key] = REDACTED_TEXT;
+}
 
 export function renderConfig(config: Config): string {
   const doc: Record<string, Plain> = {
@@ -51,7 +62,7 @@ export function renderConfig(config: Config): string {
 function renderHttp(h: Config['http']): Plain {
   // Like every optional secret, an unset bearer token is left out rather than shown as null.
   const auth: Record<string, Plain> = {};
-  if (h.auth.bearerToken !== undefined) auth['bearer_token'] = REDACTED_TEXT;
+  putSecret(auth, 'bearer_token', h.auth.bearerToken);
   auth['metrics'] = h.auth.metrics;
   const out: Record<string, Plain> = { listen: h.listen, auth };
   if (h.tls !== undefined) out['tls'] = { cert: h.tls.cert, key: h.tls.key };
@@ -65,8 +76,12 @@ function renderServer(s: ServerConfig): Plain {
   const headerNames = Object.keys(s.headers);
   // fromEntries, not assignment: a header named __proto__ must stay a header.
   if (headerNames.length > 0) out['headers'] = Object.fromEntries(headerNames.map((h) => [h, REDACTED_TEXT]));
-  if (s.basicAuth !== undefined) out['basic_auth'] = { username: s.basicAuth.username, password: REDACTED_TEXT };
-  if (s.bearerToken !== undefined) out['bearer_token'] = REDACTED_TEXT;
+  if (s.basicAuth !== undefined) {
+    const basic: Record<string, Plain> = { username: s.basicAuth.username };
+    putSecret(basic, 'password', s.basicAuth.password);
+    out['basic_auth'] = basic;
+  }
+  putSecret(out, 'bearer_token', s.bearerToken);
   if (s.tls !== undefined) out['tls'] = renderTls(s.tls);
   return out;
 }
@@ -74,10 +89,10 @@ function renderServer(s: ServerConfig): Plain {
 function renderSystemAccount(a: SystemAccountConfig): Plain {
   const out: Record<string, Plain> = { url: a.urls.length === 1 && a.urls[0] !== undefined ? a.urls[0] : [...a.urls] };
   if (a.user !== undefined) out['user'] = a.user;
-  if (a.password !== undefined) out['password'] = REDACTED_TEXT;
-  if (a.token !== undefined) out['token'] = REDACTED_TEXT;
+  putSecret(out, 'password', a.password);
+  putSecret(out, 'token', a.token);
   if (a.creds !== undefined) out['creds'] = a.creds;
-  if (a.nkeySeed !== undefined) out['nkey_seed'] = REDACTED_TEXT;
+  putSecret(out, 'nkey_seed', a.nkeySeed);
   if (a.tls !== undefined) out['tls'] = renderTls(a.tls);
   out['timeout'] = formatDuration(a.timeoutMs);
   out['discover'] = a.discover;

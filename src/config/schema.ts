@@ -1,1257 +1,722 @@
 /**
- * The configuration schema: defaults (the one place they live), the keys each section allows, and the
- * validation that turns a parsed YAML tree into a typed `Config` while collecting every problem with its
- * YAML path and position. It works on `ConfigNode`, a small tree that `load.ts` builds from the YAML
- * document, so this module needs neither `yaml` nor the file system (file access comes in as `SchemaIo`).
+ * The configuration, defined once with zod: each section's keys, value types, ranges, defaults (written as
+ * users write them, `5s`, `4MiB`), descriptions, and the cross-field rules next to the section they belong
+ * to. The YAML keys are snake_case (a contract with users); `toConfig` gives the camelCase `Config` the rest
+ * of the daemon reads, and its type is inferred from here (types.ts). The same definition gives
+ * `config/schema.json` (scripts/gen-schema.ts) and the README's configuration reference.
+ *
+ * Rules are `superRefine(..., ALWAYS)`: they run even when another key of the section has a problem, so
+ * that every problem is reported at once; they read only values that parsed (`ok`).
  */
-import * as path from 'node:path';
+import { z } from 'zod';
 
-import type { ConfigProblem } from '../errors.js';
 import { Secret } from '../secret.js';
-import { formatDuration, formatSize, parseDuration, parseSize } from './duration.js';
-import { CAPTURE_VIAS, LOG_LEVELS, PROFILE_NAMES, TRIGGER_METRICS } from './types.js';
-import type {
-  AlertsConfig,
-  CaptureConfig,
-  CaptureVia,
-  Config,
-  HttpAuthConfig,
-  HttpTlsConfig,
-  LogLevel,
-  ProfileName,
-  Selector,
-  ServerConfig,
-  StorageConfig,
-  SystemAccountConfig,
-  TlsConfig,
-  TriggerConfig,
-  TriggerMetric,
-} from './types.js';
+import { formatDuration, formatSize } from './duration.js';
+import {
+  bad,
+  bool,
+  choice,
+  clip,
+  duration,
+  entries,
+  field,
+  filePath,
+  hideUserinfo,
+  list,
+  mapping,
+  num,
+  ok,
+  PROTO_KEY,
+  parseNumber,
+  parseSizeValue,
+  parseString,
+  pickSecret,
+  report,
+  secret,
+  secretFile,
+  secretRule,
+  section,
+  size,
+  str,
+} from './fields.js';
+import type { Bounds, Ctx, SchemaContext } from './fields.js';
 
-// ---------------------------------------------------------------------------------------------------------
-// Defaults and limits
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
+export const PROFILE_NAMES = ['cpu', 'allocs', 'heap', 'goroutine', 'block', 'mutex', 'threadcreate'] as const;
+export const TRIGGER_METRICS = ['cpu', 'cpu_per_core', 'mem', 'mem_of_limit'] as const;
+export const CAPTURE_VIAS = ['auto', 'system_account', 'prof_port'] as const;
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
-
-/** Every default, in the units `Config` uses. `config/example.yaml` documents the same values. */
-export const DEFAULTS = {
-  log: { level: 'info' as LogLevel },
-  http: { listen: '0.0.0.0:9745', auth: { metrics: false } },
-  poll: { intervalMs: 5 * SECOND, timeoutMs: 2 * SECOND, maxBodyBytes: 4 * MiB },
-  shutdownTimeoutMs: 20 * SECOND,
-  systemAccount: { timeoutMs: 5 * SECOND, discover: false, stallMs: 250, forgetAfterMs: 5 * MINUTE },
-  trigger: { forMs: 0, cooldownMs: 10 * MINUTE, profiles: ['cpu', 'allocs'] as readonly ProfileName[] },
-  capture: {
-    via: 'auto' as CaptureVia,
-    cpuDurationMs: 5 * SECOND,
-    timeoutMs: 10 * SECOND,
-    maxConcurrent: 4,
-    limit: { count: 12, windowMs: HOUR },
-    maxProfileBytes: 64 * MiB,
-  },
-  storage: {
-    dir: './profiles',
-    retention: { maxIncidentsPerServer: 50, maxTotalSizeBytes: 2 * GiB, maxAgeMs: 14 * DAY, intervalMs: 10 * MINUTE },
-  },
-  alerts: {
-    labels: ['server_name', 'server', 'instance'] as readonly string[],
-    profiles: ['cpu', 'allocs'] as readonly ProfileName[],
-    cooldownMs: 10 * MINUTE,
-  },
-} as const;
-
+const MiB = 1024 * 1024;
 /** The server answers PROFILEZ CPU requests only for `0 < duration <= 15s`. */
 export const PROFILEZ_MAX_CPU_MS = 15 * SECOND;
 /** Durations used as timers stay below Node's setTimeout limit (2^31-1 ms, about 24.8 days). */
-export const MAX_TIMER_MS = 24 * DAY;
+export const MAX_TIMER_MS = 24 * 24 * 60 * MINUTE;
 /** A secret file larger than this is certainly the wrong file. */
-export const MAX_SECRET_FILE_BYTES = 64 * KiB;
+export const MAX_SECRET_FILE_BYTES = 64 * 1024;
 
-/** The keys each YAML mapping allows, by its schema location (`servers[]` is any item of `servers`). */
-export const KEYS = {
-  '': ['log', 'http', 'poll', 'shutdown_timeout', 'servers', 'system_account', 'triggers', 'alerts', 'capture', 'storage'],
-  log: ['level'],
-  http: ['listen', 'auth', 'tls'],
-  'http.auth': ['bearer_token', 'bearer_token_file', 'metrics'],
-  'http.tls': ['cert', 'key'],
-  poll: ['interval', 'timeout', 'max_body_size'],
-  'servers[]': ['url', 'name', 'prof_url', 'headers', 'basic_auth', 'bearer_token', 'bearer_token_file', 'tls'],
-  'servers[].basic_auth': ['username', 'password', 'password_file'],
-  tls: ['ca', 'cert', 'key', 'insecure'],
-  system_account: [
-    'url',
-    'user',
-    'password',
-    'password_file',
-    'token',
-    'token_file',
-    'creds',
-    'nkey_seed',
-    'nkey_seed_file',
-    'tls',
-    'timeout',
-    'discover',
-    'select',
-    'stall',
-    'forget_after',
-    'prof_urls',
-  ],
-  'system_account.select': ['names', 'clusters', 'tags'],
-  'triggers[]': ['name', 'metric', 'above', 'for', 'rearm_below', 'cooldown', 'profiles', 'servers'],
-  alerts: ['labels', 'profiles', 'cooldown'],
-  capture: ['via', 'cpu_duration', 'timeout', 'max_concurrent', 'limit', 'max_profile_size'],
-  'capture.limit': ['count', 'window'],
-  storage: ['dir', 'retention'],
-  'storage.retention': ['max_incidents_per_server', 'max_total_size', 'max_age', 'interval'],
-} as const satisfies Record<string, readonly string[]>;
-
-// ---------------------------------------------------------------------------------------------------------
-// The tree validated here
-
-/** 1-based line and column in the configuration file. */
-export interface Position {
-  readonly line: number;
-  readonly column: number;
-}
-
-interface NodeBase {
-  /** YAML path such as `servers[1].url`; empty for the document root. */
-  readonly path: string;
-  readonly pos: Position | undefined;
-}
-export interface MapNode extends NodeBase {
-  readonly kind: 'map';
-  readonly entries: readonly MapEntry[];
-}
-export interface MapEntry {
-  readonly key: string;
-  readonly keyPos: Position | undefined;
-  readonly value: ConfigNode;
-}
-export interface SeqNode extends NodeBase {
-  readonly kind: 'seq';
-  readonly items: readonly ConfigNode[];
-}
-export interface ScalarNode extends NodeBase {
-  readonly kind: 'scalar';
-  readonly value: string | number | boolean | null;
-  /** A problem was already reported for this value (an unset environment variable): say nothing more. */
-  readonly broken: boolean;
-}
-/** A YAML value after alias resolution and environment expansion, with where it came from. */
-export type ConfigNode = MapNode | SeqNode | ScalarNode;
-
-/** File access the schema needs; `load.ts` gives the real one, tests may give a fake `readFile`. */
-export interface SchemaIo {
-  /** Contents of a secret file; throws (an fs-style error with `code`) when it cannot be read. */
-  readFile(file: string): string;
-  /** Why `file` cannot be used as a file (`no such file`, `is a directory`), or undefined when it can. */
-  fileProblem(file: string): string | undefined;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Small helpers
-
-export function joinPath(parent: string, key: string): string {
-  return parent === '' ? key : `${parent}.${key}`;
-}
-
-/** Levenshtein distance, for "did you mean". */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
-    }
-    prev = cur;
-  }
-  return prev[b.length] ?? 0;
-}
-
-/** The allowed word closest to `word` when it is close enough to be a typo (or the same in another case style). */
-export function closestMatch(word: string, allowed: readonly string[]): string | undefined {
-  const squash = (s: string): string => s.toLowerCase().replace(/[-_]/g, '');
-  const same = allowed.find((a) => squash(a) === squash(word));
-  if (same !== undefined) return same;
-  // "warning" for "warn", "information" for "info".
-  const lower = word.toLowerCase();
-  const prefix = allowed.find((a) => a.length >= 3 && lower.length >= 3 && (lower.startsWith(a) || a.startsWith(lower)));
-  if (prefix !== undefined) return prefix;
-  const limit = Math.max(1, Math.min(3, Math.floor(word.length / 3)));
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const a of allowed) {
-    const d = editDistance(word.toLowerCase(), a);
-    if (d <= limit && d < bestDistance) {
-      best = a;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function choiceHint(value: string, allowed: readonly string[]): string {
-  const close = closestMatch(value, allowed);
-  return close !== undefined ? `did you mean "${close}"?` : `use one of: ${allowed.join(', ')}`;
-}
-
-function clip(s: string): string {
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
-
-/** Userinfo in a URL is a credential: never echo it. */
-function hideUserinfo(s: string): string {
-  return s.replace(/\/\/[^/@?#]*@/, '//[redacted]@');
-}
-
-/** What a node is, for "expected X, got Y". Secret values are described by type only. */
-function describe(node: ConfigNode, secret = false): string {
-  if (node.kind === 'map') return 'a mapping';
-  if (node.kind === 'seq') return 'a list';
-  const v = node.value;
-  if (v === null) return 'nothing';
-  if (typeof v === 'string') return secret ? 'a string' : JSON.stringify(clip(hideUserinfo(v)));
-  if (typeof v === 'number') return secret ? 'a number' : `the number ${v}`;
-  return secret ? 'a boolean' : String(v);
-}
-
-function isNull(node: ConfigNode | undefined): boolean {
-  return node !== undefined && node.kind === 'scalar' && node.value === null;
-}
-
-/** A short reason for a failed file access (`no such file`), from the error's `code`. */
-export function fsReason(err: unknown): string {
-  const code = typeof err === 'object' && err !== null && 'code' in err ? (err as { code: unknown }).code : undefined;
-  switch (code) {
-    case 'ENOENT':
-      return 'no such file';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EISDIR':
-      return 'it is a directory';
-    case 'ENOTDIR':
-      return 'a part of the path is not a directory';
-    default:
-      return err instanceof Error ? err.message : String(err);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Problem collection and typed readers
-
-class Problems {
-  readonly list: ConfigProblem[] = [];
-
-  add(where: string, pos: Position | undefined, message: string, hint?: string): void {
-    const problem: ConfigProblem = { path: where, message };
-    if (pos !== undefined) {
-      problem.line = pos.line;
-      problem.column = pos.column;
-    }
-    if (hint !== undefined) problem.hint = hint;
-    this.list.push(problem);
-  }
-
-  at(node: { path: string; pos: Position | undefined }, message: string, hint?: string): void {
-    this.add(node.path, node.pos, message, hint);
-  }
-}
-
-/** A mapping's entries by key, after unknown keys were reported. `state` says whether it was there at all. */
-class Fields {
-  constructor(
-    readonly state: 'present' | 'absent' | 'invalid',
-    readonly path: string,
-    readonly pos: Position | undefined,
-    private readonly entries: ReadonlyMap<string, MapEntry> = new Map(),
-  ) {}
-  get present(): boolean {
-    return this.state === 'present';
-  }
-  get(key: string): ConfigNode | undefined {
-    return this.entries.get(key)?.value;
-  }
-  has(key: string): boolean {
-    return this.entries.has(key);
-  }
-  keyPos(key: string): Position | undefined {
-    return this.entries.get(key)?.keyPos ?? this.pos;
-  }
-  child(key: string): string {
-    return joinPath(this.path, key);
-  }
-}
-
-interface Bounds {
-  /** Exclusive lower bound ("must be more than"). */
-  gt?: number;
-  min?: number;
-  max?: number;
-}
-
-class Reader {
-  readonly problems = new Problems();
-  constructor(
-    readonly io: SchemaIo,
-    /** Directory of the configuration file: relative paths are resolved against it. */
-    readonly dir: string,
-  ) {}
-
-  /**
-   * A mapping with the allowed `keys`. A missing or empty (`key:` with nothing) mapping is `absent`; a value
-   * of another type is reported and `invalid`. Unknown keys are reported at the key.
-   */
-  section(node: ConfigNode | undefined, where: string, keys: readonly string[], what = 'a mapping'): Fields {
-    if (node === undefined || isNull(node)) return new Fields('absent', where, node?.pos);
-    if (node.kind !== 'map') {
-      if (node.kind !== 'scalar' || !node.broken) this.problems.at(node, `expected ${what}, got ${describe(node)}`);
-      return new Fields('invalid', where, node.pos);
-    }
-    const entries = new Map<string, MapEntry>();
-    for (const entry of node.entries) {
-      if (!keys.includes(entry.key)) {
-        const close = closestMatch(entry.key, keys);
-        this.problems.add(
-          joinPath(where, entry.key),
-          entry.keyPos,
-          'unknown key',
-          close !== undefined ? `did you mean "${close}"?` : `allowed keys here: ${keys.join(', ')}`,
-        );
-        continue;
-      }
-      entries.set(entry.key, entry);
-    }
-    return new Fields('present', where, node.pos, entries);
-  }
-
-  /** A list; a missing or empty value is `[]`. Undefined when it is something else (reported). */
-  list(node: ConfigNode | undefined, what: string, hint?: string): readonly ConfigNode[] | undefined {
-    if (node === undefined || isNull(node)) return [];
-    if (node.kind !== 'seq') {
-      if (node.kind !== 'scalar' || !node.broken) this.problems.at(node, `expected ${what}, got ${describe(node)}`, hint);
-      return undefined;
-    }
-    return node.items;
-  }
-
-  /** Reports a value of the wrong type unless it is already reported (broken). */
-  wrong(node: ConfigNode, expected: string, hint?: string, secret = false): undefined {
-    if (node.kind === 'scalar' && node.broken) return undefined;
-    this.problems.at(node, `expected ${expected}, got ${describe(node, secret)}`, hint);
-    return undefined;
-  }
-
-  string(node: ConfigNode, what = 'a string', opts: { secret?: boolean; allowEmpty?: boolean } = {}): string | undefined {
-    if (node.kind !== 'scalar' || typeof node.value !== 'string') {
-      const hint =
-        node.kind === 'scalar' && (typeof node.value === 'number' || typeof node.value === 'boolean')
-          ? 'put it in quotes to make it a string'
-          : undefined;
-      return this.wrong(node, what, hint, opts.secret);
-    }
-    if (node.broken) return undefined;
-    if (node.value === '' && opts.allowEmpty !== true) {
-      this.problems.at(node, 'must not be empty');
-      return undefined;
-    }
-    return node.value;
-  }
-
-  duration(node: ConfigNode, bounds: Bounds = {}): number | undefined {
-    let ms: number;
-    if (node.kind === 'scalar' && typeof node.value === 'string' && !node.broken) {
-      try {
-        ms = parseDuration(node.value);
-      } catch (err) {
-        this.problems.at(node, (err as Error).message);
-        return undefined;
-      }
-    } else if (node.kind === 'scalar' && node.value === 0) {
-      ms = 0;
-    } else if (node.kind === 'scalar' && typeof node.value === 'number') {
-      return this.wrong(node, 'a duration like 5s', `add a unit, e.g. ${node.value}ms or ${node.value}s`);
-    } else {
-      return this.wrong(node, 'a duration like 5s');
-    }
-    return this.bounded(node, ms, bounds, formatDuration) ? ms : undefined;
-  }
-
-  size(node: ConfigNode, bounds: Bounds = {}): number | undefined {
-    let bytes: number;
-    if (node.kind === 'scalar' && (typeof node.value === 'string' || typeof node.value === 'number') && !node.broken) {
-      try {
-        bytes = parseSize(node.value);
-      } catch (err) {
-        this.problems.at(node, (err as Error).message);
-        return undefined;
-      }
-    } else {
-      return this.wrong(node, 'a size like 4MiB');
-    }
-    return this.bounded(node, bytes, bounds, formatSize) ? bytes : undefined;
-  }
-
-  number(node: ConfigNode, bounds: Bounds & { integer?: boolean } = {}): number | undefined {
-    const what = bounds.integer === true ? 'an integer' : 'a number';
-    let n: number | undefined;
-    if (node.kind === 'scalar' && typeof node.value === 'number') n = node.value;
-    else if (node.kind === 'scalar' && typeof node.value === 'string' && /^-?\d+(\.\d+)?$/.test(node.value.trim())) {
-      n = Number(node.value.trim()); // "${VAR:-80}" expands to a string
-    }
-    if (n === undefined || !Number.isFinite(n)) return this.wrong(node, what);
-    if (bounds.integer === true && !Number.isInteger(n)) return this.wrong(node, what);
-    return this.bounded(node, n, bounds, String) ? n : undefined;
-  }
-
-  boolean(node: ConfigNode): boolean | undefined {
-    if (node.kind === 'scalar' && typeof node.value === 'boolean') return node.value;
-    if (node.kind === 'scalar' && (node.value === 'true' || node.value === 'false')) return node.value === 'true';
-    return this.wrong(node, 'true or false');
-  }
-
-  choice<T extends string>(node: ConfigNode, what: string, allowed: readonly T[]): T | undefined {
-    const s = this.string(node, `a ${what}`);
-    if (s === undefined) return undefined;
-    if ((allowed as readonly string[]).includes(s)) return s as T;
-    this.problems.at(node, `unknown ${what} ${JSON.stringify(clip(s))}`, choiceHint(s, allowed));
-    return undefined;
-  }
-
-  private bounded(node: ConfigNode, n: number, b: Bounds, show: (n: number) => string): boolean {
-    if (b.gt !== undefined && n <= b.gt) {
-      this.problems.at(node, `must be more than ${show(b.gt)}`);
-      return false;
-    }
-    if (b.min !== undefined && b.max !== undefined && (n < b.min || n > b.max)) {
-      this.problems.at(node, `must be between ${show(b.min)} and ${show(b.max)}, got ${show(n)}`);
-      return false;
-    }
-    if (b.min !== undefined && n < b.min) {
-      this.problems.at(node, b.min === 0 ? 'must be 0 or more' : `must be at least ${show(b.min)}, got ${show(n)}`);
-      return false;
-    }
-    if (b.max !== undefined && n > b.max) {
-      this.problems.at(node, `must be at most ${show(b.max)}, got ${show(n)}`);
-      return false;
-    }
-    return true;
-  }
-
-  /** `fields[key]` read with `parse`, or `fallback` when absent. Undefined only when it was invalid. */
-  opt<T>(fields: Fields, key: string, parse: (node: ConfigNode) => T | undefined, fallback: T): T | undefined {
-    const node = fields.get(key);
-    return node === undefined ? fallback : parse(node);
-  }
-
-  /** A key that must be there: reported at the enclosing mapping when it is not. */
-  required(fields: Fields, key: string, what: string): ConfigNode | undefined {
-    const node = fields.get(key);
-    if (node === undefined && fields.present) {
-      this.problems.add(fields.child(key), fields.pos, `missing required key`, `add ${key}: ${what}`);
-    }
-    return node;
-  }
-
-  /** A path as written, resolved against the configuration file's directory. */
-  filePath(node: ConfigNode, mustExist: boolean): string | undefined {
-    const written = this.string(node, 'a file path');
-    if (written === undefined) return undefined;
-    const resolved = path.resolve(this.dir, written);
-    if (mustExist) {
-      const problem = this.io.fileProblem(resolved);
-      if (problem !== undefined) {
-        this.problems.at(node, `cannot use ${resolved}: ${problem}`, relativeHint(written));
-        return undefined;
-      }
-    }
-    return resolved;
-  }
-
-  /**
-   * A secret given as `key: value` or `key_file: path` (whose content, trailing whitespace trimmed, is the
-   * secret). `given` is true when either form is there, even if it was invalid.
-   */
-  secret(fields: Fields, key: string): { value: Secret | undefined; given: boolean } {
-    const inline = fields.get(key);
-    const fileKey = `${key}_file`;
-    const fileNode = fields.get(fileKey);
-    if (inline !== undefined && fileNode !== undefined) {
-      this.problems.add(fields.child(fileKey), fields.keyPos(fileKey), `both ${key} and ${fileKey} are set`, 'keep one of them');
-      return { value: undefined, given: true };
-    }
-    if (inline !== undefined) {
-      const text = this.string(inline, 'a string', { secret: true });
-      return { value: text === undefined ? undefined : new Secret(text), given: true };
-    }
-    if (fileNode === undefined) return { value: undefined, given: false };
-    const file = this.filePath(fileNode, false);
-    if (file === undefined) return { value: undefined, given: true };
-    let content: string;
-    try {
-      content = this.io.readFile(file);
-    } catch (err) {
-      const written = fileNode.kind === 'scalar' ? String(fileNode.value) : '';
-      this.problems.at(fileNode, `cannot read ${file}: ${fsReason(err)}`, relativeHint(written));
-      return { value: undefined, given: true };
-    }
-    const secret = content.replace(/\s+$/, '');
-    if (secret === '') {
-      this.problems.at(fileNode, `${file} is empty`, `write the ${key.replace(/_/g, ' ')} into it`);
-      return { value: undefined, given: true };
-    }
-    return { value: new Secret(secret), given: true };
-  }
-}
-
-function relativeHint(written: string): string | undefined {
-  return path.isAbsolute(written) ? undefined : 'relative paths are resolved against the directory of the configuration file';
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Sections
+/** Rules run even when a sibling key has a problem. */
+const ALWAYS = { when: () => true };
 
 /** A server name: configured under servers[].name, or a discovered server's server_name. */
 const SERVER_NAME = /^[A-Za-z0-9._-]+$/;
 const SERVER_NAME_HINT = 'use letters, digits, ".", "_" and "-" only';
 
-function readListen(r: Reader, node: ConfigNode): { listen: string; host: string; port: number } | undefined {
-  const usage = 'write host:port, [ipv6]:port or :port, e.g. 0.0.0.0:9745';
-  if (node.kind === 'scalar' && typeof node.value === 'number') {
-    r.problems.at(node, `expected host:port, got the number ${node.value}`, `write ":${node.value}" to listen on every address`);
-    return undefined;
-  }
-  const text = r.string(node, 'host:port');
-  if (text === undefined) return undefined;
-  const m = /^(?:\[([0-9A-Fa-f:.]+(?:%[\w.-]+)?)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(text);
-  if (m === null) {
-    const hint = (text.match(/:/g)?.length ?? 0) > 1 && !text.startsWith('[') ? 'put an IPv6 address in brackets: [::1]:9745' : usage;
-    r.problems.at(node, `${JSON.stringify(clip(text))} is not a listen address`, hint);
-    return undefined;
-  }
-  const port = Number(m[3]);
-  if (port > 65535) {
-    r.problems.at(node, `port ${port} is out of range`, 'use a port from 0 to 65535');
-    return undefined;
-  }
-  const v6 = m[1];
-  const host = v6 ?? (m[2] === '' || m[2] === undefined ? '0.0.0.0' : m[2]);
-  return { listen: v6 !== undefined ? `[${v6}]:${port}` : `${host}:${port}`, host, port };
-}
+type Raw = Record<string, unknown>;
+const rec = (v: unknown): Raw => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Raw) : {});
+const given = (v: unknown): boolean => v !== undefined;
 
-function readHttpAuth(r: Reader, node: ConfigNode | undefined): HttpAuthConfig {
-  const f = r.section(node, 'http.auth', KEYS['http.auth'], 'a mapping like { bearer_token_file: /run/secrets/token }');
-  const bearer = r.secret(f, 'bearer_token');
-  const metrics = r.opt(f, 'metrics', (n) => r.boolean(n), DEFAULTS.http.auth.metrics);
-  const metricsNode = f.get('metrics');
-  if (metrics === true && !bearer.given && metricsNode !== undefined) {
-    r.problems.at(metricsNode, 'true needs a bearer token, and none is set', 'set bearer_token or bearer_token_file');
-  }
-  return { bearerToken: bearer.value, metrics: metrics ?? DEFAULTS.http.auth.metrics };
-}
+// ---------------------------------------------------------------------------------------------------------
+// Values with their own syntax
 
-/** The listener's own certificate: both files are needed, and they must exist. */
-function readHttpTls(r: Reader, node: ConfigNode | undefined): HttpTlsConfig | undefined {
-  const f = r.section(node, 'http.tls', KEYS['http.tls'], 'a mapping like { cert: server.pem, key: server-key.pem }');
-  if (!f.present) return undefined;
-  const certNode = r.required(f, 'cert', 'server.pem');
-  const keyNode = r.required(f, 'key', 'server-key.pem');
-  const cert = certNode === undefined ? undefined : r.filePath(certNode, true);
-  const key = keyNode === undefined ? undefined : r.filePath(keyNode, true);
-  return cert === undefined || key === undefined ? undefined : { cert, key };
+function listenAddress() {
+  return field({ type: 'string', pattern: '^(\\[[0-9A-Fa-f:.%\\w-]+\\]|[A-Za-z0-9.-]*):\\d{1,5}$|\\$\\{' }, (v) => {
+    if (typeof v === 'number') bad(`expected host:port, got the number ${v}`, `write ":${v}" to listen on every address`);
+    const text = parseString(v, 'host:port');
+    const m = /^(?:\[([0-9A-Fa-f:.]+(?:%[\w.-]+)?)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(text);
+    if (m === null) {
+      const v6 = (text.match(/:/g)?.length ?? 0) > 1 && !text.startsWith('[');
+      bad(`${JSON.stringify(clip(text))} is not a listen address`, v6 ? 'put an IPv6 address in brackets: [::1]:9745' : 'write host:port, [ipv6]:port or :port, e.g. 0.0.0.0:9745');
+    }
+    const port = Number(m[3]);
+    if (port > 65535) bad(`port ${port} is out of range`, 'use a port from 0 to 65535');
+    const host = m[1] ?? (m[2] === '' || m[2] === undefined ? '0.0.0.0' : m[2]);
+    return { listen: m[1] !== undefined ? `[${host}]:${port}` : `${host}:${port}`, host, port };
+  });
 }
 
 /** An http(s) URL without query, fragment or credentials, normalised without a trailing slash. */
-function readHttpUrl(r: Reader, node: ConfigNode, example: string): string | undefined {
-  const text = r.string(node, `a URL like ${example}`);
-  if (text === undefined) return undefined;
-  const shown = JSON.stringify(clip(hideUserinfo(text)));
-  let url: URL;
-  try {
-    if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text)) throw new Error('no scheme');
-    url = new URL(text);
-  } catch {
-    r.problems.at(node, `${shown} is not a URL`, `write it like ${example}`);
-    return undefined;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+function httpUrl(example: string) {
+  return field({ type: 'string', pattern: '^(https?://|\\$\\{)' }, (v) => {
+    const text = parseString(v, `a URL like ${example}`);
+    const shown = JSON.stringify(clip(hideUserinfo(text)));
+    let url: URL;
+    try {
+      if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text)) throw new Error('no scheme');
+      url = new URL(text);
+    } catch {
+      return bad(`${shown} is not a URL`, `write it like ${example}`);
+    }
     const scheme = url.protocol.slice(0, -1);
-    const hint = ['nats', 'tls', 'ws', 'wss'].includes(scheme)
-      ? `this endpoint speaks HTTP, e.g. ${example}; ${scheme}:// URLs belong in system_account.url`
-      : `write it like ${example}`;
-    r.problems.at(node, `scheme "${scheme}" is not supported here; use http or https`, hint);
-    return undefined;
-  }
-  if (url.username !== '' || url.password !== '') {
-    r.problems.at(node, 'must not contain a user name or password', 'use basic_auth (with password_file) instead');
-    return undefined;
-  }
-  if (text.includes('?') || text.includes('#')) {
-    r.problems.at(node, `${shown} must not have a query or fragment`, 'remove the part from ? or #');
-    return undefined;
-  }
-  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+    if (scheme !== 'http' && scheme !== 'https') {
+      bad(
+        `scheme "${scheme}" is not supported here; use http or https`,
+        ['nats', 'tls', 'ws', 'wss'].includes(scheme)
+          ? `this endpoint speaks HTTP, e.g. ${example}; ${scheme}:// URLs belong in system_account.url`
+          : `write it like ${example}`,
+      );
+    }
+    if (url.username !== '' || url.password !== '') bad('must not contain a user name or password', 'use basic_auth (with password_file) instead');
+    if (text.includes('?') || text.includes('#')) bad(`${shown} must not have a query or fragment`, 'remove the part from ? or #');
+    return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+  });
 }
 
-function readTls(r: Reader, node: ConfigNode | undefined, where: string): TlsConfig | undefined {
-  const f = r.section(node, where, KEYS.tls, 'a mapping like { ca: ca.pem, insecure: false }');
-  if (!f.present) return undefined;
-  const file = (key: string): string | undefined => {
-    const n = f.get(key);
-    return n === undefined ? undefined : r.filePath(n, true);
-  };
-  const ca = file('ca');
-  const cert = file('cert');
-  const key = file('key');
-  const insecure = r.opt(f, 'insecure', (n) => r.boolean(n), false) ?? false;
-  if (f.has('cert') !== f.has('key')) {
-    const [have, lack] = f.has('cert') ? ['cert', 'key'] : ['key', 'cert'];
-    r.problems.add(f.child(lack), f.pos, `${have} is set but ${lack} is not`, 'give both cert and key (a client certificate), or neither');
-  }
-  return { ca, cert, key, insecure };
-}
-
-interface ServerDraft {
-  /** Undefined when the server has a problem; its name still counts for uniqueness and trigger references. */
-  readonly config: ServerConfig | undefined;
-  readonly name: string | undefined;
-  readonly url: string | undefined;
-  readonly profUrl: string | undefined;
-  readonly node: ConfigNode;
-  readonly nameNode: ConfigNode | undefined;
-  readonly urlNode: ConfigNode | undefined;
-}
-
-function readServer(r: Reader, node: ConfigNode): ServerDraft | undefined {
-  const f = r.section(node, node.path, KEYS['servers[]'], 'a server mapping like { url: http://127.0.0.1:8222 }');
-  if (!f.present) {
-    if (f.state === 'absent') r.problems.at(node, 'expected a server mapping like { url: http://127.0.0.1:8222 }, got nothing');
-    return undefined;
-  }
-  const urlNode = r.required(f, 'url', 'http://127.0.0.1:8222');
-  const url = urlNode === undefined ? undefined : readHttpUrl(r, urlNode, 'http://127.0.0.1:8222');
-  const nameNode = f.get('name');
-  let name: string | undefined;
-  if (nameNode !== undefined) {
-    name = r.string(nameNode, 'a name');
-    if (name !== undefined && !SERVER_NAME.test(name)) {
-      r.problems.at(nameNode, `${JSON.stringify(clip(name))} is not a valid server name`, SERVER_NAME_HINT);
-      name = undefined;
-    }
-  }
-  const profNode = f.get('prof_url');
-  const profUrl = profNode === undefined ? undefined : readHttpUrl(r, profNode, 'http://127.0.0.1:65432');
-
-  // Every header name is allowed, so this is not a `section` with known keys.
-  const headers: [string, Secret][] = [];
-  const headersNode = f.get('headers');
-  if (headersNode !== undefined && !isNull(headersNode) && headersNode.kind !== 'map') {
-    r.wrong(headersNode, 'a mapping of header names to values', 'write headers: { X-Scope: abc }');
-  }
-  if (headersNode?.kind === 'map') {
-    for (const entry of headersNode.entries) {
-      const where = joinPath(f.child('headers'), entry.key);
-      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(entry.key)) {
-        r.problems.add(where, entry.keyPos, `${JSON.stringify(clip(entry.key))} is not a valid HTTP header name`);
-        continue;
-      }
-      const value = r.string(entry.value, 'a string', { secret: true, allowEmpty: true });
-      if (value === undefined) continue;
-      if (/[\r\n\0]/.test(value)) {
-        r.problems.at(entry.value, 'a header value must not contain line breaks');
-        continue;
-      }
-      headers.push([entry.key, new Secret(value)]);
-    }
-  }
-
-  let basicAuth: ServerConfig['basicAuth'];
-  const bf = r.section(f.get('basic_auth'), f.child('basic_auth'), KEYS['servers[].basic_auth']);
-  if (bf.present) {
-    const userNode = r.required(bf, 'username', 'the user name');
-    const username = userNode === undefined ? undefined : r.string(userNode, 'a user name');
-    const password = r.secret(bf, 'password');
-    if (!password.given) {
-      r.problems.add(bf.child('password'), bf.pos, 'missing required key', 'add password: or password_file:');
-    }
-    if (username !== undefined && password.value !== undefined) basicAuth = { username, password: password.value };
-  }
-  const bearer = r.secret(f, 'bearer_token');
-  if (bearer.given && bf.state !== 'absent') {
-    const key = f.has('bearer_token') ? 'bearer_token' : 'bearer_token_file';
-    r.problems.add(
-      f.child(key),
-      f.keyPos(key),
-      'bearer_token and basic_auth are both set',
-      'a request carries one Authorization header: keep one of them',
-    );
-  }
-  const tls = readTls(r, f.get('tls'), f.child('tls'));
-  return {
-    config:
-      url === undefined
-        ? undefined
-        : { url, name, profUrl, headers: Object.fromEntries(headers), basicAuth, bearerToken: bearer.value, tls },
-    name,
-    url,
-    profUrl,
-    node,
-    nameNode: name === undefined ? undefined : nameNode,
-    urlNode,
-  };
-}
-
-function readServers(r: Reader, node: ConfigNode | undefined): ServerDraft[] {
-  const items = r.list(node, 'a list of servers', 'start each server with "- url: http://host:8222"');
-  const drafts: ServerDraft[] = [];
-  const byName = new Map<string, ServerDraft>();
-  const byUrl = new Map<string, ServerDraft>();
-  for (const item of items ?? []) {
-    const draft = readServer(r, item);
-    if (draft === undefined) continue;
-    drafts.push(draft);
-    const { name, url } = draft;
-    if (name !== undefined && draft.nameNode !== undefined) {
-      const first = byName.get(name);
-      if (first !== undefined) {
-        const line = first.nameNode?.pos?.line ?? '?';
-        r.problems.at(draft.nameNode, `duplicate server name "${name}"`, `${first.node.path} on line ${line} has it already; names must be unique`);
-      } else {
-        byName.set(name, draft);
-      }
-    }
-    if (url !== undefined && draft.urlNode !== undefined) {
-      const first = byUrl.get(url);
-      if (first !== undefined) {
-        const line = first.urlNode?.pos?.line ?? '?';
-        r.problems.at(draft.urlNode, `duplicate server url ${url}`, `${first.node.path} on line ${line} watches it already`);
-      } else {
-        byUrl.set(url, draft);
-      }
-    }
-  }
-  return drafts;
-}
-
-function readNatsUrl(r: Reader, node: ConfigNode): string | undefined {
+/** A system-account URL. The node transport speaks nats:// and tls:// only (no websockets). */
+function parseNatsUrl(v: unknown): string {
   const example = 'nats://127.0.0.1:4222';
-  const text = r.string(node, `a URL like ${example}`);
-  if (text === undefined) return undefined;
-  if (text.includes(',')) {
-    r.problems.at(node, 'one URL per entry', `write a list: url: [${example}, nats://127.0.0.2:4222]`);
-    return undefined;
-  }
+  const text = parseString(v, `a URL like ${example}`);
+  if (text.includes(',')) bad('one URL per entry', `write a list: url: [${example}, nats://127.0.0.2:4222]`);
   let url: URL;
   try {
     if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]/.test(text)) throw new Error('no scheme');
     url = new URL(text);
   } catch {
-    r.problems.at(node, `${JSON.stringify(clip(hideUserinfo(text)))} is not a URL`, `write it like ${example}`);
-    return undefined;
+    return bad(`${JSON.stringify(clip(hideUserinfo(text)))} is not a URL`, `write it like ${example}`);
   }
   const scheme = url.protocol.slice(0, -1);
-  if (!['nats', 'tls', 'ws', 'wss'].includes(scheme)) {
-    r.problems.at(node, `scheme "${scheme}" is not supported here; use nats, tls, ws or wss`, `write it like ${example}`);
-    return undefined;
+  if (scheme === 'ws' || scheme === 'wss') {
+    bad(
+      `scheme "${scheme}" is not supported here; use nats or tls`,
+      `nats-autoprof connects with the NATS node transport, which cannot use websockets: use the server's client port, e.g. ${example}`,
+    );
   }
-  if (url.username !== '' || url.password !== '') {
-    r.problems.at(node, 'must not contain a user name or password', 'use user with password_file, token_file, creds or nkey_seed_file');
-    return undefined;
-  }
+  if (scheme !== 'nats' && scheme !== 'tls') bad(`scheme "${scheme}" is not supported here; use nats or tls`, `write it like ${example}`);
+  if (url.username !== '' || url.password !== '') bad('must not contain a user name or password', 'use user with password_file, token_file, creds or nkey_seed_file');
   return text;
 }
 
-/** A list of non-empty strings; invalid items (`valid` may report more) are reported and left out. */
-function readStrings(
-  r: Reader,
-  node: ConfigNode | undefined,
-  what: string,
-  hint: string,
-  valid: (item: ConfigNode, s: string) => boolean = () => true,
-): string[] {
-  const out: string[] = [];
-  for (const item of r.list(node, `a list of ${what}s`, hint) ?? []) {
-    const s = r.string(item, `a ${what}`);
-    if (s !== undefined && valid(item, s)) out.push(s);
-  }
-  return out;
-}
-
-function readSelector(r: Reader, node: ConfigNode | undefined): Selector {
-  const f = r.section(node, 'system_account.select', KEYS['system_account.select'], 'a mapping like { names: [nats-*], clusters: [east] }');
-  const names = readStrings(r, f.get('names'), 'server name', 'write names: [nats-a, nats-east-*]', (item, name) => {
-    if (/^[A-Za-z0-9._*?-]+$/.test(name)) return true;
-    r.problems.at(
-      item,
-      `${JSON.stringify(clip(name))} is not a valid server name or pattern`,
-      'use letters, digits, ".", "_", "-" and the wildcards * and ?',
-    );
-    return false;
-  });
-  const clusters = readStrings(r, f.get('clusters'), 'cluster name', 'write clusters: [east]');
-  // Tags compare case-insensitively (types.ts: Selector.tags); store them in one case.
-  const tags = readStrings(r, f.get('tags'), 'tag', 'write tags: ["az:eu-1"]').map((t) => t.toLowerCase());
-  return { names, clusters, tags };
-}
-
-/** prof_port base URLs of discovered servers, keyed by server name. */
-function readProfUrls(r: Reader, node: ConfigNode | undefined): Record<string, string> {
-  if (node === undefined || isNull(node)) return {};
-  if (node.kind !== 'map') {
-    r.wrong(node, 'a mapping of server names to prof_port URLs', 'write prof_urls: { nats-a: "http://127.0.0.1:65432" }');
-    return {};
-  }
-  const urls: [string, string][] = [];
-  for (const entry of node.entries) {
-    if (!SERVER_NAME.test(entry.key)) {
-      r.problems.add(entry.value.path, entry.keyPos, `${JSON.stringify(clip(entry.key))} is not a valid server name`, SERVER_NAME_HINT);
-      continue;
-    }
-    const url = readHttpUrl(r, entry.value, 'http://127.0.0.1:65432');
-    if (url !== undefined) urls.push([entry.key, url]);
-  }
-  // fromEntries, not assignment: a server named __proto__ must stay a server.
-  return Object.fromEntries(urls);
-}
-
-interface SystemAccountDraft {
-  readonly config: SystemAccountConfig | undefined;
-  readonly state: Fields['state'];
-  /** `discover` as written; undefined when it was invalid (then nothing should depend on it). */
-  readonly discover: boolean | undefined;
-}
-
-function readSystemAccount(r: Reader, node: ConfigNode | undefined, pollIntervalMs: number | undefined): SystemAccountDraft {
-  const f = r.section(node, 'system_account', KEYS.system_account);
-  if (!f.present) return { config: undefined, state: f.state, discover: false };
-  const urls: string[] = [];
-  const urlNode = r.required(f, 'url', 'nats://127.0.0.1:4222');
-  if (urlNode?.kind === 'seq') {
-    if (urlNode.items.length === 0) r.problems.at(urlNode, 'must list at least one URL', 'url: [nats://127.0.0.1:4222]');
-    for (const item of urlNode.items) {
-      const u = readNatsUrl(r, item);
-      if (u !== undefined) urls.push(u);
-    }
-  } else if (urlNode !== undefined) {
-    if (urlNode.kind === 'map') {
-      r.problems.at(urlNode, 'expected a URL like nats://127.0.0.1:4222 or a list of them, got a mapping');
-    } else {
-      const u = readNatsUrl(r, urlNode);
-      if (u !== undefined) urls.push(u);
-    }
-  }
-  const userNode = f.get('user');
-  const user = userNode === undefined ? undefined : r.string(userNode, 'a user name');
-  const password = r.secret(f, 'password');
-  const token = r.secret(f, 'token');
-  const credsNode = f.get('creds');
-  const creds = credsNode === undefined ? undefined : r.filePath(credsNode, true);
-  const nkeySeed = r.secret(f, 'nkey_seed');
-  const tls = readTls(r, f.get('tls'), f.child('tls'));
-  const timeoutMs = r.opt(f, 'timeout', (n) => r.duration(n, { gt: 0, max: MAX_TIMER_MS }), DEFAULTS.systemAccount.timeoutMs);
-  const S = DEFAULTS.systemAccount;
-  const discover = r.opt(f, 'discover', (n) => r.boolean(n), S.discover);
-  const select = readSelector(r, f.get('select'));
-  const stallMs = r.opt(f, 'stall', (n) => r.duration(n, { min: 10, max: 10 * SECOND }), S.stallMs);
-  const forgetAfterMs = r.opt(f, 'forget_after', (n) => r.duration(n, { min: SECOND }), S.forgetAfterMs);
-  const profUrls = readProfUrls(r, f.get('prof_urls'));
-  const forgetNode = f.get('forget_after');
-  // A server that misses one discovery round (one poll interval) must not be forgotten for it. The default
-  // only matters, and is only checked, when discovery is on.
-  if (
-    forgetAfterMs !== undefined &&
-    pollIntervalMs !== undefined &&
-    forgetAfterMs < 2 * pollIntervalMs &&
-    (forgetNode !== undefined || discover === true)
-  ) {
-    r.problems.add(
-      f.child('forget_after'),
-      forgetNode?.pos ?? f.pos,
-      `${forgetNode === undefined ? 'the default forget_after' : 'forget_after'} ${formatDuration(forgetAfterMs)} ` +
-        `is shorter than two poll intervals (${formatDuration(2 * pollIntervalMs)})`,
-      `set forget_after: ${formatDuration(2 * pollIntervalMs)} or more`,
-    );
-  }
-
-  const keyOf = (k: string): string => (f.has(k) ? k : `${k}_file`);
-  if (password.given && userNode === undefined) {
-    r.problems.add(f.child(keyOf('password')), f.keyPos(keyOf('password')), 'password without user', 'add user: or remove the password');
-  }
-  if (userNode !== undefined && !password.given) {
-    r.problems.add('system_account.user', f.keyPos('user'), 'user without password', 'add password: or password_file:');
-  }
-  const methods: string[] = [];
-  if (userNode !== undefined || password.given) methods.push(userNode !== undefined ? 'user' : keyOf('password'));
-  if (token.given) methods.push(keyOf('token'));
-  if (credsNode !== undefined) methods.push('creds');
-  if (nkeySeed.given) methods.push(keyOf('nkey_seed'));
-  const second = methods[1];
-  if (second !== undefined) {
-    r.problems.add(
-      f.child(second),
-      f.keyPos(second),
-      `more than one authentication method: ${methods.join(', ')}`,
-      'use one of user+password, token, creds or nkey_seed',
-    );
-  }
-  return {
-    config: {
-      urls,
-      user,
-      password: password.value,
-      token: token.value,
-      creds,
-      nkeySeed: nkeySeed.value,
-      tls,
-      timeoutMs: timeoutMs ?? S.timeoutMs,
-      discover: discover ?? S.discover,
-      select,
-      stallMs: stallMs ?? S.stallMs,
-      forgetAfterMs: forgetAfterMs ?? S.forgetAfterMs,
-      profUrls,
-    },
-    state: 'present',
-    discover,
-  };
-}
-
-const PERCENT_METRICS: readonly TriggerMetric[] = ['cpu', 'cpu_per_core', 'mem_of_limit'];
-
-/**
- * `discover` is system_account.discover (undefined when invalid): with discovery, server names cannot be
- * known here, so any valid name is accepted.
- */
-function readTriggers(r: Reader, node: ConfigNode | undefined, servers: readonly ServerDraft[], discover: boolean | undefined): TriggerConfig[] {
-  const items = r.list(node, 'a list of triggers', 'start each trigger with "- name: high-cpu"');
-  const triggers: TriggerConfig[] = [];
-  const firstByName = new Map<string, ConfigNode>();
-  const serverNames = servers.flatMap((s) => (s.name === undefined ? [] : [s.name]));
-  for (const item of items ?? []) {
-    const f = r.section(item, item.path, KEYS['triggers[]'], 'a trigger mapping like { name: high-cpu, metric: cpu, above: 80 }');
-    if (!f.present) {
-      if (f.state === 'absent') r.problems.at(item, 'expected a trigger mapping, got nothing');
-      continue;
-    }
-    const nameNode = r.required(f, 'name', 'a name like high-cpu');
-    let name = nameNode === undefined ? undefined : r.string(nameNode, 'a name');
-    if (nameNode !== undefined && name !== undefined) {
-      if (!/^[a-z0-9][a-z0-9-]*$/.test(name) || name.length > 63) {
-        r.problems.at(
-          nameNode,
-          `${JSON.stringify(clip(name))} is not a valid trigger name`,
-          'use lower-case letters, digits and "-", starting with a letter or digit, at most 63 characters',
-        );
-        name = undefined;
-      } else {
-        const first = firstByName.get(name);
-        if (first !== undefined) {
-          const where = `${first.path.replace(/\.name$/, '')} on line ${first.pos?.line ?? '?'}`;
-          r.problems.at(nameNode, `duplicate trigger name "${name}"`, `${where} has it already; names must be unique`);
-        } else {
-          firstByName.set(name, nameNode);
-        }
+/** `system_account.url`: one URL or a list; problems of list items at the item. */
+function natsUrls() {
+  const one = { type: 'string', pattern: '^((nats|tls)://|\\$\\{)' };
+  return z
+    .unknown()
+    .transform((v, ctx): string[] => {
+      const items = Array.isArray(v) ? v : [v];
+      if (v === undefined) return (report(ctx, [], 'missing required key', { hint: 'add url: nats://127.0.0.1:4222' }), z.NEVER);
+      if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+        return (report(ctx, [], 'expected a URL like nats://127.0.0.1:4222 or a list of them, got a mapping'), z.NEVER);
       }
-    }
-    const metricNode = r.required(f, 'metric', TRIGGER_METRICS.join(' | '));
-    const metric = metricNode === undefined ? undefined : r.choice(metricNode, 'metric', TRIGGER_METRICS);
+      if (items.length === 0) report(ctx, [], 'must list at least one URL', { hint: 'url: [nats://127.0.0.1:4222]' });
+      const urls: string[] = [];
+      items.forEach((item, i) => {
+        try {
+          urls.push(parseNatsUrl(item));
+        } catch (err) {
+          const e = err as { message: string; hint?: string };
+          report(ctx, Array.isArray(v) ? [i] : [], e.message, e.hint === undefined ? {} : { hint: e.hint });
+        }
+      });
+      return urls;
+    })
+    .meta({ json: { anyOf: [one, { type: 'array', items: one, minItems: 1 }] } });
+}
 
-    const percent = metric !== undefined && PERCENT_METRICS.includes(metric);
-    const maxPercent = metric === 'cpu' ? undefined : 100;
-    const level = (n: ConfigNode, bound: Bounds): number | undefined => {
-      if (metric === 'mem') return r.size(n, bound);
-      if (percent) return r.number(n, maxPercent === undefined ? bound : { ...bound, max: maxPercent });
-      // Unknown metric: check what does not depend on it.
-      return n.kind === 'scalar' && typeof n.value === 'string' ? r.size(n, bound) : r.number(n, bound);
-    };
-    const aboveNode = r.required(f, 'above', metric === 'mem' ? 'a size like 1GiB' : 'a percentage like 80');
-    let above = aboveNode === undefined ? undefined : level(aboveNode, { gt: 0 });
-    if (above !== undefined && aboveNode !== undefined) {
-      if (metric === 'mem' && above < MiB) {
-        r.problems.at(
-          aboveNode,
-          `for metric mem, above is in bytes, and ${formatSize(above)} is less than any nats-server uses`,
-          'write a size like 1GiB, or use metric: mem_of_limit for a percentage',
-        );
-        above = undefined;
-      }
-    }
-    const forMs = r.opt(f, 'for', (n) => r.duration(n, { min: 0 }), DEFAULTS.trigger.forMs);
-    const rearmNode = f.get('rearm_below');
-    const rearm = rearmNode === undefined ? above : level(rearmNode, { min: 0 });
-    if (rearmNode !== undefined && rearm !== undefined && above !== undefined && rearm > above) {
-      const show = metric === 'mem' ? formatSize : String;
-      r.problems.at(
-        rearmNode,
-        `must be at most above (${show(above)}), got ${show(rearm)}`,
-        'rearm_below may not exceed above; leave it out to rearm as soon as the value drops below above',
-      );
-    }
-    const cooldownMs = r.opt(f, 'cooldown', (n) => r.duration(n, { min: 0 }), DEFAULTS.trigger.cooldownMs);
-    const profiles = r.opt(f, 'profiles', (n) => readProfiles(r, n), DEFAULTS.trigger.profiles);
-    const serversNode = f.get('servers');
-    let onServers: string[] | undefined;
-    if (serversNode !== undefined) {
-      const list = r.list(serversNode, 'a list of server names', 'write servers: [nats-a]');
-      if (list !== undefined && list.length === 0) {
-        r.problems.at(serversNode, 'must name at least one server', 'remove servers: to apply the trigger to every server');
-      }
-      onServers = [];
-      for (const s of list ?? []) {
-        const n = r.string(s, 'a server name');
-        if (n === undefined) continue;
-        const known = serverNames.includes(n);
-        if (!known && discover === false) {
-          r.problems.at(
-            s,
-            `unknown server "${clip(n)}"`,
-            serverNames.length === 0
-              ? 'no server has a name: set name: on the server under servers'
-              : `the configured server names are ${serverNames.join(', ')}`,
-          );
-          continue;
-        }
-        // With discovery (or an invalid discover:), any well-formed name may turn up later.
-        if (!known && !SERVER_NAME.test(n)) {
-          r.problems.at(s, `${JSON.stringify(clip(n))} is not a valid server name`, `${SERVER_NAME_HINT}; wildcards are not allowed here`);
-          continue;
-        }
-        if (onServers.includes(n)) {
-          r.problems.at(s, `server "${n}" is listed twice`);
-          continue;
-        }
-        onServers.push(n);
-      }
-    }
-    if (name === undefined || metric === undefined || above === undefined || rearm === undefined) continue;
-    triggers.push({
-      name,
-      metric,
-      above,
-      forMs: forMs ?? DEFAULTS.trigger.forMs,
-      rearmBelow: Math.min(rearm, above),
-      cooldownMs: cooldownMs ?? DEFAULTS.trigger.cooldownMs,
-      profiles: profiles ?? [...DEFAULTS.trigger.profiles],
-      servers: onServers,
+/** A list of distinct profile names. */
+function profiles() {
+  return list(choice('profile', PROFILE_NAMES), 'a list of profiles', 'write profiles: [cpu, allocs]').superRefine((v, ctx) => {
+    if (v.length === 0) report(ctx, [], 'must list at least one profile', { hint: `use some of: ${PROFILE_NAMES.join(', ')}` });
+    v.forEach((p, i) => {
+      if (ok(p) && v.indexOf(p) < i) report(ctx, [i], `profile "${p}" is listed twice`);
     });
-  }
-  return triggers;
+  }, ALWAYS);
 }
 
-function readProfiles(r: Reader, node: ConfigNode): ProfileName[] | undefined {
-  const list = r.list(node, 'a list of profiles', `write profiles: [cpu, allocs]`);
-  if (list === undefined) return undefined;
-  if (list.length === 0) {
-    r.problems.at(node, 'must list at least one profile', `use some of: ${PROFILE_NAMES.join(', ')}`);
+function tls(c: SchemaContext) {
+  return section(
+    {
+      ca: filePath(c, true).optional().describe('CA certificate file (PEM) to verify the server with'),
+      cert: filePath(c, true).optional().describe('client certificate file (PEM)'),
+      key: filePath(c, true).optional().describe('client key file (PEM)'),
+      insecure: bool().prefault(false).describe('skip server certificate verification'),
+    },
+    'a mapping like { ca: ca.pem, insecure: false }',
+  ).superRefine((v, ctx) => {
+    if (given(v.cert) !== given(v.key)) {
+      const [have, lack] = given(v.cert) ? ['cert', 'key'] : ['key', 'cert'];
+      report(ctx, [lack as string], `${have} is set but ${lack} is not`, { hint: 'give both cert and key (a client certificate), or neither' });
+    }
+  }, ALWAYS);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sections
+
+function http(c: SchemaContext) {
+  const auth = section(
+    {
+      bearer_token: secret().optional().describe('token required on /api/; without one the POST endpoints answer 403'),
+      bearer_token_file: secretFile(c, 'bearer_token').optional().describe('file holding the bearer token (instead of bearer_token)'),
+      metrics: bool().prefault(false).describe('also require the token on /metrics, /healthz and /readyz'),
+    },
+    'a mapping like { bearer_token_file: /run/secrets/token }',
+  ).superRefine((v, ctx) => {
+    secretRule(ctx, v, 'bearer_token');
+    if (v.metrics === true && !given(v.bearer_token) && !given(v.bearer_token_file)) {
+      report(ctx, ['metrics'], 'true needs a bearer token, and none is set', { hint: 'set bearer_token or bearer_token_file' });
+    }
+  }, ALWAYS);
+  const httpTls = section(
+    {
+      cert: filePath(c, true).need('cert: server.pem').describe("the listener's certificate file (PEM)"),
+      key: filePath(c, true).need('key: server-key.pem').describe("the listener's key file (PEM)"),
+    },
+    'a mapping like { cert: server.pem, key: server-key.pem }',
+  );
+  return section({
+    listen: listenAddress().prefault('0.0.0.0:9745').describe('address of /metrics, /healthz, /readyz and /api/v1: host:port, [ipv6]:port or :port'),
+    auth: auth.prefault({}).describe('bearer token of the HTTP API'),
+    tls: httpTls.optional().describe('serve HTTPS with this certificate'),
+  });
+}
+
+function poll(c: SchemaContext) {
+  return section({
+    interval: duration({ min: 100, max: MAX_TIMER_MS }).prefault('5s').describe('how often each /varz is read'),
+    timeout: duration({ gt: 0, max: MAX_TIMER_MS }).prefault('2s').describe('timeout of one /varz request; at most interval'),
+    max_body_size: size({ gt: 0 }).prefault('4MiB').describe('a larger /varz reply is an error'),
+  }).superRefine((v, ctx) => {
+    if (ok(v.interval) && ok(v.timeout) && v.timeout > v.interval) {
+      const what = c.has('poll.timeout') ? 'timeout' : 'the default timeout';
+      report(ctx, ['timeout'], `${what} ${formatDuration(v.timeout)} is longer than interval ${formatDuration(v.interval)}`, {
+        hint: `set timeout: to ${formatDuration(v.interval)} or less`,
+      });
+    }
+  }, ALWAYS);
+}
+
+function server(c: SchemaContext) {
+  const headerValue = field({ type: 'string' }, (v) => {
+    const s = parseString(v, 'a string', { secret: true, allowEmpty: true });
+    if (/[\r\n\0]/.test(s)) bad('a header value must not contain line breaks');
+    return new Secret(s);
+  });
+  const basicAuth = section({
+    username: str('a user name').need('username: the user name').describe('user name'),
+    password: secret().optional().describe('password'),
+    password_file: secretFile(c, 'password').optional().describe('file holding the password (instead of password)'),
+  }).superRefine((v, ctx) => {
+    secretRule(ctx, v, 'password');
+    if (!given(v.password) && !given(v.password_file)) report(ctx, ['password'], 'missing required key', { hint: 'add password: or password_file:' });
+  }, ALWAYS);
+  return section(
+    {
+      url: httpUrl('http://127.0.0.1:8222').need('url: http://127.0.0.1:8222').describe('monitoring base URL; varz is <url>/varz'),
+      name: field({ type: 'string', pattern: SERVER_NAME.source }, (v) => {
+        const name = parseString(v, 'a name');
+        if (!SERVER_NAME.test(name)) bad(`${JSON.stringify(clip(name))} is not a valid server name`, SERVER_NAME_HINT);
+        return name;
+      })
+        .optional()
+        .describe("the server label and directory name; the varz server_name when left out"),
+      prof_url: httpUrl('http://127.0.0.1:65432').optional().describe("base URL of the server's prof_port (Go's /debug/pprof)"),
+      headers: mapping(headerValue, 'a mapping of header names to values', 'write headers: { X-Scope: abc }')
+        .superRefine((v, ctx) => {
+          for (const name of Object.keys(v)) {
+            if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+              report(ctx, [name], `${JSON.stringify(clip(name))} is not a valid HTTP header name`, { at: 'key', only: true });
+            }
+          }
+        }, ALWAYS)
+        .optional()
+        .describe('extra request headers for the monitoring endpoint (values are secrets)'),
+      basic_auth: basicAuth.optional().describe('{username, password or password_file} for the monitoring endpoint'),
+      bearer_token: secret().optional().describe('bearer token for the monitoring endpoint'),
+      bearer_token_file: secretFile(c, 'bearer_token').optional().describe('file holding the bearer token (instead of bearer_token)'),
+      tls: tls(c).optional().describe('client TLS for the monitoring endpoint: {ca, cert, key, insecure}'),
+    },
+    'a server mapping like { url: http://127.0.0.1:8222 }',
+  ).superRefine((v, ctx) => {
+    secretRule(ctx, v, 'bearer_token');
+    if ((given(v.bearer_token) || given(v.bearer_token_file)) && given(v.basic_auth)) {
+      report(ctx, [given(v.bearer_token) ? 'bearer_token' : 'bearer_token_file'], 'bearer_token and basic_auth are both set', {
+        hint: 'a request carries one Authorization header: keep one of them',
+        at: 'key',
+      });
+    }
+  }, ALWAYS);
+}
+
+function servers(c: SchemaContext) {
+  return list(server(c), 'a list of servers', 'start each server with "- url: http://host:8222"').superRefine((items, ctx) => {
+    const names = new Map<string, number>();
+    const urls = new Map<string, number>();
+    items.forEach((s, i) => {
+      const name = rec(s)['name'];
+      const url = rec(s)['url'];
+      if (typeof name === 'string') {
+        const first = names.get(name);
+        if (first === undefined) names.set(name, i);
+        else {
+          const line = c.line(`servers[${first}].name`) ?? '?';
+          report(ctx, [i, 'name'], `duplicate server name "${name}"`, { hint: `servers[${first}] on line ${line} has it already; names must be unique` });
+        }
+      }
+      if (typeof url === 'string') {
+        const first = urls.get(url);
+        if (first === undefined) urls.set(url, i);
+        else report(ctx, [i, 'url'], `duplicate server url ${url}`, { hint: `servers[${first}] on line ${c.line(`servers[${first}].url`) ?? '?'} watches it already` });
+      }
+    });
+  }, ALWAYS);
+}
+
+function systemAccount(c: SchemaContext) {
+  const selectName = field({ type: 'string', pattern: '^[A-Za-z0-9._*?-]+$' }, (v) => {
+    const name = parseString(v, 'a server name');
+    if (!/^[A-Za-z0-9._*?-]+$/.test(name)) {
+      bad(`${JSON.stringify(clip(name))} is not a valid server name or pattern`, 'use letters, digits, ".", "_", "-" and the wildcards * and ?');
+    }
+    return name;
+  });
+  const select = section(
+    {
+      names: list(selectName, 'a list of server names', 'write names: [nats-a, nats-east-*]').prefault([]).describe('server names or globs (*, ?)'),
+      clusters: list(str('a cluster name'), 'a list of cluster names', 'write clusters: [east]').prefault([]).describe('exact cluster names'),
+      tags: list(str('a tag'), 'a list of tags', 'write tags: ["az:eu-1"]').prefault([]).describe('tags a server must all carry (case-insensitive)'),
+    },
+    'a mapping like { names: [nats-*], clusters: [east] }',
+  );
+  const profUrls = mapping(httpUrl('http://127.0.0.1:65432'), 'a mapping of server names to prof_port URLs', 'write prof_urls: { nats-a: "http://127.0.0.1:65432" }').superRefine(
+    (v, ctx) => {
+      for (const [name] of entries(v)) {
+        if (!SERVER_NAME.test(name)) report(ctx, [name === '__proto__' ? PROTO_KEY : name], `${JSON.stringify(clip(name))} is not a valid server name`, { hint: SERVER_NAME_HINT, at: 'key', only: true });
+      }
+    },
+    ALWAYS,
+  );
+  return section({
+    url: natsUrls().describe('one URL or a list (nats:// or tls://); enables capture over PROFILEZ and discovery'),
+    user: str('a user name').optional().describe('user name (with password or password_file)'),
+    password: secret().optional().describe('password of user'),
+    password_file: secretFile(c, 'password').optional().describe('file holding the password (instead of password)'),
+    token: secret().optional().describe('authentication token'),
+    token_file: secretFile(c, 'token').optional().describe('file holding the token (instead of token)'),
+    creds: filePath(c, true).optional().describe('.creds file (JWT and nkey seed)'),
+    nkey_seed: secret().optional().describe('nkey seed'),
+    nkey_seed_file: secretFile(c, 'nkey_seed').optional().describe('file holding the nkey seed (instead of nkey_seed)'),
+    tls: tls(c).optional().describe('client TLS: {ca, cert, key, insecure}'),
+    timeout: duration({ gt: 0, max: MAX_TIMER_MS }).prefault('5s').describe('timeout of one request over the system account'),
+    discover: bool().prefault(false).describe('watch every server that answers PING.STATSZ (and passes select)'),
+    select: select.prefault({}).describe('which discovered servers to watch: {names, clusters, tags}; empty lists select everything'),
+    stall: duration({ min: 10, max: 10 * SECOND }).prefault('250ms').describe('a discovery round ends once no reply came for this long'),
+    forget_after: duration({ min: SECOND }).prefault('5m').describe('a discovered server missing for this long is no longer watched; at least two poll intervals'),
+    prof_urls: profUrls.prefault({}).describe('prof_port URLs of discovered servers, by server name'),
+  }).superRefine((v, ctx) => {
+    for (const key of ['password', 'token', 'nkey_seed']) secretRule(ctx, v, key);
+    const keyOf = (k: 'password' | 'token' | 'nkey_seed'): string => (given(v[k]) ? k : `${k}_file`);
+    const password = given(v.password) || given(v.password_file);
+    if (password && !given(v.user)) report(ctx, [keyOf('password')], 'password without user', { hint: 'add user: or remove the password', at: 'key' });
+    if (given(v.user) && !password) report(ctx, ['user'], 'user without password', { hint: 'add password: or password_file:', at: 'key' });
+    const methods: string[] = [];
+    if (given(v.user) || password) methods.push(given(v.user) ? 'user' : keyOf('password'));
+    if (given(v.token) || given(v.token_file)) methods.push(keyOf('token'));
+    if (given(v.creds)) methods.push('creds');
+    if (given(v.nkey_seed) || given(v.nkey_seed_file)) methods.push(keyOf('nkey_seed'));
+    const second = methods[1];
+    if (second !== undefined) {
+      report(ctx, [second], `more than one authentication method: ${methods.join(', ')}`, { hint: 'use one of user+password, token, creds or nkey_seed', at: 'key' });
+    }
+  }, ALWAYS);
+}
+
+const PERCENT_METRICS: readonly string[] = ['cpu', 'cpu_per_core', 'mem_of_limit'];
+
+/** A trigger level: bytes for mem, a percentage otherwise (at most 100 but for cpu, which counts cores). */
+function parseLevel(metric: unknown, v: unknown, b: Bounds): number {
+  if (metric === 'mem') return parseSizeValue(v, b);
+  if (typeof metric === 'string' && PERCENT_METRICS.includes(metric)) return parseNumber(v, metric === 'cpu' ? b : { ...b, max: 100 });
+  // Unknown metric: check what does not depend on it.
+  return typeof v === 'string' ? parseSizeValue(v, b) : parseNumber(v, b);
+}
+
+/** Runs a parser and reports its problem at `key`. */
+function check<T>(ctx: Ctx, key: string, f: () => T): T | undefined {
+  try {
+    return f();
+  } catch (err) {
+    const e = err as { message: string; hint?: string };
+    report(ctx, [key], e.message, e.hint === undefined ? {} : { hint: e.hint });
     return undefined;
   }
-  const out: ProfileName[] = [];
-  let ok = true;
-  for (const item of list) {
-    const p = r.choice(item, 'profile', PROFILE_NAMES);
-    if (p === undefined) {
-      ok = false;
-    } else if (out.includes(p)) {
-      r.problems.at(item, `profile "${p}" is listed twice`);
-      ok = false;
-    } else {
-      out.push(p);
-    }
-  }
-  return ok ? out : undefined;
 }
 
-function readLabels(r: Reader, node: ConfigNode): string[] | undefined {
-  const list = r.list(node, 'a list of label names', 'write labels: [server_name, instance]');
-  if (list === undefined) return undefined;
-  if (list.length === 0) {
-    r.problems.at(node, 'must list at least one label', `the default is [${DEFAULTS.alerts.labels.join(', ')}]`);
-    return undefined;
-  }
-  const out: string[] = [];
-  let ok = true;
-  for (const item of list) {
-    const label = r.string(item, 'a label name');
-    if (label === undefined) {
-      ok = false;
-    } else if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(label)) {
-      r.problems.at(item, `${JSON.stringify(clip(label))} is not a valid label name`, 'use letters, digits and "_", not starting with a digit');
-      ok = false;
-    } else if (out.includes(label)) {
-      r.problems.at(item, `label "${label}" is listed twice`);
-      ok = false;
-    } else {
-      out.push(label);
+function trigger() {
+  const level = field({ anyOf: [{ type: 'number', exclusiveMinimum: 0 }, { type: 'string' }] }, (v) => v);
+  return section(
+    {
+      name: field({ type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$', maxLength: 63 }, (v) => {
+        const name = parseString(v, 'a name');
+        if (!/^[a-z0-9][a-z0-9-]*$/.test(name) || name.length > 63) {
+          bad(`${JSON.stringify(clip(name))} is not a valid trigger name`, 'use lower-case letters, digits and "-", starting with a letter or digit, at most 63 characters');
+        }
+        return name;
+      })
+        .need('name: a name like high-cpu')
+        .describe('unique rule name: lower-case letters, digits and -'),
+      metric: choice('metric', TRIGGER_METRICS)
+        .need(`metric: ${TRIGGER_METRICS.join(' | ')}`)
+        .describe('cpu (percent of one core), cpu_per_core (cpu / gomaxprocs), mem (bytes), mem_of_limit (percent of GOMEMLIMIT)'),
+      above: level.optional().meta({ 'x-required': true }).describe('the level that fires the rule: a percentage, or a size like 1GiB for mem'),
+      for: duration({ min: 0 }).prefault('0s').describe('how long the value must stay above before the rule fires'),
+      rearm_below: level.optional().describe('the rule fires again only after the value went below this (default: above)'),
+      cooldown: duration({ min: 0 }).prefault('10m').describe('no second capture by this rule for this long'),
+      profiles: profiles().prefault(['cpu', 'allocs']).describe(`profiles to capture: ${PROFILE_NAMES.join(', ')}`),
+      servers: list(str('a server name'), 'a list of server names', 'write servers: [nats-a]')
+        .superRefine((v, ctx) => {
+          if (v.length === 0) report(ctx, [], 'must name at least one server', { hint: 'remove servers: to apply the trigger to every server' });
+        }, ALWAYS)
+        .optional()
+        .describe('server names the rule applies to (default: every watched server)'),
+    },
+    'a trigger mapping like { name: high-cpu, metric: cpu, above: 80 }',
+  ).superRefine((v, ctx) => {
+    const metric = ok(v.metric) ? v.metric : undefined;
+    if (v.above === undefined) {
+      report(ctx, ['above'], 'missing required key', { hint: `add above: ${metric === 'mem' ? 'a size like 1GiB' : 'a percentage like 80'}` });
+      return;
     }
-  }
-  return ok ? out : undefined;
+    let above = check(ctx, 'above', () => parseLevel(metric, v.above, { gt: 0 }));
+    if (above !== undefined && metric === 'mem' && above < MiB) {
+      report(ctx, ['above'], `for metric mem, above is in bytes, and ${formatSize(above)} is less than any nats-server uses`, {
+        hint: 'write a size like 1GiB, or use metric: mem_of_limit for a percentage',
+      });
+      above = undefined;
+    }
+    if (v.rearm_below === undefined) return;
+    const rearm = check(ctx, 'rearm_below', () => parseLevel(metric, v.rearm_below, { min: 0 }));
+    if (rearm !== undefined && above !== undefined && rearm > above) {
+      const show = metric === 'mem' ? formatSize : String;
+      report(ctx, ['rearm_below'], `must be at most above (${show(above)}), got ${show(rearm)}`, {
+        hint: 'rearm_below may not exceed above; leave it out to rearm as soon as the value drops below above',
+      });
+    }
+  }, ALWAYS);
 }
 
-/** How Alertmanager webhook notifications become captures. */
-function readAlerts(r: Reader, node: ConfigNode | undefined): AlertsConfig {
-  const A = DEFAULTS.alerts;
-  const f = r.section(node, 'alerts', KEYS.alerts, 'a mapping like { labels: [server_name], cooldown: 10m }');
-  const labels = r.opt(f, 'labels', (n) => readLabels(r, n), A.labels);
-  const profiles = r.opt(f, 'profiles', (n) => readProfiles(r, n), A.profiles);
-  const cooldownMs = r.opt(f, 'cooldown', (n) => r.duration(n, { min: 0 }), A.cooldownMs);
-  return { labels: [...(labels ?? A.labels)], profiles: [...(profiles ?? A.profiles)], cooldownMs: cooldownMs ?? A.cooldownMs };
+function triggers(c: SchemaContext) {
+  return list(trigger(), 'a list of triggers', 'start each trigger with "- name: high-cpu"').superRefine((items, ctx) => {
+    const first = new Map<string, number>();
+    items.forEach((t, i) => {
+      const name = rec(t)['name'];
+      if (typeof name !== 'string') return;
+      const j = first.get(name);
+      if (j === undefined) first.set(name, i);
+      else report(ctx, [i, 'name'], `duplicate trigger name "${name}"`, { hint: `triggers[${j}] on line ${c.line(`triggers[${j}].name`) ?? '?'} has it already; names must be unique` });
+    });
+  }, ALWAYS);
+}
+
+function alerts() {
+  const label = field({ type: 'string', pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$' }, (v) => {
+    const s = parseString(v, 'a label name');
+    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(s)) bad(`${JSON.stringify(clip(s))} is not a valid label name`, 'use letters, digits and "_", not starting with a digit');
+    return s;
+  });
+  const labels = list(label, 'a list of label names', 'write labels: [server_name, instance]').superRefine((v, ctx) => {
+    if (v.length === 0) report(ctx, [], 'must list at least one label', { hint: 'the default is [server_name, server, instance]' });
+    v.forEach((l, i) => {
+      if (ok(l) && v.indexOf(l) < i) report(ctx, [i], `label "${l}" is listed twice`);
+    });
+  }, ALWAYS);
+  return section(
+    {
+      labels: labels.prefault(['server_name', 'server', 'instance']).describe('alert labels that name the server, tried in order; instance is also matched against monitoring URLs'),
+      profiles: profiles().prefault(['cpu', 'allocs']).describe('profiles an alert captures'),
+      cooldown: duration({ min: 0 }).prefault('10m').describe('the same alert (fingerprint) does not capture twice within this time'),
+    },
+    'a mapping like { labels: [server_name], cooldown: 10m }',
+  );
+}
+
+function capture() {
+  return section({
+    via: choice('capture method', CAPTURE_VIAS)
+      .prefault('auto')
+      .describe('auto: the system account when configured and the server supports the profile, else prof_url; or force system_account or prof_port'),
+    cpu_duration: duration({ min: SECOND, max: 5 * MINUTE }).prefault('5s').describe('length of a CPU profile: 1s to 5m; at most 15s through the system account'),
+    timeout: duration({ gt: 0, max: MAX_TIMER_MS }).prefault('10s').describe('time allowed for a non-CPU profile; added to cpu_duration for a CPU profile'),
+    max_concurrent: num({ integer: true, min: 1, max: 64 }).prefault(4).describe('profile requests in flight across all servers'),
+    limit: section({
+      count: num({ integer: true, min: 1 }).prefault(12).describe('most incidents in any window, all servers together'),
+      window: duration({ gt: 0 }).prefault('1h').describe('the window of limit.count'),
+    })
+      .prefault({})
+      .describe('most incidents in any window, all servers together'),
+    max_profile_size: size({ gt: 0 }).prefault('64MiB').describe('a larger profile is refused'),
+  });
+}
+
+function storage(c: SchemaContext) {
+  return section({
+    dir: filePath(c, false).prefault('./profiles').describe('where incidents are written; relative to the config file'),
+    retention: section({
+      max_incidents_per_server: num({ integer: true, min: 1 }).prefault(50).describe('newest incidents kept per server'),
+      max_total_size: size({ gt: 0 }).prefault('2GiB').describe('total size kept; oldest incidents go first'),
+      max_age: duration({ gt: 0 }).prefault('14d').describe('incidents older than this are removed'),
+      interval: duration({ min: SECOND, max: MAX_TIMER_MS }).prefault('10m').describe('how often retention runs besides after every incident'),
+    })
+      .prefault({})
+      .describe('what is kept; oldest incidents go first'),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // The whole document
 
-export interface ValidateResult {
-  /** Filled with defaults wherever a value was missing or invalid; use it only when `problems` is empty. */
-  readonly config: Config;
-  /** Sorted by line. */
-  readonly problems: readonly ConfigProblem[];
+/** The document's sections (what `config/schema.json` describes). */
+export function root(c: SchemaContext) {
+  return section(
+    {
+      log: section({ level: choice('log level', LOG_LEVELS).prefault('info').describe('trace, debug, info, warn or error (JSON lines on stdout)') })
+        .prefault({})
+        .describe('logging'),
+      http: http(c).prefault({}).describe('the HTTP listener: metrics, health and the API'),
+      poll: poll(c).prefault({}).describe('reading /varz'),
+      shutdown_timeout: duration({ min: 0, max: MAX_TIMER_MS }).prefault('20s').describe('how long SIGTERM waits for captures in progress'),
+      servers: servers(c).prefault([]).describe('servers watched through their monitoring port'),
+      system_account: systemAccount(c).optional().describe('the system-account connection: PROFILEZ captures and discovery'),
+      triggers: triggers(c).prefault([]).describe('rules that capture profiles'),
+      alerts: alerts().prefault({}).describe('Alertmanager webhook'),
+      capture: capture().prefault({}).describe('how profiles are captured'),
+      storage: storage(c).prefault({}).describe('where incidents are kept, and for how long'),
+    },
+    'a mapping of settings (log, http, poll, servers, triggers, ...)',
+  );
 }
 
-/** Validates the document `root` of the configuration file `file` (an absolute path). */
-export function validateConfig(root: ConfigNode, file: string, io: SchemaIo): ValidateResult {
-  const r = new Reader(io, path.dirname(file));
-  const top = r.section(root, '', KEYS[''], 'a mapping of settings (log, http, poll, servers, triggers, ...)');
+/** The configuration schema; `c` gives file access, positions and the file the YAML came from. */
+export function configSchema(c: SchemaContext & { readonly file: string }) {
+  return root(c)
+    .superRefine((v, ctx) => crossRules(c, v, ctx), ALWAYS)
+    .transform((v) => toConfig(c.file, v));
+}
 
-  const log = r.section(top.get('log'), 'log', KEYS.log);
-  const level = r.opt(log, 'level', (n) => r.choice(n, 'log level', LOG_LEVELS), DEFAULTS.log.level);
+/** Rules between sections. */
+function crossRules(c: SchemaContext, v: Raw, ctx: Ctx): void {
+  const poll = rec(v['poll']);
+  const sys = v['system_account'] === undefined ? undefined : rec(v['system_account']);
+  const cap = rec(v['capture']);
+  const servers = Array.isArray(v['servers']) ? v['servers'].map(rec) : [];
+  const interval = typeof poll['interval'] === 'number' ? poll['interval'] : undefined;
 
-  const http = r.section(top.get('http'), 'http', KEYS.http);
-  const listen = r.opt(http, 'listen', (n) => readListen(r, n), undefined);
-  const auth = readHttpAuth(r, http.get('auth'));
-  const httpTls = readHttpTls(r, http.get('tls'));
-
-  const poll = r.section(top.get('poll'), 'poll', KEYS.poll);
-  const intervalMs = r.opt(poll, 'interval', (n) => r.duration(n, { min: 100, max: MAX_TIMER_MS }), DEFAULTS.poll.intervalMs);
-  const pollTimeoutMs = r.opt(poll, 'timeout', (n) => r.duration(n, { gt: 0, max: MAX_TIMER_MS }), DEFAULTS.poll.timeoutMs);
-  const maxBodyBytes = r.opt(poll, 'max_body_size', (n) => r.size(n, { gt: 0 }), DEFAULTS.poll.maxBodyBytes);
-  if (intervalMs !== undefined && pollTimeoutMs !== undefined && pollTimeoutMs > intervalMs) {
-    const timeoutNode = poll.get('timeout');
-    r.problems.add(
-      'poll.timeout',
-      timeoutNode?.pos ?? poll.pos ?? top.keyPos('poll'),
-      `${timeoutNode === undefined ? 'the default timeout' : 'timeout'} ${formatDuration(pollTimeoutMs)} ` +
-        `is longer than interval ${formatDuration(intervalMs)}`,
-      `set timeout: to ${formatDuration(intervalMs)} or less`,
-    );
-  }
-
-  const shutdownTimeoutMs = r.opt(top, 'shutdown_timeout', (n) => r.duration(n, { min: 0, max: MAX_TIMER_MS }), DEFAULTS.shutdownTimeoutMs);
-
-  const servers = readServers(r, top.get('servers'));
-  const sys = readSystemAccount(r, top.get('system_account'), intervalMs);
-  const triggers = readTriggers(r, top.get('triggers'), servers, sys.discover);
-  const alerts = readAlerts(r, top.get('alerts'));
-
-  const cap = r.section(top.get('capture'), 'capture', KEYS.capture);
-  const via = r.opt(cap, 'via', (n) => r.choice(n, 'capture method', CAPTURE_VIAS), DEFAULTS.capture.via);
-  const cpuDurationMs = r.opt(cap, 'cpu_duration', (n) => r.duration(n, { min: SECOND, max: 5 * MINUTE }), DEFAULTS.capture.cpuDurationMs);
-  const captureTimeoutMs = r.opt(cap, 'timeout', (n) => r.duration(n, { gt: 0, max: MAX_TIMER_MS }), DEFAULTS.capture.timeoutMs);
-  const maxConcurrent = r.opt(
-    cap,
-    'max_concurrent',
-    (n) => r.number(n, { integer: true, min: 1, max: 64 }),
-    DEFAULTS.capture.maxConcurrent,
-  );
-  const limit = r.section(cap.get('limit'), 'capture.limit', KEYS['capture.limit']);
-  const limitCount = r.opt(limit, 'count', (n) => r.number(n, { integer: true, min: 1 }), DEFAULTS.capture.limit.count);
-  const limitWindowMs = r.opt(limit, 'window', (n) => r.duration(n, { gt: 0 }), DEFAULTS.capture.limit.windowMs);
-  const maxProfileBytes = r.opt(cap, 'max_profile_size', (n) => r.size(n, { gt: 0 }), DEFAULTS.capture.maxProfileBytes);
-
-  const viaNode = cap.get('via');
-  if (via === 'system_account' && sys.state === 'absent' && viaNode !== undefined) {
-    r.problems.at(
-      viaNode,
-      'via system_account needs a system_account section',
-      'add system_account: with url: and credentials, or use via: auto',
-    );
-  }
-  if (via === 'prof_port') {
-    for (const s of servers) {
-      if (s.profUrl === undefined && (s.node.kind !== 'map' || !s.node.entries.some((e) => e.key === 'prof_url'))) {
-        r.problems.at(s.node, 'via prof_port needs prof_url on every server, and this one has none', 'add prof_url or use via: auto');
-      }
+  // A server that misses one discovery round (one poll interval) must not be forgotten for it. The default
+  // only matters, and is only checked, when discovery is on.
+  const forget = sys?.['forget_after'];
+  if (sys !== undefined && typeof forget === 'number' && interval !== undefined && forget < 2 * interval) {
+    const written = c.has('system_account.forget_after');
+    if (written || sys['discover'] === true) {
+      report(ctx, ['system_account', 'forget_after'], `${written ? 'forget_after' : 'the default forget_after'} ${formatDuration(forget)} is shorter than two poll intervals (${formatDuration(2 * interval)})`, {
+        hint: `set forget_after: ${formatDuration(2 * interval)} or more`,
+      });
     }
   }
-  if (
-    cpuDurationMs !== undefined &&
-    cpuDurationMs > PROFILEZ_MAX_CPU_MS &&
-    (via === 'system_account' || (via === 'auto' && sys.state === 'present'))
-  ) {
-    r.problems.add(
-      'capture.cpu_duration',
-      cap.get('cpu_duration')?.pos ?? cap.pos,
-      'PROFILEZ refuses CPU profiles longer than 15s',
-      via === 'system_account'
-        ? 'use cpu_duration: 15s or less, or via: prof_port with prof_url on every server'
-        : 'use cpu_duration: 15s or less, or via: prof_port with prof_url on every server; ' +
-          'via: auto uses the system account where a server has no prof_url',
-    );
+
+  // Triggers name configured servers; with discovery (or an invalid discover:) any well-formed name may turn up later.
+  const names = servers.flatMap((s) => (typeof s['name'] === 'string' ? [s['name']] : []));
+  const discover = sys === undefined ? false : typeof sys['discover'] === 'boolean' ? sys['discover'] : undefined;
+  (Array.isArray(v['triggers']) ? v['triggers'] : []).forEach((t, i) => {
+    const on = rec(t)['servers'];
+    if (!Array.isArray(on)) return;
+    on.forEach((n: unknown, j) => {
+      if (typeof n !== 'string') return;
+      const at = ['triggers', i, 'servers', j];
+      const known = names.includes(n);
+      if (!known && discover === false) {
+        const hint = names.length === 0 ? 'no server has a name: set name: on the server under servers' : `the configured server names are ${names.join(', ')}`;
+        report(ctx, at, `unknown server "${clip(n)}"`, { hint });
+      } else if (!known && !SERVER_NAME.test(n)) {
+        report(ctx, at, `${JSON.stringify(clip(n))} is not a valid server name`, { hint: `${SERVER_NAME_HINT}; wildcards are not allowed here` });
+      } else if (on.indexOf(n) < j) {
+        report(ctx, at, `server "${n}" is listed twice`);
+      }
+    });
+  });
+
+  // What the capture method needs.
+  const via = cap['via'];
+  if (via === 'system_account' && sys === undefined && c.has('capture.via')) {
+    report(ctx, ['capture', 'via'], 'via system_account needs a system_account section', { hint: 'add system_account: with url: and credentials, or use via: auto' });
   }
+  if (via === 'prof_port') {
+    servers.forEach((s, i) => {
+      if (s['prof_url'] === undefined) report(ctx, ['servers', i], 'via prof_port needs prof_url on every server, and this one has none', { hint: 'add prof_url or use via: auto' });
+    });
+  }
+  const cpu = cap['cpu_duration'];
+  if (typeof cpu === 'number' && cpu > PROFILEZ_MAX_CPU_MS && (via === 'system_account' || (via === 'auto' && sys !== undefined))) {
+    const hint = 'use cpu_duration: 15s or less, or via: prof_port with prof_url on every server';
+    report(ctx, ['capture', 'cpu_duration'], 'PROFILEZ refuses CPU profiles longer than 15s', {
+      hint: via === 'system_account' ? hint : `${hint}; via: auto uses the system account where a server has no prof_url`,
+    });
+  }
+}
 
-  const storage = r.section(top.get('storage'), 'storage', KEYS.storage);
-  const dirNode = storage.get('dir');
-  const dir = dirNode === undefined ? path.resolve(r.dir, DEFAULTS.storage.dir) : r.filePath(dirNode, false);
-  const ret = r.section(storage.get('retention'), 'storage.retention', KEYS['storage.retention']);
-  const D = DEFAULTS.storage.retention;
-  const maxIncidentsPerServer = r.opt(
-    ret,
-    'max_incidents_per_server',
-    (n) => r.number(n, { integer: true, min: 1 }),
-    D.maxIncidentsPerServer,
-  );
-  const maxTotalSizeBytes = r.opt(ret, 'max_total_size', (n) => r.size(n, { gt: 0 }), D.maxTotalSizeBytes);
-  const maxAgeMs = r.opt(ret, 'max_age', (n) => r.duration(n, { gt: 0 }), D.maxAgeMs);
-  const retentionIntervalMs = r.opt(ret, 'interval', (n) => r.duration(n, { min: SECOND, max: MAX_TIMER_MS }), D.intervalMs);
+type Parsed = z.output<ReturnType<typeof root>>;
+type TlsParsed = NonNullable<Parsed['system_account']>['tls'];
 
-  const httpListen = listen ?? { listen: DEFAULTS.http.listen, host: '0.0.0.0', port: 9745 };
-  const capture: CaptureConfig = {
-    via: via ?? DEFAULTS.capture.via,
-    cpuDurationMs: cpuDurationMs ?? DEFAULTS.capture.cpuDurationMs,
-    timeoutMs: captureTimeoutMs ?? DEFAULTS.capture.timeoutMs,
-    maxConcurrent: maxConcurrent ?? DEFAULTS.capture.maxConcurrent,
-    limit: { count: limitCount ?? DEFAULTS.capture.limit.count, windowMs: limitWindowMs ?? DEFAULTS.capture.limit.windowMs },
-    maxProfileBytes: maxProfileBytes ?? DEFAULTS.capture.maxProfileBytes,
-  };
-  const storageConfig: StorageConfig = {
-    dir: dir ?? path.resolve(r.dir, DEFAULTS.storage.dir),
-    retention: {
-      maxIncidentsPerServer: maxIncidentsPerServer ?? D.maxIncidentsPerServer,
-      maxTotalSizeBytes: maxTotalSizeBytes ?? D.maxTotalSizeBytes,
-      maxAgeMs: maxAgeMs ?? D.maxAgeMs,
-      intervalMs: retentionIntervalMs ?? D.intervalMs,
-    },
-  };
-  const config: Config = {
+function toTls(t: TlsParsed) {
+  return t === undefined ? undefined : { ca: t.ca, cert: t.cert, key: t.key, insecure: t.insecure };
+}
+
+/** The daemon's view: camelCase keys with units in the names; runs only when there was no problem. */
+function toConfig(file: string, v: Parsed) {
+  const sys = v.system_account;
+  return {
+    /** Absolute path of the file this came from. */
     file,
-    log: { level: level ?? DEFAULTS.log.level },
-    http: { ...httpListen, auth, tls: httpTls },
-    poll: {
-      intervalMs: intervalMs ?? DEFAULTS.poll.intervalMs,
-      timeoutMs: pollTimeoutMs ?? DEFAULTS.poll.timeoutMs,
-      maxBodyBytes: maxBodyBytes ?? DEFAULTS.poll.maxBodyBytes,
+    log: { level: v.log.level },
+    http: {
+      ...v.http.listen,
+      auth: { bearerToken: pickSecret(v.http.auth, 'bearer_token'), metrics: v.http.auth.metrics },
+      tls: v.http.tls === undefined ? undefined : { cert: v.http.tls.cert, key: v.http.tls.key },
     },
-    servers: servers.flatMap((s) => (s.config === undefined ? [] : [s.config])),
-    systemAccount: sys.config,
-    triggers,
-    capture,
-    storage: storageConfig,
-    alerts,
-    shutdownTimeoutMs: shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
+    poll: { intervalMs: v.poll.interval, timeoutMs: v.poll.timeout, maxBodyBytes: v.poll.max_body_size },
+    servers: v.servers.map((s) => ({
+      url: s.url,
+      name: s.name,
+      profUrl: s.prof_url,
+      headers: Object.fromEntries(entries(s.headers ?? {})) as Readonly<Record<string, Secret>>,
+      basicAuth:
+        s.basic_auth === undefined
+          ? undefined
+          : { username: s.basic_auth.username, password: pickSecret(s.basic_auth, 'password') as Secret },
+      bearerToken: pickSecret(s, 'bearer_token'),
+      tls: toTls(s.tls),
+    })),
+    systemAccount:
+      sys === undefined
+        ? undefined
+        : {
+            urls: sys.url,
+            user: sys.user,
+            password: pickSecret(sys, 'password'),
+            token: pickSecret(sys, 'token'),
+            creds: sys.creds,
+            nkeySeed: pickSecret(sys, 'nkey_seed'),
+            tls: toTls(sys.tls),
+            timeoutMs: sys.timeout,
+            discover: sys.discover,
+            // Tags compare case-insensitively; stored in one case.
+            select: { names: sys.select.names, clusters: sys.select.clusters, tags: sys.select.tags.map((t) => t.toLowerCase()) },
+            stallMs: sys.stall,
+            forgetAfterMs: sys.forget_after,
+            // fromEntries, not assignment: a server named __proto__ must stay a server.
+            profUrls: Object.fromEntries(entries(sys.prof_urls)) as Readonly<Record<string, string>>,
+          },
+    triggers: v.triggers.map((t) => {
+      const above = parseLevel(t.metric, t.above, {});
+      const rearm = t.rearm_below === undefined ? above : parseLevel(t.metric, t.rearm_below, {});
+      return {
+        name: t.name,
+        metric: t.metric,
+        above,
+        forMs: t.for,
+        rearmBelow: Math.min(rearm, above),
+        cooldownMs: t.cooldown,
+        profiles: t.profiles,
+        servers: t.servers,
+      };
+    }),
+    capture: {
+      via: v.capture.via,
+      cpuDurationMs: v.capture.cpu_duration,
+      timeoutMs: v.capture.timeout,
+      maxConcurrent: v.capture.max_concurrent,
+      limit: { count: v.capture.limit.count, windowMs: v.capture.limit.window },
+      maxProfileBytes: v.capture.max_profile_size,
+    },
+    storage: {
+      dir: v.storage.dir,
+      retention: {
+        maxIncidentsPerServer: v.storage.retention.max_incidents_per_server,
+        maxTotalSizeBytes: v.storage.retention.max_total_size,
+        maxAgeMs: v.storage.retention.max_age,
+        intervalMs: v.storage.retention.interval,
+      },
+    },
+    alerts: { labels: v.alerts.labels, profiles: v.alerts.profiles, cooldownMs: v.alerts.cooldown },
+    shutdownTimeoutMs: v.shutdown_timeout,
   };
-  return { config, problems: sortProblems(r.problems.list) };
 }
 
-/** By line and column; whole-file problems first; otherwise in the order found. */
-export function sortProblems(problems: readonly ConfigProblem[]): ConfigProblem[] {
-  return problems
-    .map((p, i) => ({ p, i }))
-    .sort((a, b) => (a.p.line ?? 0) - (b.p.line ?? 0) || (a.p.column ?? 0) - (b.p.column ?? 0) || a.i - b.i)
-    .map(({ p }) => p);
-}
+/** A context for reading the schema's shape without loading a file (JSON Schema, docs, key lists). */
+export const STATIC_CONTEXT: SchemaContext & { readonly file: string } = {
+  file: 'config.yaml',
+  dir: '.',
+  readFile: () => '',
+  fileProblem: () => undefined,
+  has: () => false,
+  line: () => undefined,
+};
+
+/** The keys each YAML mapping allows, by its location (`servers[]` is any item of `servers`). */
+export const KEYS: Readonly<Record<string, readonly string[]>> = (() => {
+  const out: Record<string, string[]> = {};
+  const walk = (s: z.ZodType, where: string): void => {
+    for (;;) {
+      const def = s.def as { type: string; innerType?: z.ZodType; in?: z.ZodType };
+      if (def.innerType !== undefined) s = def.innerType;
+      else if (def.type === 'pipe' && def.in !== undefined) s = def.in;
+      else break;
+    }
+    if (s instanceof z.ZodArray) walk(s.element as z.ZodType, `${where}[]`);
+    if (!(s instanceof z.ZodObject)) return;
+    const shape = s.shape as Record<string, z.ZodType>;
+    out[where] = Object.keys(shape);
+    for (const [key, value] of Object.entries(shape)) walk(value, where === '' ? key : `${where}.${key}`);
+  };
+  walk(root(STATIC_CONTEXT), '');
+  return out;
+})();

@@ -108,7 +108,7 @@ describe('capture arguments', () => {
     ['a zero timeout', ['heap', '--timeout', '0s', ...SERVER], '--timeout 0s: must be more than 0 and at most 5m'],
     ['level 3', ['heap', '--level', '3', ...SERVER], '--level 3: use 0 (gzip protobuf for go tool pprof, the default), 1 or 2 (text)'],
     ['a negative level', ['heap', '--level=-1', ...SERVER], /^--level -1: /],
-    ['an unknown flag', ['heap', '--nmae', 'n1', ...SERVER], /Unknown option '--nmae'/],
+    ['an unknown flag', ['heap', '--nmae', 'n1', ...SERVER], 'unknown option "--nmae"; did you mean --name? (the options are in --help)'],
     ['neither --server nor --config', ['heap'], /^say where to connect: --server URL/],
     ['both --server and --config', ['heap', '--config', 'a.yaml', ...SERVER], 'use either --config or --server, not both'],
     ['credentials with --config', ['heap', '--config', 'a.yaml', '--user', 'sys'], /^--user, --password and --creds go with --server/],

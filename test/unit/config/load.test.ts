@@ -551,12 +551,12 @@ describe('values', () => {
   });
 
   it('server URLs lose a trailing slash and keep a path prefix; system_account.url may be one string', () => {
-    const c = parse('servers:\n  - url: HTTP://Example.COM:8222//\n    prof_url: http://10.0.0.1:65432/\n  - url: https://proxy/nats/a/\nsystem_account: { url: "wss://h:443" }\n');
+    const c = parse('servers:\n  - url: HTTP://Example.COM:8222//\n    prof_url: http://10.0.0.1:65432/\n  - url: https://proxy/nats/a/\nsystem_account: { url: "tls://h:4222" }\n');
     assert.deepEqual(c.servers.map((s) => [s.url, s.profUrl]), [
       ['http://example.com:8222', 'http://10.0.0.1:65432'],
       ['https://proxy/nats/a', undefined],
     ]);
-    assert.deepEqual(c.systemAccount?.urls, ['wss://h:443']);
+    assert.deepEqual(c.systemAccount?.urls, ['tls://h:4222']);
   });
 
   it('YAML anchors, aliases and << merge keys work', () => {
@@ -579,5 +579,16 @@ describe('values', () => {
       name: 'ConfigError',
       message: 'invalid configuration /nonexistent/nats-autoprof.yaml: 1 problem\n  /nonexistent/nats-autoprof.yaml: cannot read the file: no such file',
     });
+  });
+});
+
+describe('configWarnings', () => {
+  it('warns when nothing is watched: no servers and no discovery', async () => {
+    const { configWarnings } = await import('../../../src/config/load.js');
+    const nothing = ['this configuration watches no server: servers is empty and system_account.discover is not true; add servers (- url: http://host:8222), or system_account with discover: true'];
+    assert.deepEqual(configWarnings(parse('{}\n')), nothing);
+    assert.deepEqual(configWarnings(parse('servers: []\nsystem_account: { url: "nats://a:4222" }\n')), nothing);
+    assert.deepEqual(configWarnings(parse('servers: [{ url: "http://a:8222" }]\n')), []);
+    assert.deepEqual(configWarnings(parse('system_account: { url: "nats://a:4222", discover: true }\n')), []);
   });
 });
