@@ -66,6 +66,7 @@ async function run(args: string[]): Promise<number> {
   const config = await loadConfig(file, process.env, missingConfigHint(values.config, process.env));
   const log = createLogger(config.log.level);
   daemonLog = log;
+  for (const warning of configWarnings(config)) log.warn(warning);
   const app = new App(config, { log });
   try {
     await app.start();
@@ -107,7 +108,9 @@ async function run(args: string[]): Promise<number> {
         if (stopping) return;
         log.info({ file }, 'SIGHUP: reloading configuration');
         try {
-          app.reload(await loadConfig(file, process.env));
+          const next = await loadConfig(file, process.env);
+          for (const warning of configWarnings(next)) log.warn(warning);
+          app.reload(next);
         } catch (err) {
           app.reloadFailed();
           if (err instanceof ConfigError) {

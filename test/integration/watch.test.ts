@@ -167,6 +167,9 @@ storage: { dir: "{{DIR}}/profiles" }
     assert.equal(res.status, 503);
     assert.deepEqual(await res.json(), { status: 'not ready', reason: 'watching nothing: no servers configured and system_account.discover is off' });
     assert.equal((await fetch(`${daemon.url}/healthz`)).status, 200, 'alive all the same');
+    // The same warning as `check`, logged at start.
+    const warned = daemon.logs.filter((l) => l.level === 'warn' && String(l.msg).startsWith('this configuration watches no server'));
+    assert.equal(warned.length, 1, 'one start-up warning about watching nothing');
 
     daemon.writeConfig(config(`[ { url: "${srv.monitorUrl}" } ]`));
     daemon.proc.kill('SIGHUP');
@@ -177,6 +180,9 @@ storage: { dir: "{{DIR}}/profiles" }
     daemon.writeConfig(config('[]'));
     daemon.proc.kill('SIGHUP');
     await waitFor(async () => (await fetch(`${daemon.url}/readyz`)).status === 503, { what: 'not ready after the reload to nothing' });
+    await waitFor(async () => daemon.logs.filter((l) => String(l.msg).startsWith('this configuration watches no server')).length === 2, {
+      what: 'the warning logged again on the reload to nothing',
+    });
   });
 
   it('with discovery that selects no server: not ready, saying discovery found none', async () => {
