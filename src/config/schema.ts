@@ -102,7 +102,7 @@ function httpUrl(example: string) {
     if (scheme !== 'http' && scheme !== 'https') {
       bad(
         `scheme "${scheme}" is not supported here; use http or https`,
-        ['nats', 'tls', 'ws', 'wss'].includes(scheme)
+        ['nats', 'tls'].includes(scheme)
           ? `this endpoint speaks HTTP, e.g. ${example}; ${scheme}:// URLs belong in system_account.url`
           : `write it like ${example}`,
       );
