@@ -1,6 +1,6 @@
 /**
  * Benchmark 6: polling while profiles are decoded. The daemon watches N simulated servers at a 1 s interval
- * (first polls spread over the interval, so some poll is due every few ms); a fake prof_port serves a
+ * (each second N polls are due, plus their answers to handle); a fake prof_port serves a
  * valid 4 MB heap profile. Window 1 (the baseline, same run, same daemon): no capture. Window 2: manual
  * captures of that profile from one server, back to back, each summarised (top functions) after it is
  * written. Figure: the daemon's own poll lateness (nats_autoprof_poll_lateness_seconds) in window 2
