@@ -1,13 +1,15 @@
 /**
  * Benchmark 6: polling while profiles are decoded. The daemon watches N simulated servers at a 1 s interval
  * (each second N polls are due, plus their answers to handle); a fake prof_port serves a
- * valid 4 MB heap profile. Window 1 (the baseline, same run, same daemon): no capture. Window 2: manual
- * captures of that profile from one server, back to back, each summarised (top functions) after it is
- * written. Figure: the daemon's own poll lateness (nats_autoprof_poll_lateness_seconds) in window 2
- * against window 1. Goal: p99 grows by less than 20 ms. With --before PATH, the build at PATH/dist/main.js
- * (e.g. the code that summarised on the event loop) is measured the same way in the same run.
+ * valid 4 MB heap profile. Quiet windows (the baseline, same run, same daemon): no capture. Busy windows:
+ * manual captures of that profile from one server, back to back, each summarised (top functions) after it
+ * is written. The two alternate (--trials rounds of one quiet and one busy window each), so that load
+ * from other work on a shared machine drifts into both alike. Figure: the daemon's own poll lateness
+ * (nats_autoprof_poll_lateness_seconds) over all busy windows against all quiet ones. Goal: p99 grows by
+ * less than 20 ms. With --before PATH, the build at PATH/dist/main.js (e.g. the code that summarised on the
+ * event loop) is measured the same way in the same run.
  *
- *   node --import tsx bench/capture-lateness.ts [--n 200] [--duration 30] [--before /tmp/before] [--smoke]
+ *   node --import tsx bench/capture-lateness.ts [--n 200] [--duration 20] [--trials 3] [--before /tmp/before] [--smoke]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +18,7 @@ import { ask, forkTs, sleep, stopChild } from './lib/children.js';
 import { daemonConfig } from './lib/config.js';
 import { BenchDaemon, MAIN, useDaemonMain, type LogLine } from './lib/daemon.js';
 import { VarzFleet } from './lib/fleet-sim.js';
-import { delta, histogram, quantile, type Exposition } from './lib/prom.js';
+import { delta, histogram, quantile, type Exposition, type Histogram } from './lib/prom.js';
 import { log, row, runAlone, type BenchOptions, type BenchResult, type Row } from './lib/report.js';
 
 const BENCH = 'capture-lateness';
@@ -32,6 +34,11 @@ interface Window {
   summarised: number;
 }
 
+/** Two histograms of the same buckets, summed. */
+function add(a: Histogram, b: Histogram): Histogram {
+  return { le: a.le, cumulative: a.cumulative.map((c, i) => c + (b.cumulative[i] ?? 0)), count: a.count + b.count, sum: a.sum + b.sum };
+}
+
 async function measure(
   o: BenchOptions,
   label: string,
@@ -39,6 +46,7 @@ async function measure(
   urls: string[],
   profUrl: string,
   durationS: number,
+  rounds: number,
 ): Promise<{ quiet: Window; busy: Window }> {
   const dir = mkdtempSync(join(tmpdir(), 'nats-autoprof-bench-'));
   useDaemonMain(main);
@@ -69,7 +77,7 @@ async function measure(
       await sleep(500);
     }
     await sleep(o.smoke ? 500 : 5000);
-    const window = async (busy: boolean): Promise<Window> => {
+    const window = async (busy: boolean): Promise<{ h: Histogram; captures: number }> => {
       const e0 = await daemon.metrics();
       const until = performance.now() + durationS * 1000;
       let captures = 0;
@@ -90,17 +98,29 @@ async function measure(
         await sleep(durationS * 1000);
       }
       const e1 = await daemon.metrics();
-      const h = delta(histogram(e0, 'nats_autoprof_poll_lateness_seconds'), histogram(e1, 'nats_autoprof_poll_lateness_seconds'));
+      return { h: delta(histogram(e0, 'nats_autoprof_poll_lateness_seconds'), histogram(e1, 'nats_autoprof_poll_lateness_seconds')), captures };
+    };
+    const quietH: Histogram[] = [];
+    const busyH: Histogram[] = [];
+    let captures = 0;
+    for (let r = 1; r <= rounds; r++) {
+      log(o, `${BENCH} ${label}: round ${r}/${rounds}: ${durationS} s without captures`);
+      quietH.push((await window(false)).h);
+      log(o, `${BENCH} ${label}: round ${r}/${rounds}: ${durationS} s of back-to-back captures`);
+      const w = await window(true);
+      busyH.push(w.h);
+      captures += w.captures;
+    }
+    const summary = (hs: Histogram[], n: number): Window => {
+      const h = hs.reduce(add);
       const ms = (q: number): number | null => {
         const v = quantile(h, q);
         return v === null ? null : v * 1000;
       };
-      return { p50: ms(0.5), p99: ms(0.99), polls: h.count, captures, summarised: 0 };
+      return { p50: ms(0.5), p99: ms(0.99), polls: h.count, captures: n, summarised: 0 };
     };
-    log(o, `${BENCH} ${label}: ${durationS} s without captures`);
-    const quiet = await window(false);
-    log(o, `${BENCH} ${label}: ${durationS} s of back-to-back captures`);
-    const busy = await window(true);
+    const quiet = summary(quietH, 0);
+    const busy = summary(busyH, captures);
     busy.summarised = daemon.logs.filter((l) => Array.isArray(l.profiles) && (l.profiles as { top?: unknown }[]).some((p) => typeof p.top === 'string')).length;
     return { quiet, busy };
   } finally {
@@ -112,7 +132,8 @@ async function measure(
 
 export async function captureLateness(o: BenchOptions): Promise<BenchResult> {
   const n = o.n?.[0] ?? (o.smoke ? 5 : 200);
-  const durationS = o.duration ?? (o.smoke ? 2 : 30);
+  const durationS = o.duration ?? (o.smoke ? 2 : 20);
+  const rounds = o.trials ?? (o.smoke ? 1 : 3);
   const profileBytes = (o.smoke ? 0.25 : 4) * MB;
   log(o, `${BENCH}: generating a ${profileBytes / MB} MB profile and ${n} simulated servers`);
   const prof = forkTs('lib/prof-server.ts');
@@ -125,10 +146,10 @@ export async function captureLateness(o: BenchOptions): Promise<BenchResult> {
     const rows: Row[] = [];
     const notes: string[] = [
       `${n} servers at 1 s, one ${(bytes / MB).toFixed(1)} MB heap profile (${bytes} bytes) per capture through prof_port; ` +
-        `${durationS} s per window; lateness from the daemon's histogram (buckets 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000 ms; quantiles interpolated)`,
+        `${rounds} rounds of a ${durationS} s window without and one with captures; lateness from the daemon's histogram (buckets 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000 ms; quantiles interpolated)`,
     ];
     for (const [label, main] of variants) {
-      const { quiet, busy } = await measure(o, label, main, fleet.urls, profUrl, durationS);
+      const { quiet, busy } = await measure(o, label, main, fleet.urls, profUrl, durationS, rounds);
       const c = `${label}: N=${n}, ${(bytes / MB).toFixed(1)} MB`;
       const goal = quiet.p99 === null ? null : quiet.p99 + GOAL_MS;
       rows.push(
