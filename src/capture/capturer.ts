@@ -328,7 +328,8 @@ export class Capturer {
           log.info({ server: label, profile, bytes: written.bytes }, 'profile too large to summarise in memory; top functions left out (open it with go tool pprof)');
         } else {
           try {
-            const summary = await this.#o.profiles.summarize(data ?? { path: join(writer.tmpPath, file) }, 10);
+            // The file just written, read in the worker thread: no copy of the bytes on the event loop.
+            const summary = await this.#o.profiles.summarize({ path: join(writer.tmpPath, file) }, 10);
             result.top = summary.top;
             result.sample_type = summary.sampleType;
           } catch (err) {

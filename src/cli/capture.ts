@@ -479,7 +479,7 @@ async function captureProfile(
     };
     if (isGzip(data)) {
       try {
-        const summary = await profiles.summarize(data, 10);
+        const summary = await profiles.summarize({ path: join(writer.tmpPath, file) }, 10);
         result.top = summary.top;
         result.sample_type = summary.sampleType;
       } catch {
@@ -600,7 +600,8 @@ export async function capture(args: string[], io: CaptureIo, version: () => stri
   io.once('SIGINT', onInterrupt);
   let nc: NatsConnection | undefined;
   let ticker: NodeJS.Timeout | undefined;
-  const profiles = new ProfileWorker();
+  // Every selected server's profiles may wait at once; the queue holds only their paths.
+  const profiles = new ProfileWorker({ maxQueue: Number.MAX_SAFE_INTEGER });
   try {
     const where = account.urls.join(', ');
     progress.status(`connecting to ${where}`);

@@ -44,7 +44,7 @@ export class ProfileWorkerError extends Error {
 export interface ProfileWorkerOptions {
   /** A job that runs longer than this terminates the thread and fails with kind 'timeout'. Default 60 s. */
   timeoutMs?: number;
-  /** Jobs waiting behind the running one; more fail at once with kind 'busy'. Default 16. */
+  /** Jobs waiting behind the running one; more fail at once with kind 'busy'. Default 64 (capture.max_concurrent's maximum). */
   maxQueue?: number;
   /** An idle thread is ended after this long (it holds the memory of its last decode). Default 30 s. */
   idleMs?: number;
@@ -87,7 +87,7 @@ export class ProfileWorker {
 
   constructor(o: ProfileWorkerOptions = {}) {
     this.#timeoutMs = o.timeoutMs ?? 60_000;
-    this.#maxQueue = o.maxQueue ?? 16;
+    this.#maxQueue = o.maxQueue ?? 64;
     this.#idleMs = o.idleMs ?? 30_000;
     this.#entry = o.entry ?? DEFAULT_ENTRY;
   }
