@@ -9,7 +9,7 @@
  * less than 20 ms. With --before PATH, the build at PATH/dist/main.js (e.g. the code that summarised on the
  * event loop) is measured the same way in the same run.
  *
- *   node --import tsx bench/capture-lateness.ts [--n 200] [--duration 20] [--trials 3] [--before /tmp/before] [--smoke]
+ *   node --import tsx bench/capture-lateness.ts [--n 200] [--duration 20] [--trials 3] [--before /tmp/before] [--smoke] [--cpu-prof DIR]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,6 +68,7 @@ async function measure(
         if (typeof l.msg === 'string' && l.msg.startsWith('incident written')) written.shift()?.();
       },
       readyTimeoutMs: 120_000,
+      cpuProfDir: o.cpuProf,
     });
     const daemon = d;
     const polls = (e: Exposition): number => histogram(e, 'nats_autoprof_poll_duration_seconds').count;
@@ -107,7 +108,10 @@ async function measure(
       log(o, `${BENCH} ${label}: round ${r}/${rounds}: ${durationS} s without captures`);
       quietH.push((await window(false)).h);
       log(o, `${BENCH} ${label}: round ${r}/${rounds}: ${durationS} s of back-to-back captures`);
+      await daemon.profile(`${BENCH}-${label.replaceAll(' ', '-')}-round${r}`);
       const w = await window(true);
+      const prof = await daemon.endProfile();
+      if (prof) log(o, `CPU profile of the busy window: ${prof}`);
       busyH.push(w.h);
       captures += w.captures;
     }
