@@ -6,14 +6,16 @@
  *   node --import tsx bench/run.ts --smoke         # tiny N, a few seconds each (what CI runs)
  *   node --import tsx bench/run.ts --only polling,footprint --duration 20 --json out.json
  *
- * Each benchmark also runs alone: node --import tsx bench/<polling|fleet|detection|capture-memory|footprint>.ts
+ * Each benchmark also runs alone: node --import tsx bench/<polling|fleet|detection|capture-memory|footprint|capture-lateness|store-index>.ts
  * Flags: --smoke, --n 100,1000, --duration S, --trials K, --scrape S (0: no Prometheus-like scrapes),
  * --named (servers get names in the config), --baseline-spread (the baseline spreads its first polls over one
  * interval, like the daemon since 77402b4; default: all at once, the cheapest loop), --cpu-prof DIR (CPU profile of each measured window),
- * --main PATH / --node-args "..." (another build of the daemon, or node flags, for before/after runs), --json FILE.
+ * --main PATH / --node-args "..." (another build of the daemon, or node flags, for before/after runs),
+ * --before PATH (capture-lateness, store-index: a built checkout of the earlier code, measured in the same run), --json FILE.
  */
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { captureLateness } from './capture-lateness.js';
 import { captureMemory } from './capture-memory.js';
 import { detection } from './detection.js';
 import { fleet } from './fleet.js';
@@ -21,6 +23,7 @@ import { footprint } from './footprint.js';
 import { killAll } from './lib/children.js';
 import { log, machine, notes, parseOptions, table, type BenchOptions, type BenchResult } from './lib/report.js';
 import { polling } from './polling.js';
+import { storeIndex } from './store-index.js';
 
 export const BENCHMARKS: Record<string, (o: BenchOptions) => Promise<BenchResult>> = {
   polling,
@@ -28,6 +31,8 @@ export const BENCHMARKS: Record<string, (o: BenchOptions) => Promise<BenchResult
   detection,
   'capture-memory': captureMemory,
   footprint,
+  'capture-lateness': captureLateness,
+  'store-index': storeIndex,
 };
 
 async function main(): Promise<number> {

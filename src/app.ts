@@ -13,6 +13,7 @@ import { SystemAccount } from './capture/nats-connection.js';
 import { targetOf, type CaptureRequest } from './capture/request.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/registry.js';
+import { ProfileWorker } from './insight/profile-worker.js';
 import { IncidentStore } from './store/incident-store.js';
 import { TriggerEngine, type Decision } from './trigger/engine.js';
 import { Discovery, type DiscoveryRound } from './watch/discovery.js';
@@ -36,6 +37,7 @@ export class App {
   readonly capturer: Capturer;
   readonly #varz: VarzClient;
   readonly #pprof = new PprofClient();
+  readonly #profiles = new ProfileWorker();
   readonly #poller: HttpPoller;
   readonly #http: HttpServer;
   readonly #sys: SystemAccount | undefined;
@@ -91,6 +93,7 @@ export class App {
       metrics: this.metrics,
       log: this.#log.child({ component: 'capture' }),
       clock: this.#clock,
+      profiles: this.#profiles,
     });
     this.#http = new HttpServer({
       host: config.http.host,
@@ -363,7 +366,7 @@ export class App {
   }
 
   async #closeClients(): Promise<void> {
-    await Promise.allSettled([this.#poller.stop(), this.#varz.close(), this.#pprof.close(), this.#sys?.stop()]);
+    await Promise.allSettled([this.#poller.stop(), this.#varz.close(), this.#pprof.close(), this.#sys?.stop(), this.#profiles.close()]);
   }
 }
 

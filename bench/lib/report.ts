@@ -56,6 +56,11 @@ export interface BenchOptions {
   only: string[] | undefined;
   /** polling/footprint: the baseline spreads its first polls over one interval instead of starting all at once. */
   baselineSpread: boolean;
+  /**
+   * capture-lateness, store-index: a checkout of the code before a change (PATH/dist/main.js built,
+   * PATH/src for in-process benchmarks), measured in the same run next to this tree.
+   */
+  before: string | undefined;
 }
 
 export function parseOptions(argv = process.argv.slice(2)): BenchOptions {
@@ -75,6 +80,7 @@ export function parseOptions(argv = process.argv.slice(2)): BenchOptions {
       main: { type: 'string' },
       'node-args': { type: 'string' },
       'baseline-spread': { type: 'boolean', default: false },
+      before: { type: 'string' },
     },
     strict: true,
   });
@@ -92,6 +98,7 @@ export function parseOptions(argv = process.argv.slice(2)): BenchOptions {
     named: values.named ?? false,
     only: values.only?.split(','),
     baselineSpread: values['baseline-spread'] ?? false,
+    before: values.before,
   };
 }
 

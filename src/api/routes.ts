@@ -258,32 +258,23 @@ export function apiRoutes(d: ApiDeps): Route[] {
           beforeKey = before;
         }
         const server = query.get('server') ?? undefined;
-        const all = await d.store.list(server !== undefined ? { server } : {});
-        // Newest first; ties broken by id so that paging is stable.
-        const order = (e: { startedAtMs: number; id: string }): string => `${String(e.startedAtMs).padStart(15, '0')}|${e.id}`;
-        all.sort((a, b) => order(b).localeCompare(order(a)));
-        let start = 0;
-        if (beforeKey !== undefined) {
-          const i = all.findIndex((e) => e.id === beforeKey);
-          if (i < 0) throw new HttpError(404, `unknown incident "${beforeKey}"`);
-          start = i + 1;
-        }
-        const page = all.slice(start, start + limit);
-        const next = start + limit < all.length ? (page[page.length - 1]?.id ?? null) : null;
+        // From the store's index: only this page's incidents are looked at, no manifest is parsed.
+        const page = await d.store.page({ ...(server !== undefined ? { server } : {}), ...(beforeKey !== undefined ? { before: beforeKey } : {}), limit });
+        if (!page) throw new HttpError(404, `unknown incident "${beforeKey}"`);
         return json(200, {
-          incidents: page.map((e) => ({
+          incidents: page.incidents.map((e) => ({
             id: e.id,
             server: e.server,
-            reason: e.manifest?.reason ?? null,
-            trigger: e.manifest?.trigger?.name ?? null,
-            alert: e.manifest?.alert?.name ?? null,
-            status: e.manifest?.status ?? null,
+            reason: e.summary?.reason ?? null,
+            trigger: e.summary?.trigger ?? null,
+            alert: e.summary?.alert ?? null,
+            status: e.summary?.status ?? null,
             started_at: iso(e.startedAtMs),
-            finished_at: e.manifest?.finished_at ?? null,
+            finished_at: e.summary?.finishedAt ?? null,
             bytes: e.bytes,
-            files: e.manifest?.files ?? [],
+            files: e.summary?.files ?? [],
           })),
-          next,
+          next: page.next,
         });
       },
     },

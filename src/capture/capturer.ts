@@ -3,12 +3,11 @@
  * global rate limit), profiles taken through the chosen path with at most `max_concurrent` in flight,
  * CPU "already in use" retried with backoff, then the manifest, the atomic commit, and retention.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { CaptureConfig, ProfileName } from '../config/types.js';
 import { CaptureError, describeError, StorageError } from '../errors.js';
-import { summarizeProfile } from '../insight/pprof-summary.js';
+import type { ProfileWorker } from '../insight/profile-worker.js';
 import type { Logger } from '../log.js';
 import type { Metrics, SkipReason } from '../metrics/registry.js';
 import type { IncidentStore, IncidentWriter } from '../store/incident-store.js';
@@ -37,6 +36,8 @@ export interface CapturerOptions {
   metrics: Metrics;
   log: Logger;
   clock: Clock;
+  /** Decodes profiles off the event loop (owned by App, which closes it). */
+  profiles: Pick<ProfileWorker, 'summarize'>;
 }
 
 export interface IncidentResult {
@@ -327,8 +328,8 @@ export class Capturer {
           log.info({ server: label, profile, bytes: written.bytes }, 'profile too large to summarise in memory; top functions left out (open it with go tool pprof)');
         } else {
           try {
-            const bytes = data ?? (await readFile(join(writer.tmpPath, file)));
-            const summary = summarizeProfile(bytes, 10);
+            // The file just written, read in the worker thread: no copy of the bytes on the event loop.
+            const summary = await this.#o.profiles.summarize({ path: join(writer.tmpPath, file) }, 10);
             result.top = summary.top;
             result.sample_type = summary.sampleType;
           } catch (err) {

@@ -16,7 +16,7 @@ import { formatDuration, parseDuration } from '../config/duration.js';
 import { loadConfig } from '../config/load.js';
 import { PROFILE_NAMES, type ProfileName, type Selector, type SystemAccountConfig } from '../config/types.js';
 import { AutoprofError, StorageError, UsageError, describeError } from '../errors.js';
-import { summarizeProfile } from '../insight/pprof-summary.js';
+import { ProfileWorker } from '../insight/profile-worker.js';
 import { createLogger } from '../log.js';
 import { Secret } from '../secret.js';
 import { IncidentStore, type IncidentWriter } from '../store/incident-store.js';
@@ -447,6 +447,7 @@ async function captureProfile(
   profile: ProfileName,
   o: CaptureOptions,
   signal: AbortSignal,
+  profiles: ProfileWorker,
 ): Promise<ProfileResult> {
   const started = performance.now();
   const v = s.varz;
@@ -478,7 +479,7 @@ async function captureProfile(
     };
     if (isGzip(data)) {
       try {
-        const summary = summarizeProfile(data, 10);
+        const summary = await profiles.summarize({ path: join(writer.tmpPath, file) }, 10);
         result.top = summary.top;
         result.sample_type = summary.sampleType;
       } catch {
@@ -501,6 +502,7 @@ async function captureServer(
   o: CaptureOptions,
   hooks: Hooks,
   signal: AbortSignal,
+  profiles: ProfileWorker,
 ): Promise<ServerOutcome> {
   const v = s.varz;
   const name = v.serverName;
@@ -517,7 +519,7 @@ async function captureServer(
         continue;
       }
       hooks.started(name, profile);
-      const r = await captureProfile(nc, writer, s, profile, o, signal);
+      const r = await captureProfile(nc, writer, s, profile, o, signal, profiles);
       hooks.finished(name, profile, r);
       results.push(r);
     }
@@ -598,6 +600,8 @@ export async function capture(args: string[], io: CaptureIo, version: () => stri
   io.once('SIGINT', onInterrupt);
   let nc: NatsConnection | undefined;
   let ticker: NodeJS.Timeout | undefined;
+  // Every selected server's profiles may wait at once; the queue holds only their paths.
+  const profiles = new ProfileWorker({ maxQueue: Number.MAX_SAFE_INTEGER });
   try {
     const where = account.urls.join(', ');
     progress.status(`connecting to ${where}`);
@@ -648,7 +652,7 @@ export async function capture(args: string[], io: CaptureIo, version: () => stri
     };
     const signal = abort.signal;
     const conn = nc;
-    const outcomes = await Promise.all(selected.map((s) => captureServer(conn, store, s, o, hooks, signal)));
+    const outcomes = await Promise.all(selected.map((s) => captureServer(conn, store, s, o, hooks, signal, profiles)));
     clearInterval(ticker);
     progress.done();
     io.stdout.write(formatReport(outcomes, io.cwd()));
@@ -663,5 +667,6 @@ export async function capture(args: string[], io: CaptureIo, version: () => stri
     progress.done();
     io.removeListener('SIGINT', onInterrupt);
     if (nc) await closeBounded(nc);
+    await profiles.close();
   }
 }

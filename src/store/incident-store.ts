@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import { StorageError, describeError } from '../errors.js';
-import type { IncidentManifest } from './manifest.js';
+import type { IncidentManifest, IncidentReason } from './manifest.js';
 import { parseManifest } from './manifest.js';
 import {
   MANIFEST_FILE,
@@ -38,6 +38,17 @@ export interface IncidentStoreOptions {
   clock?: Clock;
 }
 
+/** What listing needs from an incident's manifest, kept in the index so that a page reads no manifest. */
+export interface IncidentSummary {
+  reason: IncidentReason;
+  trigger: string | null;
+  alert: string | null;
+  status: IncidentManifest['status'];
+  finishedAt: string;
+  /** The manifest's `files` (incident.json not included). */
+  files: string[];
+}
+
 export interface IncidentEntry {
   id: string;
   /** The server name from the manifest, or the server directory name when the manifest is unreadable. */
@@ -50,7 +61,30 @@ export interface IncidentEntry {
   /** Sum of the sizes of the files in the incident directory, incident.json included. */
   bytes: number;
   /** Undefined when incident.json is missing or invalid. */
-  manifest: IncidentManifest | undefined;
+  summary: IncidentSummary | undefined;
+}
+
+export interface IncidentPage {
+  /** Newest first. */
+  incidents: IncidentEntry[];
+  /** The `before` of the next page, null on the last one. */
+  next: string | null;
+}
+
+function summaryOf(m: IncidentManifest): IncidentSummary {
+  return {
+    reason: m.reason,
+    trigger: m.trigger?.name ?? null,
+    alert: m.alert?.name ?? null,
+    status: m.status,
+    finishedAt: m.finished_at,
+    files: [...m.files],
+  };
+}
+
+/** Newest first; ties broken by id (descending), so that paging is stable. */
+function newestFirst(a: IncidentEntry, b: IncidentEntry): number {
+  return b.startedAtMs - a.startedAtMs || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }
 
 export interface PruneResult {
@@ -200,16 +234,27 @@ class Writer implements IncidentWriter {
   #dirName: string;
   #state: WriterState = 'open';
   readonly #root: string;
-  readonly #files = new Set<string>();
+  /** Files written so far and their sizes. */
+  readonly #files = new Map<string, number>();
   readonly #done: (w: Writer) => void;
+  readonly #committed: (entry: IncidentEntry) => void;
 
-  constructor(root: string, server: string, serverDir: string, dirName: string, tmpPath: string, done: (w: Writer) => void) {
+  constructor(
+    root: string,
+    server: string,
+    serverDir: string,
+    dirName: string,
+    tmpPath: string,
+    done: (w: Writer) => void,
+    committed: (entry: IncidentEntry) => void,
+  ) {
     this.#root = root;
     this.server = server;
     this.serverDir = serverDir;
     this.#dirName = dirName;
     this.tmpPath = tmpPath;
     this.#done = done;
+    this.#committed = committed;
   }
 
   get dirName(): string {
@@ -245,7 +290,7 @@ class Writer implements IncidentWriter {
       await rm(path, { force: true }).catch(() => undefined);
       throw new StorageError(`cannot write ${path}: ${describeError(err)}`, path, { cause: err });
     }
-    this.#files.add(name);
+    this.#files.set(name, bytes.byteLength);
     return { bytes: bytes.byteLength, sha256 };
   }
 
@@ -310,7 +355,7 @@ class Writer implements IncidentWriter {
       await rm(path, { force: true }).catch(() => undefined);
       throw err;
     }
-    this.#files.add(name);
+    this.#files.set(name, bytes);
     return { bytes, sha256: hash.digest('hex') };
   }
 
@@ -319,7 +364,7 @@ class Writer implements IncidentWriter {
     this.#state = 'committing';
     const parent = join(this.#root, this.serverDir);
     const base = this.#dirName;
-    const files = [...this.#files].sort();
+    const files = [...this.#files.keys()].sort();
     try {
       for (let n = 0; n < MAX_SUFFIX; n++) {
         const candidate = n === 0 ? base : `${base}-${n}`;
@@ -331,9 +376,10 @@ class Writer implements IncidentWriter {
         this.#dirName = candidate;
         const final: IncidentManifest = { ...manifest, id: this.id, files };
         const manifestPath = join(this.tmpPath, MANIFEST_FILE);
+        const manifestBytes = Buffer.from(`${JSON.stringify(final, null, 2)}\n`, 'utf8');
         const fh = await open(manifestPath, 'w');
         try {
-          await writeAll(fh, Buffer.from(`${JSON.stringify(final, null, 2)}\n`, 'utf8'));
+          await writeAll(fh, manifestBytes);
           await fh.sync();
         } finally {
           await fh.close();
@@ -348,6 +394,18 @@ class Writer implements IncidentWriter {
         }
         await syncDir(parent);
         this.#state = 'committed';
+        let bytes = manifestBytes.byteLength;
+        for (const size of this.#files.values()) bytes += size;
+        this.#committed({
+          id: this.id,
+          server: final.server.name,
+          serverDir: this.serverDir,
+          dirName: candidate,
+          path: finalPath,
+          startedAtMs: parseIncidentDirName(candidate)?.startedAtMs ?? Date.parse(final.started_at),
+          bytes,
+          summary: summaryOf(final),
+        });
         this.#done(this);
         return { path: finalPath, id: this.id };
       }
@@ -381,6 +439,17 @@ export class IncidentStore {
   readonly #clock: Clock;
   /** Writers that have begun and neither committed nor aborted. */
   readonly #active = new Set<Writer>();
+  /**
+   * Every complete incident by id: built by one scan (init(), or the first read), then kept current by
+   * this store's own commits and deletions, so that a commit, a retention pass or a listing page never
+   * walks the tree again. Directories deleted by someone else are dropped when a page or prune meets them.
+   */
+  #index: Map<string, IncidentEntry> | undefined;
+  #indexing: Promise<Map<string, IncidentEntry>> | undefined;
+  /** Commits that landed while the index was being built (the scan may or may not have seen them). */
+  #committedWhileIndexing: IncidentEntry[] = [];
+  /** The index newest first; rebuilt after a change, on the next read. */
+  #sorted: IncidentEntry[] | undefined;
 
   constructor(opts: IncidentStoreOptions) {
     this.dir = resolve(opts.dir);
@@ -432,7 +501,60 @@ export class IncidentStore {
     } catch (err) {
       throw new StorageError(`cannot clean up ${current}: ${describeError(err)}`, current, { cause: err });
     }
+    this.#index = undefined;
+    this.#sorted = undefined;
+    await this.#ensureIndex();
     return removed;
+  }
+
+  /** The index, scanning the tree (and parsing every manifest) once when there is none yet. */
+  async #ensureIndex(): Promise<Map<string, IncidentEntry>> {
+    if (this.#index) return this.#index;
+    this.#indexing ??= (async () => {
+      try {
+        const index = new Map((await this.#scan(undefined, true)).map((e) => [e.id, e]));
+        for (const e of this.#committedWhileIndexing) index.set(e.id, e);
+        this.#index = index;
+        this.#sorted = undefined;
+        return index;
+      } finally {
+        this.#committedWhileIndexing = [];
+        this.#indexing = undefined;
+      }
+    })();
+    return this.#indexing;
+  }
+
+  #indexAdd(entry: IncidentEntry): void {
+    if (this.#index) {
+      this.#index.set(entry.id, entry);
+      this.#sorted = undefined;
+    } else if (this.#indexing) {
+      this.#committedWhileIndexing.push(entry);
+    }
+    // Neither: the first read scans the disk, where this incident now is.
+  }
+
+  #indexDrop(id: string): void {
+    if (this.#index?.delete(id)) this.#sorted = undefined;
+  }
+
+  async #newestFirst(server: string | undefined): Promise<IncidentEntry[]> {
+    const index = await this.#ensureIndex();
+    this.#sorted ??= [...index.values()].sort(newestFirst);
+    if (server === undefined) return this.#sorted;
+    const wanted = serverDirName(server);
+    return this.#sorted.filter((e) => e.serverDir === wanted);
+  }
+
+  /** False when the incident's directory is gone (deleted by someone else). */
+  async #exists(e: IncidentEntry): Promise<boolean> {
+    try {
+      return (await lstat(e.path)).isDirectory();
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw new StorageError(`cannot read incident ${e.path}: ${describeError(err)}`, e.path, { cause: err });
+    }
   }
 
   /** Starts an incident in `<dir>/<serverDir>/.tmp-<dirName>/`. */
@@ -452,7 +574,15 @@ export class IncidentStore {
           if (errCode(err) === 'EEXIST') continue; // another capture of the same millisecond and label
           throw err;
         }
-        const writer = new Writer(this.dir, server, serverDir, dirName, tmpPath, (w) => this.#active.delete(w));
+        const writer = new Writer(
+          this.dir,
+          server,
+          serverDir,
+          dirName,
+          tmpPath,
+          (w) => this.#active.delete(w),
+          (entry) => this.#indexAdd(entry),
+        );
         this.#active.add(writer);
         return writer;
       }
@@ -462,9 +592,40 @@ export class IncidentStore {
     }
   }
 
-  /** Complete incidents (never `.tmp-*`), newest first, optionally of one server (name or dir name). */
+  /**
+   * Complete incidents (never `.tmp-*`), newest first, optionally of one server (name or dir name), from
+   * the index (incidents written into the directory by another process appear after a restart).
+   */
   async list(opts: { server?: string } = {}): Promise<IncidentEntry[]> {
-    return this.#scan(opts.server, true);
+    return [...(await this.#newestFirst(opts.server))];
+  }
+
+  /**
+   * One page of list(): up to `limit` incidents after the one with id `before` (from the start without
+   * it). Only the page's directories are checked (one lstat each); one deleted by someone else is dropped
+   * from the index and the page fills up from the next. Undefined when `before` is not listed.
+   */
+  async page(opts: { server?: string; before?: string; limit: number }): Promise<IncidentPage | undefined> {
+    const all = await this.#newestFirst(opts.server);
+    let i = 0;
+    if (opts.before !== undefined) {
+      const at = all.findIndex((e) => e.id === opts.before);
+      if (at < 0) return undefined;
+      i = at + 1;
+    }
+    const incidents: IncidentEntry[] = [];
+    const gone: IncidentEntry[] = [];
+    for (; i < all.length && incidents.length < opts.limit; i++) {
+      const e = all[i] as IncidentEntry;
+      if (await this.#exists(e)) incidents.push(e);
+      else gone.push(e);
+    }
+    const more = i < all.length;
+    for (const e of gone) {
+      this.#indexDrop(e.id);
+      this.#log.info({ id: e.id, path: e.path }, 'an incident directory was deleted outside the daemon; dropped from the list');
+    }
+    return { incidents, next: more ? (incidents[incidents.length - 1]?.id ?? null) : null };
   }
 
   async #scan(server: string | undefined, withManifests: boolean): Promise<IncidentEntry[]> {
@@ -504,6 +665,7 @@ export class IncidentStore {
           if (f.isFile()) bytes += (await stat(join(path, f.name))).size;
         }
         const manifest = withManifests ? await this.#readManifest(join(path, MANIFEST_FILE)) : undefined;
+        const summary = manifest ? summaryOf(manifest) : undefined;
         return {
           id: incidentId(c.serverDir, c.dirName),
           server: manifest?.server.name ?? c.serverDir,
@@ -512,7 +674,7 @@ export class IncidentStore {
           path,
           startedAtMs: c.startedAtMs,
           bytes,
-          manifest,
+          summary,
         };
       } catch (err) {
         if (isMissing(err)) return undefined; // pruned while we looked
@@ -522,7 +684,7 @@ export class IncidentStore {
 
     return read
       .filter((e): e is IncidentEntry => e !== undefined)
-      .sort((a, b) => b.startedAtMs - a.startedAtMs || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+      .sort(newestFirst);
   }
 
   /** undefined when missing or invalid (an invalid one is logged at warn); StorageError on other I/O errors. */
@@ -583,8 +745,8 @@ export class IncidentStore {
    * removed. Incidents in progress are protected.
    */
   async prune(policy: RetentionPolicy, nowMs: number = this.#clock.now()): Promise<PruneResult> {
-    const entries = await this.#scan(undefined, false);
-    const byId = new Map(entries.map((e) => [e.id, e]));
+    const byId = new Map(await this.#ensureIndex());
+    const entries = [...byId.values()];
     const protect = new Set([...this.#active].map((w) => w.id));
     const plan = planRetention(
       entries.map((e) => ({ id: e.id, server: e.serverDir, startedAtMs: e.startedAtMs, bytes: e.bytes })),
@@ -599,10 +761,20 @@ export class IncidentStore {
       const doomed = join(this.dir, entry.serverDir, `${TMP_PREFIX}deleting-${entry.dirName}`);
       try {
         await rename(entry.path, doomed);
+      } catch (err) {
+        if (isMissing(err)) {
+          this.#indexDrop(d.id); // someone else deleted it
+          continue;
+        }
+        failures.push({ path: entry.path, err });
+        continue;
+      }
+      // Gone from readers' view with the rename; a failed rm leaves a .tmp- dir that init() removes.
+      this.#indexDrop(d.id);
+      try {
         await rm(doomed, { recursive: true, force: true });
         this.#log.info({ id: d.id, reason: d.reason, bytes: entry.bytes }, 'deleted an incident (retention)');
       } catch (err) {
-        if (isMissing(err)) continue; // someone else deleted it
         failures.push({ path: entry.path, err });
       }
     }

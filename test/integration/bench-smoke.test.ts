@@ -94,6 +94,16 @@ describe('benchmarks (smoke: complete and report, never timed)', () => {
     await smoke('footprint', ['RSS (max over the window)', 'peak RSS (VmHWM, incl. start-up)', 'CPU, share of one core'], ['RSS (max over the window)', 'CPU, share of one core']);
   });
 
+  it('capture-lateness: poll lateness during captures, against the same daemon without captures', async () => {
+    const report = await smoke('capture-lateness', ['poll lateness p99 during captures', 'poll lateness p50 during captures', 'captures in the window'], ['poll lateness p99 during captures', 'poll lateness p50 during captures']);
+    const rows = report.results[0]?.rows ?? [];
+    assert.ok(rows.some((x) => x.figure === 'captures in the window' && (x.value ?? 0) >= 1), 'no capture was made in the window');
+  });
+
+  it('store-index: a page and a write on a store with many incidents, before and after (here: this tree twice)', async () => {
+    await smoke('store-index', ['list one page (50), median', 'write one incident + retention pass, median', 'open the store (init)'], ['list one page (50), median', 'write one incident + retention pass, median', 'open the store (init)']);
+  });
+
   it('run.ts prints one table for the benchmarks it ran', async () => {
     const json = join(dir, 'run.json');
     const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {

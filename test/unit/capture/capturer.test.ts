@@ -13,12 +13,15 @@ import type { CaptureRequest } from '../../../src/capture/request.js';
 import type { Clock } from '../../../src/clock.js';
 import type { CaptureConfig, ProfileName } from '../../../src/config/types.js';
 import { CaptureError } from '../../../src/errors.js';
+import { ProfileWorker } from '../../../src/insight/profile-worker.js';
 import { Metrics } from '../../../src/metrics/registry.js';
 import { IncidentStore } from '../../../src/store/incident-store.js';
 
 const PROFILE = readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'profiles', 'allocs.pb.gz'));
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const profiles = new ProfileWorker();
+after(() => profiles.close());
 
 class FakeClock implements Clock {
   t = Date.parse('2026-11-26T15:30:00Z');
@@ -122,6 +125,7 @@ function setup(config: Partial<CaptureConfig> = {}) {
     metrics,
     log,
     clock,
+    profiles,
   });
   return { dir, clock, metrics, store, pprof, capturer };
 }

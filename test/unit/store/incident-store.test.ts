@@ -279,7 +279,7 @@ describe('IncidentStore reading', () => {
     assert.equal(first.startedAtMs, T + 2000);
     const manifestBytes = (await readFile(join(first.path, 'incident.json'))).byteLength;
     assert.equal(first.bytes, 20 + manifestBytes);
-    assert.equal(first.manifest?.id, b);
+    assert.deepEqual(first.summary, { reason: 'manual', trigger: null, alert: null, status: 'ok', finishedAt: new Date(T + 2000).toISOString(), files: ['varz.json'] });
 
     assert.deepEqual(
       (await store.list({ server: 'a' })).map((e) => e.id),
@@ -289,14 +289,17 @@ describe('IncidentStore reading', () => {
     await pending.abort();
   });
 
-  it('lists an incident with a damaged manifest (manifest undefined, logged at warn)', async () => {
-    const { store, dir, lines } = await newStore();
-    const id = await addIncident(store, 'a', T);
+  it('lists an incident with a damaged manifest (summary undefined, logged at warn)', async () => {
+    const { store: first, dir } = await newStore();
+    const id = await addIncident(first, 'a', T);
     const path = join(dir, 'a', '20261126T153000.123Z-manual', 'incident.json');
     await writeFile(path, '{"version": 1, "trunc');
+    const { log, lines } = testLogger();
+    const store = new IncidentStore({ dir, log });
+    await store.init();
     const [entry] = await store.list();
     assert.equal(entry?.id, id);
-    assert.equal(entry?.manifest, undefined);
+    assert.equal(entry?.summary, undefined);
     assert.equal(entry?.server, 'a');
     assert.equal(await store.read(id), undefined);
     assert.ok(lines.some((l) => l.level === 40 && l.msg === 'ignoring an invalid incident manifest' && l.path === path));
@@ -401,5 +404,93 @@ describe('IncidentStore.prune', () => {
     const res = await store.prune(NONE, T);
     assert.deepEqual(res.deleted, []);
     assert.equal(res.incidents, 6);
+  });
+});
+
+describe('IncidentStore index', () => {
+  const NONE = { maxIncidentsPerServer: Infinity, maxTotalSizeBytes: Infinity, maxAgeMs: Infinity };
+  const fresh = async (dir: string): Promise<IncidentStore> => {
+    const s = new IncidentStore({ dir, log: testLogger().log });
+    await s.init();
+    return s;
+  };
+
+  it('after commits and a prune, list() is what a restart scans from disk', async () => {
+    const { store, dir } = await newStore();
+    for (let i = 0; i < 6; i++) await addIncident(store, i % 2 === 0 ? 'a' : 'b', T + i * 1000, 'manual', 10 + i);
+    await addIncident(store, 'a', T + 2000, 'manual', 7); // same name: gets -1
+    await store.prune({ ...NONE, maxIncidentsPerServer: 3 }, T + 10_000);
+    const kept = await store.list();
+    assert.equal(kept.length, 6);
+    assert.deepEqual(kept, await (await fresh(dir)).list());
+    await addIncident(store, 'c', T + 9000, 'cpu', 1);
+    assert.deepEqual(await store.list(), await (await fresh(dir)).list());
+  });
+
+  it('a commit, a prune and a page do not read the other incidents again', async () => {
+    const { store, dir, lines } = await newStore();
+    const a = await addIncident(store, 'a', T, 'manual', 10);
+    const [before] = await store.list();
+    // Damage a's manifest and add a file behind the store's back: only a rescan would notice.
+    const aPath = join(dir, 'a', '20261126T153000.123Z-manual');
+    await writeFile(join(aPath, 'incident.json'), 'not json');
+    await writeFile(join(aPath, 'stray.bin'), 'x'.repeat(1000));
+    const b = await addIncident(store, 'b', T + 1000, 'manual', 20);
+    await store.prune(NONE, T);
+    const page = await store.page({ limit: 10 });
+    assert.deepEqual(page?.incidents.map((e) => e.id), [b, a]);
+    assert.deepEqual(page?.incidents[1], before);
+    assert.deepEqual(lines.filter((l) => l.msg === 'ignoring an invalid incident manifest'), []);
+    // A restart does read it again.
+    const again = (await (await fresh(dir)).list()).find((e) => e.id === a);
+    assert.equal(again?.summary, undefined);
+    assert.equal(again?.bytes, 1000 + 'not json'.length + 10);
+  });
+
+  it('page() cuts pages newest first, by server, and refuses an unknown "before"', async () => {
+    const { store } = await newStore();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.unshift(await addIncident(store, i === 2 ? 'b' : 'a', T + i * 1000));
+    const p1 = await store.page({ limit: 2 });
+    assert.deepEqual(p1?.incidents.map((e) => e.id), ids.slice(0, 2));
+    assert.equal(p1?.next, ids[1]);
+    const p2 = await store.page({ limit: 2, before: ids[1] as string });
+    assert.deepEqual(p2?.incidents.map((e) => e.id), ids.slice(2, 4));
+    const p3 = await store.page({ limit: 2, before: p2?.next as string });
+    assert.deepEqual(p3, { incidents: [(await store.list())[4]], next: null });
+    assert.deepEqual((await store.page({ limit: 10, server: 'a' }))?.incidents.map((e) => e.id), [ids[0], ids[1], ids[3], ids[4]]);
+    assert.deepEqual(await store.page({ limit: 10, server: 'nope' }), { incidents: [], next: null });
+    assert.equal(await store.page({ limit: 2, before: 'a~20261126T153000.123Z-nope' }), undefined);
+  });
+
+  it('an incident directory deleted outside the store is dropped by the page that meets it, and by prune', async () => {
+    const { store, lines } = await newStore();
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.unshift(await addIncident(store, 'a', T + i * 1000));
+    const all = await store.list();
+    await rm(all[1]?.path as string, { recursive: true });
+    const page = await store.page({ limit: 2 });
+    assert.deepEqual(page?.incidents.map((e) => e.id), [ids[0], ids[2]]);
+    assert.equal(page?.next, ids[2]);
+    assert.deepEqual((await store.list()).map((e) => e.id), [ids[0], ids[2], ids[3]]);
+    assert.ok(lines.some((l) => l.msg === 'an incident directory was deleted outside the daemon; dropped from the list' && l.path === all[1]?.path));
+    // Prune: the oldest is gone already; retention does not fail on it and forgets it.
+    await rm(all[3]?.path as string, { recursive: true });
+    const res = await store.prune({ ...NONE, maxIncidentsPerServer: 1 }, T);
+    assert.deepEqual(res.deleted.map((d) => d.id), [ids[3], ids[2]]);
+    assert.deepEqual((await store.list()).map((e) => e.id), [ids[0]]);
+    assert.equal(res.incidents, 1);
+  });
+
+  it('reads the disk once on first use when init() was not called, and keeps commits made meanwhile', async () => {
+    const { store: writer, dir } = await newStore();
+    const a = await addIncident(writer, 'a', T);
+    const store = new IncidentStore({ dir, log: testLogger().log });
+    const w = await store.begin('b', T + 1000, 'manual');
+    await w.writeFile('varz.json', '{}');
+    const listing = store.list();
+    const { id: b } = await w.commit(manifest());
+    assert.ok((await listing).some((e) => e.id === a));
+    assert.deepEqual((await store.list()).map((e) => e.id), [b, a]);
   });
 });
