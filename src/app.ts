@@ -258,34 +258,59 @@ export class App {
     for (const gone of this.inventory.forgetMissing(at, cfg.forgetAfterMs)) this.#forget(gone);
   }
 
+  /**
+   * The rules' decisions for one observation of one server. Cooldown skips are counted and logged; every
+   * proposed firing of the observation goes into ONE capture request (the union of their profiles, every
+   * rule listed), and the engine is told whether it was accepted (rules disarmed, cooldown started) or
+   * refused (rules stay armed and propose again at the next sample; counted once per episode).
+   */
   #decide(s: WatchedServer, decisions: readonly Decision[], now: number): void {
+    if (decisions.length === 0) return;
     const m = this.metrics;
+    const fires: Extract<Decision, { kind: 'fire' }>[] = [];
     for (const d of decisions) {
       if (d.kind === 'skip') {
         m.capturesSkipped.inc({ server: s.label, reason: d.reason });
         this.#log.info({ server: s.label, trigger: d.trigger.name, value: d.value }, 'rule would fire but is in its cooldown');
-        continue;
-      }
-      m.triggersFired.inc({ server: s.label, trigger: d.trigger.name });
-      this.#log.info(
-        { server: s.label, trigger: d.trigger.name, metric: d.trigger.metric, value: d.value, above: d.trigger.above },
-        `rule ${d.trigger.name} fired on ${s.label}`,
-      );
-      const req: CaptureRequest = {
-        target: targetOf(s),
-        reason: 'trigger',
-        trigger: { name: d.trigger.name, metric: d.trigger.metric, value: d.value, above: d.trigger.above, for_ms: d.trigger.forMs },
-        profiles: d.trigger.profiles,
-        cpuDurationMs: this.#config.capture.cpuDurationMs,
-      };
-      const res = this.capturer.submit(req);
-      if (!res.accepted) {
-        this.engine.recordSkip(s.key, d.trigger.name, { at: now, reason: res.reason, message: res.message });
-        this.#log.warn({ server: s.label, trigger: d.trigger.name, reason: res.reason }, `capture skipped: ${res.message}`);
       } else {
-        this.#log.info({ server: s.label, trigger: d.trigger.name, incident: res.id, profiles: req.profiles }, 'capturing');
+        fires.push(d);
       }
     }
+    const first = fires[0];
+    if (!first) return;
+    const records = fires.map((d) => ({ name: d.trigger.name, metric: d.trigger.metric, value: d.value, above: d.trigger.above, for_ms: d.trigger.forMs }));
+    const names = records.map((r) => r.name);
+    const profiles = [...new Set(fires.flatMap((d) => d.trigger.profiles))];
+    const req: CaptureRequest = {
+      target: targetOf(s),
+      reason: 'trigger',
+      trigger: records[0],
+      triggers: records,
+      profiles,
+      cpuDurationMs: this.#config.capture.cpuDurationMs,
+    };
+    const res = this.capturer.submit(req, { countSkip: false });
+    if (res.accepted) {
+      this.engine.commit(s.key, names, res.id, now);
+      for (const d of fires) {
+        m.triggersFired.inc({ server: s.label, trigger: d.trigger.name });
+        this.#log.info(
+          { server: s.label, trigger: d.trigger.name, metric: d.trigger.metric, value: d.value, above: d.trigger.above },
+          `rule ${d.trigger.name} fired on ${s.label}`,
+        );
+      }
+      this.#log.info({ server: s.label, trigger: first.trigger.name, triggers: names, incident: res.id, profiles }, 'capturing');
+      return;
+    }
+    // Refused: the rules stay armed. Count and log the first refusal of each episode only.
+    const reported = this.engine.refused(s.key, names, { reason: res.reason, message: res.message }, now);
+    if (reported.length === 0) return;
+    m.capturesSkipped.inc({ server: s.label, reason: res.reason });
+    for (const name of reported) m.triggersFired.inc({ server: s.label, trigger: name });
+    this.#log.warn(
+      { server: s.label, trigger: reported[0], triggers: reported, reason: res.reason },
+      `capture skipped: ${res.message} (the rule stays armed and fires at the next sample still above)`,
+    );
   }
 
   /** Applies a new, already validated config. Keys that need a restart are logged and kept. */

@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { IncidentStore } from '../store/incident-store.js';
 import { parseIncidentId } from '../store/naming.js';
-import type { TriggerEngine } from '../trigger/engine.js';
+import type { LastFiring, TriggerEngine } from '../trigger/engine.js';
 import { inCooldown, nextFireAt } from '../trigger/rules.js';
 import { selects } from '../watch/fleet.js';
 import type { Inventory, WatchedServer } from '../watch/inventory.js';
@@ -86,6 +86,12 @@ function parseProfiles(v: unknown): ProfileName[] {
     out.push(p as ProfileName);
   }
   return out;
+}
+
+function lastFiringView(f: LastFiring | undefined): Record<string, unknown> | null {
+  if (!f) return null;
+  if (f.outcome === 'captured') return { at: iso(f.at), outcome: 'captured', incident: f.incident, reason: null, message: null };
+  return { at: iso(f.at), outcome: 'refused', incident: null, reason: f.reason, message: f.message };
 }
 
 /** Maps capturer refusals to HTTP codes: 409 busy, 429 limit, 422 unsupported. */
@@ -270,6 +276,8 @@ export function apiRoutes(d: ApiDeps): Route[] {
             cooldown_until: cooling && v.state.lastFiredAt !== undefined ? iso(v.state.lastFiredAt + t.cooldownMs) : null,
             last_fired_at: iso(v.state.lastFiredAt),
             last_skip: v.lastSkip ? { at: iso(v.lastSkip.at), reason: v.lastSkip.reason, message: v.lastSkip.message } : null,
+            // What became of the last firing: captured into an incident, or refused (the rule stayed armed).
+            last_firing: lastFiringView(v.lastFiring),
           };
         });
         triggers.sort((a, b) => a.server.localeCompare(b.server) || a.trigger.localeCompare(b.trigger));
@@ -310,6 +318,7 @@ export function apiRoutes(d: ApiDeps): Route[] {
             server: e.server,
             reason: e.manifest?.reason ?? null,
             trigger: e.manifest?.trigger?.name ?? null,
+            triggers: e.manifest?.triggers.map((t) => t.name) ?? [],
             alert: e.manifest?.alert?.name ?? null,
             status: e.manifest?.status ?? null,
             started_at: iso(e.startedAtMs),

@@ -100,18 +100,22 @@ export class Capturer {
     if (this.#starts.length > 0 && (this.#starts[0] as number) <= from) this.#starts = this.#starts.filter((t) => t > from);
   }
 
-  #skip(label: string, reason: SkipReason, message: string): SubmitResult {
-    this.#o.metrics.capturesSkipped.inc({ server: label, reason });
+  #skip(label: string, reason: SkipReason, message: string, count: boolean): SubmitResult {
+    if (count) this.#o.metrics.capturesSkipped.inc({ server: label, reason });
     return { accepted: false, reason, message };
   }
 
-  /** Admits or refuses a request at once; an admitted one runs in the background (`done`). */
-  submit(req: CaptureRequest): SubmitResult {
+  /**
+   * Admits or refuses a request at once; an admitted one runs in the background (`done`). A refusal is
+   * counted in `captures_skipped_total` unless `countSkip` is false (the rule flow counts one per episode).
+   */
+  submit(req: CaptureRequest, opts: { countSkip?: boolean } = {}): SubmitResult {
     const { log, clock } = this.#o;
     const label = req.target.label;
+    const count = opts.countSkip ?? true;
     if (this.#stopping) return { accepted: false, reason: 'busy', message: 'the daemon is shutting down' };
     if (this.#active.has(req.target.key)) {
-      return this.#skip(label, 'busy', `server ${label} is already being captured`);
+      return this.#skip(label, 'busy', `server ${label} is already being captured`, count);
     }
     const sys = this.#o.systemAccount;
     const sysState = sys === undefined ? 'none' : sys.connected ? 'up' : 'down';
@@ -123,7 +127,7 @@ export class Capturer {
         this.#warnedUnsupported.add(key);
         log.warn({ server: label, profiles: req.profiles }, `cannot capture from this server: ${why}`);
       }
-      return this.#skip(label, 'unsupported', `no way to capture from ${label}: ${why}`);
+      return this.#skip(label, 'unsupported', `no way to capture from ${label}: ${why}`, count);
     }
     const now = clock.now();
     this.#trim(now);
@@ -132,6 +136,7 @@ export class Capturer {
         label,
         'limit',
         `capture.limit reached: ${this.#o.config.limit.count} incidents in ${Math.round(this.#o.config.limit.windowMs / 1000)}s`,
+        count,
       );
     }
     this.#starts.push(now);
@@ -203,6 +208,7 @@ export class Capturer {
       },
       reason: req.reason,
       trigger: req.trigger ?? null,
+      triggers: req.triggers ? [...req.triggers] : req.trigger ? [req.trigger] : [],
       alert: req.alert ?? null,
       note: req.note ?? null,
       via: vias.length === 0 ? null : vias.length === 1 ? (vias[0] as string) : 'mixed',

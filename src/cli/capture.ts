@@ -548,6 +548,7 @@ async function captureServer(
     server: { name, id: v.serverId, cluster: v.cluster ?? null, version: v.version || null, tags: [...v.tags], url: null },
     reason: 'manual',
     trigger: null,
+    triggers: [],
     alert: null,
     note: 'nats-autoprof capture',
     via: 'system_account',

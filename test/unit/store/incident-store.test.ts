@@ -32,6 +32,7 @@ function manifest(over: Partial<IncidentManifest> = {}): IncidentManifest {
     server: { name: 'nats-1', id: null, cluster: null, version: '2.10.27', tags: [], url: null },
     reason: 'manual',
     trigger: null,
+    triggers: [],
     alert: null,
     note: null,
     via: 'prof_port',
