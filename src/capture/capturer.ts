@@ -84,6 +84,11 @@ export class Capturer {
     this.#drainWaiting();
   }
 
+  /** A server is no longer watched: forget what was remembered about it (the once-only warnings). */
+  forget(key: string): void {
+    for (const k of this.#warnedUnsupported) if (k.startsWith(`${key}|`)) this.#warnedUnsupported.delete(k);
+  }
+
   /** Keys of servers with an incident in progress. */
   get activeServers(): string[] {
     return [...this.#active.keys()];

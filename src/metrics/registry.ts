@@ -121,6 +121,9 @@ export class Metrics {
   readonly apiRequests = new Counter({ name: 'nats_autoprof_api_requests_total', help: 'HTTP requests by route and status code.', labelNames: ['route', 'code'] as const, registers: [this.registry] });
   readonly alertsReceived = new Counter({ name: 'nats_autoprof_alerts_received_total', help: 'Alertmanager alerts received, by what was done (captured, deduplicated, unknown_server, resolved, skipped).', labelNames: ['result'] as const, registers: [this.registry] });
 
+  // --- the daemon itself ---
+  readonly internalErrors = new Counter({ name: 'nats_autoprof_internal_errors_total', help: 'Exceptions caught in the daemon\'s own flow (a bug; watching went on), by where (poll_result, discovery_round).', labelNames: ['where'] as const, registers: [this.registry] });
+
   // --- system account ---
   readonly systemAccountConnected = new Gauge({ name: 'nats_autoprof_system_account_connected', help: 'Whether the system-account connection is up (1) or not (0).', registers: [this.registry] });
 
