@@ -3,20 +3,17 @@
  * global rate limit), profiles taken through the chosen path with at most `max_concurrent` in flight,
  * CPU "already in use" retried with backoff, then the manifest, the atomic commit, and retention.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { CaptureConfig, ProfileName } from '../config/types.js';
 import { CaptureError, describeError, StorageError } from '../errors.js';
-import { summarizeProfile } from '../insight/pprof-summary.js';
 import type { Logger } from '../log.js';
 import type { Metrics, SkipReason } from '../metrics/registry.js';
 import type { IncidentStore, IncidentWriter } from '../store/incident-store.js';
-import { TooLargeError } from '../store/incident-store.js';
 import type { IncidentManifest, ProfileResult } from '../store/manifest.js';
-import { incidentDirName, incidentId, profileFileName, serverDirName } from '../store/naming.js';
+import { incidentDirName, incidentId, serverDirName } from '../store/naming.js';
 import type { RetentionPolicy } from '../store/retention.js';
 import type { PprofClient } from './http-pprof.js';
+import { buildManifest, captureProfile, failedProfile, summarizeInline, type Summarize } from './incident-capture.js';
 import { choosePath, type Path } from './paths.js';
 import { parseProfilezReply, profilezRequest, profilezSubject } from './profilez.js';
 import type { CaptureRequest } from './request.js';
@@ -37,6 +34,8 @@ export interface CapturerOptions {
   metrics: Metrics;
   log: Logger;
   clock: Clock;
+  /** Summarises a captured profile (default: in this thread). */
+  summarize?: Summarize;
 }
 
 export interface IncidentResult {
@@ -49,14 +48,6 @@ export type SubmitResult =
   | { readonly accepted: true; readonly id: string; readonly done: Promise<IncidentResult> }
   | { readonly accepted: false; readonly reason: SkipReason; readonly message: string };
 
-const CPU_RETRY_FIRST_MS = 250;
-const CPU_RETRY_MAX_MS = 2_000;
-/**
- * Profiles larger than this are kept but not summarised: decoding needs the whole profile in memory,
- * several times its compressed size (a 20 MB heap profile took ~700 MB), while captures are streamed to
- * disk precisely so that memory stays bounded (bench/capture-memory.ts). Real profiles are KBs to a few MB.
- */
-const SUMMARY_MAX_BYTES = 4 * 1024 * 1024;
 
 export class Capturer {
   readonly #o: CapturerOptions;
@@ -71,8 +62,11 @@ export class Capturer {
   #stopping = false;
   #pruning: Promise<void> = Promise.resolve();
 
+  readonly #summarize: Summarize;
+
   constructor(o: CapturerOptions) {
     this.#o = o;
+    this.#summarize = o.summarize ?? summarizeInline;
     this.#slotsFree = o.config.maxConcurrent;
   }
 
@@ -191,38 +185,22 @@ export class Capturer {
         plans.map((p) =>
           p.choice.ok
             ? this.#slot(() => this.#captureProfile(w, req, p.profile, p.choice.ok ? p.choice.via : 'prof_port', signal))
-            : Promise.resolve(failed(p.profile, null, p.choice.why, 0)),
+            : Promise.resolve(failedProfile(p.profile, null, p.choice.why, 0)),
         ),
       );
     } catch (err) {
       storageFailure = describeError(err);
-      results = plans.map((p) => failed(p.profile, null, `not captured: ${storageFailure}`, 0));
+      results = plans.map((p) => failedProfile(p.profile, null, `not captured: ${storageFailure}`, 0));
     }
-    const ok = results.filter((r) => r.error === null).length;
-    const vias = [...new Set(results.map((r) => r.via).filter((v) => v !== null))];
-    const manifest: IncidentManifest = {
-      version: 1,
+    const manifest = buildManifest({
       id: writer?.id ?? incidentId(serverDirName(label), incidentDirName(startedAt, dirLabel)),
-      server: {
-        name: label,
-        id: req.target.serverId ?? null,
-        cluster: req.target.cluster ?? null,
-        version: req.target.version ?? null,
-        tags: [...req.target.tags],
-        url: req.target.url ?? null,
-      },
-      reason: req.reason,
-      trigger: req.trigger ?? null,
-      triggers: req.triggers ? [...req.triggers] : req.trigger ? [req.trigger] : [],
-      alert: req.alert ?? null,
-      note: req.note ?? null,
-      via: vias.length === 0 ? null : vias.length === 1 ? (vias[0] as string) : 'mixed',
-      started_at: new Date(startedAt).toISOString(),
-      finished_at: new Date(clock.now()).toISOString(),
-      status: storageFailure !== undefined || ok === 0 ? 'failed' : ok === results.length ? 'ok' : 'partial',
-      profiles: results,
-      files: [...files, ...results.flatMap((r) => (r.file ? [r.file] : []))].sort(),
-    };
+      req,
+      startedAt,
+      finishedAt: clock.now(),
+      results,
+      files,
+      storageFailed: storageFailure !== undefined,
+    });
     let path: string | undefined;
     if (writer && storageFailure === undefined) {
       try {
@@ -291,86 +269,44 @@ export class Capturer {
     const { metrics, log, clock, config } = this.#o;
     const label = req.target.label;
     const started = performance.now();
-    const file = profileFileName(profile);
     const cpuMs = req.cpuDurationMs;
     const timeoutMs = profile === 'cpu' ? cpuMs + config.timeoutMs : config.timeoutMs;
-    // CPU conflicts are retried until the time this profile was allowed would have run out.
-    const retryUntil = clock.now() + (profile === 'cpu' ? cpuMs + config.timeoutMs : 0);
-    let backoff = CPU_RETRY_FIRST_MS;
-    let attempts = 0;
-    for (;;) {
-      attempts++;
-      try {
-        let written: { bytes: number; sha256: string };
-        let data: Uint8Array | undefined;
+    const result = await captureProfile({
+      writer,
+      server: label,
+      profile,
+      via,
+      fetch: async (sig) => {
         if (via === 'system_account') {
           const sys = this.#o.systemAccount;
           if (!sys) throw new CaptureError('no system account', 'unsupported', {});
           if (!req.target.serverId) throw new CaptureError('server_id unknown', 'unsupported', {});
-          const msg = await sys.request(profilezSubject(req.target.serverId), profilezRequest(profile, cpuMs), { timeoutMs, signal });
-          data = parseProfilezReply(msg.data, { server: label, profile });
-          if (data.byteLength > config.maxProfileBytes) {
-            throw new CaptureError(`profile is ${data.byteLength} bytes, more than capture.max_profile_size`, 'too_large', {});
-          }
-          written = await writer.writeFile(file, data);
-        } else {
-          const profUrl = req.target.profUrl;
-          if (!profUrl) throw new CaptureError('no prof_url', 'unsupported', {});
-          const stream = await this.#o.pprof.open(profUrl, profile, cpuMs, { timeoutMs, signal });
-          written = await writer.writeStream(file, stream, config.maxProfileBytes, signal);
+          const msg = await sys.request(profilezSubject(req.target.serverId), profilezRequest(profile, cpuMs), { timeoutMs, signal: sig });
+          return { bytes: parseProfilezReply(msg.data, { server: label, profile }) };
         }
-        const seconds = (performance.now() - started) / 1000;
-        metrics.captures.inc({ server: label, profile, via, result: 'ok' });
-        metrics.captureDuration.observe({ profile, via }, seconds);
-        metrics.lastCapture.set({ server: label, profile }, clock.now() / 1000);
-        const result: ProfileResult = {
-          name: profile,
-          file,
-          bytes: written.bytes,
-          sha256: written.sha256,
-          duration_ms: Math.round(seconds * 1000),
-          via,
-          error: null,
-          top: [],
-          sample_type: null,
-        };
-        if (written.bytes > SUMMARY_MAX_BYTES) {
-          log.info({ server: label, profile, bytes: written.bytes }, 'profile too large to summarise in memory; top functions left out (open it with go tool pprof)');
-        } else {
-          try {
-            const bytes = data ?? (await readFile(join(writer.tmpPath, file)));
-            const summary = summarizeProfile(bytes, 10);
-            result.top = summary.top;
-            result.sample_type = summary.sampleType;
-          } catch (err) {
-            log.warn({ server: label, profile, err: describeError(err) }, 'captured profile could not be summarised');
-          }
-        }
-        return result;
-      } catch (err) {
-        const busy = err instanceof CaptureError && err.kind === 'busy';
-        if (busy && !signal.aborted && clock.now() + backoff < retryUntil) {
-          log.debug({ server: label, profile, via, attempt: attempts }, 'cpu profiler busy; retrying');
-          try {
-            await clock.sleep(backoff, signal);
-          } catch {
-            // aborted: fall through to the next attempt, which reports it
-          }
-          backoff = Math.min(backoff * 2, CPU_RETRY_MAX_MS);
-          continue;
-        }
-        const ms = Math.round(performance.now() - started);
-        metrics.captures.inc({ server: label, profile, via, result: 'error' });
-        metrics.captureDuration.observe({ profile, via }, ms / 1000);
-        let message = describeError(err);
-        if (signal.aborted) message = 'aborted: the daemon was stopped (shutdown_timeout reached) before this profile was complete';
-        else if (err instanceof TooLargeError) message = `profile larger than capture.max_profile_size (${err.limit} bytes)`;
-        else if (busy) message = `${message} (gave up after ${attempts} attempts: another client holds the CPU profiler)`;
-        if (err instanceof StorageError) throw err;
-        log.warn({ server: label, profile, via, err: message }, 'profile capture failed');
-        return failed(profile, via, message, ms);
-      }
+        const profUrl = req.target.profUrl;
+        if (!profUrl) throw new CaptureError('no prof_url', 'unsupported', {});
+        return { stream: await this.#o.pprof.open(profUrl, profile, cpuMs, { timeoutMs, signal: sig }) };
+      },
+      maxBytes: config.maxProfileBytes,
+      // CPU conflicts are retried until the time this profile was allowed would have run out.
+      retryBusyUntil: profile === 'cpu' ? clock.now() + cpuMs + config.timeoutMs : 0,
+      abortedMessage: 'aborted: the daemon was stopped (shutdown_timeout reached) before this profile was complete',
+      signal,
+      clock,
+      summarize: this.#summarize,
+      log,
+    });
+    const seconds = (performance.now() - started) / 1000;
+    if (result.error === null) {
+      metrics.captures.inc({ server: label, profile, via, result: 'ok' });
+      metrics.lastCapture.set({ server: label, profile }, clock.now() / 1000);
+    } else {
+      metrics.captures.inc({ server: label, profile, via, result: 'error' });
+      log.warn({ server: label, profile, via, err: result.error }, 'profile capture failed');
     }
+    metrics.captureDuration.observe({ profile, via }, seconds);
+    return result;
   }
 
   #schedulePrune(): void {
@@ -420,8 +356,4 @@ export class Capturer {
     }
     await this.#pruning;
   }
-}
-
-function failed(name: string, via: Path | null, error: string, ms: number): ProfileResult {
-  return { name, file: null, bytes: 0, sha256: null, duration_ms: ms, via, error, top: [], sample_type: null };
 }

@@ -166,7 +166,9 @@ describe('Capturer admission', () => {
     await t.store.init();
     t.pprof.hold = true;
     const runs = ['a', 'b', 'c', 'd'].map((s) => t.capturer.submit(request(s, ['allocs', 'heap', 'goroutine'])));
-    await new Promise((r) => setTimeout(r, 50));
+    // Wait on the state (not a fixed sleep): two requests reach the prof_port, and no third.
+    while (t.pprof.inFlight < 2) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     assert.equal(t.pprof.inFlight, 2);
     // Release in waves until all 12 profiles are done.
     while (t.pprof.calls.length < 12 || t.pprof.inFlight > 0) {
