@@ -197,6 +197,25 @@ export function apiRoutes(d: ApiDeps): Route[] {
         count('deduplicated');
         return { fingerprint: a.fingerprint, alert: a.name, server: hit.label, result: 'deduplicated' };
       }
+      // The daemon's own rules usually see the trouble first (no scrape, no `for: 1m`, no Alertmanager group
+      // wait). An alert about a server that a rule captured within alerts.cooldown, with every profile the
+      // alert asks for, is answered with that incident: the onset is already on disk, and a second capture
+      // minutes later would spend capture.limit and the CPU profiler on a near-copy (or be refused as busy).
+      const recent = d.capturer.recentIncident(hit.s.key);
+      if (
+        recent !== undefined &&
+        recent.reason === 'trigger' &&
+        now - recent.at < config.alerts.cooldownMs &&
+        config.alerts.profiles.every((p) => recent.profiles.includes(p))
+      ) {
+        alertSeen.set(a.fingerprint, now);
+        count('already_captured');
+        d.log.info(
+          { alert: a.name, fingerprint: a.fingerprint, server: hit.label, incident: recent.id, triggers: recent.triggers },
+          'alert answered with the incident a rule captured',
+        );
+        return { fingerprint: a.fingerprint, alert: a.name, server: hit.label, result: 'already_captured', id: recent.id, triggers: recent.triggers };
+      }
       const r = d.capturer.submit({
         target: targetOf(hit.s),
         reason: 'alert',

@@ -44,6 +44,17 @@ export interface IncidentResult {
   manifest: IncidentManifest;
 }
 
+/** The last incident admitted for a server (to answer an alert about a server a rule just captured). */
+export interface RecentIncident {
+  readonly id: string;
+  /** When it was admitted (ms). */
+  readonly at: number;
+  readonly reason: CaptureRequest['reason'];
+  readonly profiles: readonly ProfileName[];
+  /** The rules that fired, for a trigger incident. */
+  readonly triggers: readonly string[];
+}
+
 export type SubmitResult =
   | { readonly accepted: true; readonly id: string; readonly done: Promise<IncidentResult> }
   | { readonly accepted: false; readonly reason: SkipReason; readonly message: string };
@@ -59,6 +70,7 @@ export class Capturer {
   readonly #waiting: (() => void)[] = [];
   readonly #abort = new AbortController();
   readonly #warnedUnsupported = new Set<string>();
+  readonly #recent = new Map<string, RecentIncident>();
   #stopping = false;
   #pruning: Promise<void> = Promise.resolve();
 
@@ -80,7 +92,13 @@ export class Capturer {
 
   /** A server is no longer watched: forget what was remembered about it (the once-only warnings). */
   forget(key: string): void {
+    this.#recent.delete(key);
     for (const k of this.#warnedUnsupported) if (k.startsWith(`${key}|`)) this.#warnedUnsupported.delete(k);
+  }
+
+  /** The last incident admitted for a server (by inventory key), if any. */
+  recentIncident(key: string): RecentIncident | undefined {
+    return this.#recent.get(key);
   }
 
   /** Keys of servers with an incident in progress. */
@@ -143,6 +161,13 @@ export class Capturer {
     const id = incidentId(serverDirName(label), incidentDirName(now, label2));
     const done = this.#run(req, now, label2, plans).finally(() => this.#active.delete(req.target.key));
     this.#active.set(req.target.key, done);
+    this.#recent.set(req.target.key, {
+      id,
+      at: now,
+      reason: req.reason,
+      profiles: req.profiles,
+      triggers: req.triggers?.map((t) => t.name) ?? (req.trigger ? [req.trigger.name] : []),
+    });
     return { accepted: true, id, done };
   }
 
@@ -235,6 +260,9 @@ export class Capturer {
       );
       this.#schedulePrune();
     }
+    // A name collision gives the incident a suffixed id at commit: keep the answer to alerts exact.
+    const recent = this.#recent.get(req.target.key);
+    if (recent && recent.at === startedAt && recent.id !== manifest.id) this.#recent.set(req.target.key, { ...recent, id: manifest.id });
     return { id: manifest.id, path, manifest };
   }
 

@@ -119,7 +119,7 @@ export class Metrics {
 
   // --- API ---
   readonly apiRequests = new Counter({ name: 'nats_autoprof_api_requests_total', help: 'HTTP requests by route and status code.', labelNames: ['route', 'code'] as const, registers: [this.registry] });
-  readonly alertsReceived = new Counter({ name: 'nats_autoprof_alerts_received_total', help: 'Alertmanager alerts received, by what was done (captured, deduplicated, unknown_server, resolved, skipped).', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly alertsReceived = new Counter({ name: 'nats_autoprof_alerts_received_total', help: 'Alertmanager alerts received, by what was done (captured, already_captured, deduplicated, unknown_server, resolved, skipped).', labelNames: ['result'] as const, registers: [this.registry] });
 
   // --- the daemon itself ---
   readonly internalErrors = new Counter({ name: 'nats_autoprof_internal_errors_total', help: 'Exceptions caught in the daemon\'s own flow (a bug; watching went on), by where (poll_result, discovery_round).', labelNames: ['where'] as const, registers: [this.registry] });

@@ -130,3 +130,49 @@ storage: { dir: "{{DIR}}/profiles" }
     assert.equal(d.logsWith(/^capture skipped: /).length, 1, 'logged once');
   });
 });
+
+describe('an alert about a server a rule just captured', () => {
+  it('is answered with the rule incident when it holds the alert profiles, and captured when it does not', async () => {
+    const s = await startServer({ name: 'alerted' });
+    running.servers.push(s);
+    const dir = tempDir();
+    writeFileSync(join(dir, 'token'), 'rules-together-token\n');
+    const config = (alertProfiles: string): string => `
+http: { listen: "127.0.0.1:{{PORT}}", auth: { bearer_token_file: token } }
+poll: { interval: 250ms, timeout: 200ms }
+servers: [ { url: "${s.monitorUrl}", prof_url: "${s.profUrl}" } ]
+triggers: [ { name: mem-rule, metric: mem, above: 1MiB, for: 0s, profiles: [allocs, goroutine] } ]
+alerts: { profiles: ${alertProfiles}, cooldown: 10m }
+capture: { via: prof_port }
+storage: { dir: "{{DIR}}/profiles" }
+`;
+    const d = await startDaemon({ config: config('[allocs]'), dir });
+    running.daemons.push(d);
+    const ruleIncident = await waitFor(() => incidents(`${d.dir}/profiles`).find((i) => i.manifest.reason === 'trigger'), { what: 'the rule incident' });
+    const alert = (fingerprint: string) =>
+      fetch(`${d.url}/api/v1/alerts/alertmanager`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer rules-together-token' },
+        body: JSON.stringify({ version: '4', alerts: [{ status: 'firing', labels: { alertname: 'NatsHighMem', server_name: s.name }, annotations: {}, fingerprint }] }),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { results: Record<string, unknown>[] } }));
+
+    const covered = await alert('f1');
+    assert.equal(covered.status, 200);
+    assert.deepEqual(covered.body.results, [
+      { fingerprint: 'f1', alert: 'NatsHighMem', server: s.name, result: 'already_captured', id: ruleIncident.manifest.id, triggers: ['mem-rule'] },
+    ]);
+    assert.equal(await d.metric('nats_autoprof_alerts_received_total', { result: 'already_captured' }), 1);
+    assert.equal(d.logsWith('alert answered with the incident a rule captured').length, 1);
+
+    // The rule did not take heap: an alert asking for it is captured.
+    d.writeConfig(config('[heap]'));
+    d.proc.kill('SIGHUP');
+    await waitFor(() => d.logsWith('configuration reloaded').length > 0, { what: 'the reload' });
+    const uncovered = await alert('f2');
+    assert.equal(uncovered.body.results[0]?.['result'], 'captured');
+    const alertIncident = await waitFor(() => incidents(`${d.dir}/profiles`).find((i) => i.manifest.reason === 'alert'), { what: 'the alert incident' });
+    assert.deepEqual(alertIncident.manifest.profiles.map((p) => [p.name, p.error]), [['heap', null]]);
+    assert.equal(alertIncident.manifest.id, uncovered.body.results[0]?.['id']);
+    assert.deepEqual(alertIncident.manifest.triggers, []);
+  });
+});
