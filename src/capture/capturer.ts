@@ -1,7 +1,8 @@
 /**
  * Turns a CaptureRequest into an incident on disk: admission (one incident per server at a time, the
  * global rate limit), profiles taken through the chosen path with at most `max_concurrent` in flight,
- * CPU "already in use" retried with backoff, then the manifest, the atomic commit, and retention.
+ * then the manifest, the atomic commit, and retention. Each profile (fetch, busy-CPU retry, write, summary)
+ * and the manifest go through incident-capture.ts, the path the one-shot CLI uses too.
  */
 import type { Clock } from '../clock.js';
 import type { CaptureConfig, ProfileName } from '../config/types.js';
