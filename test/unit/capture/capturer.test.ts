@@ -200,14 +200,14 @@ describe('Capturer admission', () => {
     assert.equal(warned(), 2);
   });
 
-  it('remembers the last incident admitted per server until the server is forgotten', () => {
+  it('remembers the last incident admitted per server until the server is forgotten', async () => {
     const c = setup().capturer;
     const r = c.submit({ ...request('a', ['allocs']), reason: 'trigger', trigger: { name: 'hot', metric: 'cpu', value: 90, above: 80, for_ms: 0 } });
     assert.ok(r.accepted);
     assert.deepEqual(c.recentIncident('http://a:8222'), { id: r.id, at: Date.parse('2026-11-26T15:30:00Z'), reason: 'trigger', profiles: ['allocs'], triggers: ['hot'] });
     c.forget('http://a:8222');
     assert.equal(c.recentIncident('http://a:8222'), undefined);
-    return r.done;
+    await r.done;
   });
 
   it('retries a busy CPU profiler with backoff, then captures', async () => {
