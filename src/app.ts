@@ -1,7 +1,8 @@
 /**
- * Composition root: builds every component from a Config, wires the one-way flow
- *   poll result -> inventory -> trigger engine -> capturer -> incident store
+ * Composition root: builds every component from a Config, wires the one-way flow (src/flow.ts)
+ *   poll result / discovery round -> inventory -> trigger engine -> capturer -> incident store
  * (metrics read the inventory and the engine when scraped), starts them in order and stops them in reverse.
+ * Reloads apply the plan computed by planReload (src/reload-plan.ts).
  */
 import { systemClock, type Clock } from './clock.js';
 import type { Config, ServerConfig } from './config/types.js';
@@ -10,15 +11,16 @@ import { apiRoutes } from './api/routes.js';
 import { Capturer } from './capture/capturer.js';
 import { isLoopbackUrl, PprofClient } from './capture/http-pprof.js';
 import { SystemAccount } from './capture/nats-connection.js';
-import { targetOf, type CaptureRequest } from './capture/request.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/registry.js';
 import { ProfileWorker } from './insight/profile-worker.js';
 import { IncidentStore } from './store/incident-store.js';
-import { TriggerEngine, type Decision } from './trigger/engine.js';
-import { Discovery, type DiscoveryRound } from './watch/discovery.js';
-import { Inventory, type Reading, type WatchedServer } from './watch/inventory.js';
-import { HttpPoller, type PollResult } from './watch/poller.js';
+import { Flow } from './flow.js';
+import { planReload } from './reload-plan.js';
+import { TriggerEngine } from './trigger/engine.js';
+import { Discovery } from './watch/discovery.js';
+import { Inventory, type WatchedServer } from './watch/inventory.js';
+import { HttpPoller } from './watch/poller.js';
 import { VarzClient } from './watch/varz.js';
 
 export interface AppOptions {
@@ -43,6 +45,7 @@ export class App {
   readonly #sys: SystemAccount | undefined;
   #retentionTimer: NodeJS.Timeout | undefined;
   readonly #discovery: Discovery | undefined;
+  readonly #flow: Flow;
   #started = false;
   #stopped: Promise<void> | undefined;
 
@@ -60,7 +63,7 @@ export class App {
       intervalMs: config.poll.intervalMs,
       timeoutMs: config.poll.timeoutMs,
       maxBodyBytes: config.poll.maxBodyBytes,
-      onResult: (r) => this.#onPoll(r),
+      onResult: (r) => this.#flow.onPoll(r),
       log: this.#log.child({ component: 'poller' }),
       onError: () => this.metrics.internalErrors.inc({ where: 'poll' }),
     });
@@ -79,7 +82,7 @@ export class App {
           const sa = c.systemAccount;
           return sa?.discover ? { intervalMs: c.poll.intervalMs, timeoutMs: c.poll.timeoutMs, stallMs: sa.stallMs, select: sa.select } : undefined;
         },
-        onRound: (r) => this.#onDiscovery(r),
+        onRound: (r) => this.#flow.onDiscovery(r),
         log: this.#log.child({ component: 'discovery' }),
         onError: () => this.metrics.internalErrors.inc({ where: 'discovery' }),
       });
@@ -93,7 +96,17 @@ export class App {
       metrics: this.metrics,
       log: this.#log.child({ component: 'capture' }),
       clock: this.#clock,
-      profiles: this.#profiles,
+      summarize: (input) => this.#profiles.summarize(input, 10),
+    });
+    this.#flow = new Flow({
+      inventory: this.inventory,
+      engine: this.engine,
+      metrics: this.metrics,
+      log: this.#log,
+      clock: this.#clock,
+      config: () => this.#config,
+      submit: (req, opts) => this.capturer.submit(req, opts),
+      onForget: (s) => this.capturer.forget(s.key),
     });
     this.#http = new HttpServer({
       host: config.http.host,
@@ -201,132 +214,16 @@ export class App {
 
   #applyServers(servers: readonly ServerConfig[]): void {
     const removed = this.inventory.setServers(servers);
-    for (const s of removed) this.#forget(s);
+    for (const s of removed) this.#flow.forget(s);
     this.#poller.setServers(servers);
     // TLS agents of removed servers, or built from files a reload replaced, are closed.
     void this.#varz.retain(servers);
   }
 
-  #forget(s: WatchedServer): void {
-    this.engine.forget(s.key);
-    // Series are per label: keep them while another watched entry still carries the same name.
-    if (!this.inventory.byLabel(s.label)) void this.metrics.forgetServer(s.label);
-    this.#log.info({ server: s.label, url: s.config?.url, server_id: s.last?.varz.serverId }, 'server no longer watched');
-  }
-
-  #onPoll(r: PollResult): void {
-    this.metrics.pollDuration.observe(r.durationMs / 1000);
-    this.metrics.pollLateness.observe(Math.max(0, r.at - r.scheduledAt) / 1000);
-    const now = this.#clock.now();
-    if (r.ok) this.#seen(r.key, r.reading, now);
-    else this.#missed(r.key, r.error.message, now);
-  }
-
-  /** A server answered (HTTP poll or discovery round): inventory, rules. */
-  #seen(key: string, reading: Reading, now: number, discovered?: { profUrl: string | undefined }): void {
-    const change = this.inventory.ok(key, reading, now, discovered);
-    const s = this.inventory.get(key);
-    if (!change || !s) return;
-    if (change.previousLabel !== undefined) void this.metrics.forgetServer(change.previousLabel);
-    const v = reading.varz;
-    if (change.added) this.#log.info({ server: s.label, server_id: v.serverId, version: v.version, cluster: v.cluster }, 'discovered server');
-    else if (change.stateChanged) this.#log.info({ server: s.label, url: s.config?.url, server_id: v.serverId, version: v.version }, 'server is up');
-    this.#decide(s, this.engine.observe(key, s.label, { ok: true, varz: v }, now), now);
-  }
-
-  /** A poll failed, or a discovered server was missing from a round. */
-  #missed(key: string, error: string, now: number): void {
-    const change = this.inventory.failed(key, error, now);
-    const s = this.inventory.get(key);
-    if (!change || !s) return;
-    if (change.stateChanged) this.#log.warn({ server: s.label, url: s.config?.url, err: error }, 'server is down');
-    this.#decide(s, this.engine.observe(key, s.label, { ok: false }, now), now);
-  }
-
-  /** The outcome of one discovery round: who is up, who is missing, who is gone. */
-  #onDiscovery(round: DiscoveryRound): void {
-    const cfg = this.#config.systemAccount;
-    if (!cfg?.discover) return;
-    const m = this.metrics;
-    m.discoveryRounds.inc({ ended: round.ended });
-    if (round.durationMs !== undefined) {
-      m.discoveryDuration.observe(round.durationMs / 1000);
-      m.discoveryExpected.set(round.expected ?? round.selected.length);
-    }
-    const at = this.#clock.now();
-    const viaHttp = this.inventory.httpServerIds();
-    // Configured names count too: an HTTP server whose first poll has not answered yet has no server_id.
-    const httpNames = new Set(this.inventory.all().filter((x) => x.source === 'http').map((x) => x.label));
-    const seen = new Set<string>();
-    for (const r of round.selected) {
-      // Discovered servers are keyed by name, so that a restarted server (new server_id) stays one server.
-      const key = `system_account:${r.varz.serverName}`;
-      if (viaHttp.has(r.varz.serverId) || httpNames.has(r.varz.serverName)) {
-        // Watched over HTTP already: one server, one set of series.
-        if (this.inventory.get(key)?.source === 'system_account') this.#forget(this.inventory.remove(key) as WatchedServer);
-        continue;
-      }
-      seen.add(key);
-      this.#seen(key, { varz: r.varz, body: r.body, kind: 'statsz' }, at, { profUrl: cfg.profUrls[r.varz.serverName] });
-    }
-    m.discoveryServers.set(seen.size);
-    for (const key of this.inventory.discoveredKeys()) {
-      if (!seen.has(key)) this.#missed(key, `missing from the discovery round (${round.ended})`, at);
-    }
-    for (const gone of this.inventory.forgetMissing(at, cfg.forgetAfterMs)) this.#forget(gone);
-  }
-
-  #decide(s: WatchedServer, decisions: readonly Decision[], now: number): void {
-    const m = this.metrics;
-    for (const d of decisions) {
-      if (d.kind === 'skip') {
-        m.capturesSkipped.inc({ server: s.label, reason: d.reason });
-        this.#log.info({ server: s.label, trigger: d.trigger.name, value: d.value }, 'rule would fire but is in its cooldown');
-        continue;
-      }
-      m.triggersFired.inc({ server: s.label, trigger: d.trigger.name });
-      this.#log.info(
-        { server: s.label, trigger: d.trigger.name, metric: d.trigger.metric, value: d.value, above: d.trigger.above },
-        `rule ${d.trigger.name} fired on ${s.label}`,
-      );
-      const req: CaptureRequest = {
-        target: targetOf(s),
-        reason: 'trigger',
-        trigger: { name: d.trigger.name, metric: d.trigger.metric, value: d.value, above: d.trigger.above, for_ms: d.trigger.forMs },
-        profiles: d.trigger.profiles,
-        cpuDurationMs: this.#config.capture.cpuDurationMs,
-      };
-      const res = this.capturer.submit(req);
-      if (!res.accepted) {
-        this.engine.recordSkip(s.key, d.trigger.name, { at: now, reason: res.reason, message: res.message });
-        this.#log.warn({ server: s.label, trigger: d.trigger.name, reason: res.reason }, `capture skipped: ${res.message}`);
-      } else {
-        this.#log.info({ server: s.label, trigger: d.trigger.name, incident: res.id, profiles: req.profiles }, 'capturing');
-      }
-    }
-  }
-
-  /** Applies a new, already validated config. Keys that need a restart are logged and kept. */
+  /** Applies a new, already validated config. Keys that need a restart are logged and kept (see planReload). */
   reload(next: Config): void {
-    const prev = this.#config;
-    const restartNeeded: string[] = [];
-    if (next.http.listen !== prev.http.listen) restartNeeded.push('http.listen');
-    if (next.storage.dir !== prev.storage.dir) restartNeeded.push('storage.dir');
-    if (JSON.stringify(next.http.tls) !== JSON.stringify(prev.http.tls)) restartNeeded.push('http.tls');
-    const sameConnection = connectionKey(next.systemAccount) === connectionKey(prev.systemAccount);
-    if (!sameConnection) restartNeeded.push('system_account (connection)');
-    if (next.poll.intervalMs !== prev.poll.intervalMs || next.poll.timeoutMs !== prev.poll.timeoutMs || next.poll.maxBodyBytes !== prev.poll.maxBodyBytes) {
-      restartNeeded.push('poll');
-    }
-    // Keep what cannot change without a restart; apply everything else.
-    this.#config = {
-      ...next,
-      http: { ...prev.http, auth: next.http.auth },
-      poll: prev.poll,
-      // Discovery settings (discover, select, stall, forget_after, prof_urls) apply at once; the connection does not.
-      systemAccount: sameConnection ? next.systemAccount : prev.systemAccount,
-      storage: { ...next.storage, dir: prev.storage.dir },
-    };
+    const { restartNeeded, effective } = planReload(this.#config, next);
+    this.#config = effective;
     this.#log.level = next.log.level;
     this.engine.setTriggers(next.triggers);
     this.capturer.updateConfig(next.capture, next.storage.retention);
@@ -334,7 +231,7 @@ export class App {
     if (this.#config.systemAccount?.discover) {
       this.#discovery?.start();
     } else {
-      for (const key of this.inventory.discoveredKeys()) this.#forget(this.inventory.remove(key) as WatchedServer);
+      for (const key of this.inventory.discoveredKeys()) this.#flow.forget(this.inventory.remove(key) as WatchedServer);
     }
     this.#warnAboutPaths(this.#config);
     this.#armRetention();
@@ -368,10 +265,4 @@ export class App {
   async #closeClients(): Promise<void> {
     await Promise.allSettled([this.#poller.stop(), this.#varz.close(), this.#pprof.close(), this.#sys?.stop(), this.#profiles.close()]);
   }
-}
-
-/** Everything that defines the system-account connection (secrets included, never logged). */
-function connectionKey(c: Config['systemAccount']): string {
-  if (!c) return '';
-  return JSON.stringify([c.urls, c.user, c.password?.reveal(), c.token?.reveal(), c.creds, c.nkeySeed?.reveal(), c.tls, c.timeoutMs]);
 }

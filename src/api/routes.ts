@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { IncidentStore } from '../store/incident-store.js';
 import { parseIncidentId } from '../store/naming.js';
-import type { TriggerEngine } from '../trigger/engine.js';
+import type { LastFiring, TriggerEngine } from '../trigger/engine.js';
 import { inCooldown, nextFireAt } from '../trigger/rules.js';
 import { selects } from '../watch/fleet.js';
 import type { Inventory, WatchedServer } from '../watch/inventory.js';
@@ -60,6 +60,12 @@ function serverView(s: WatchedServer, via: Config['capture']['via'], sys: System
     last_error: s.lastError ?? null,
     capture_paths: { cpu: path('cpu'), allocs: path('allocs'), heap: path('heap'), goroutine: path('goroutine') },
   };
+}
+
+function lastFiringView(f: LastFiring | undefined): Record<string, unknown> | null {
+  if (!f) return null;
+  if (f.outcome === 'captured') return { at: iso(f.at), outcome: 'captured', incident: f.incident, reason: null, message: null };
+  return { at: iso(f.at), outcome: 'refused', incident: null, reason: f.reason, message: f.message };
 }
 
 /** Maps capturer refusals to HTTP codes: 409 busy, 429 limit, 422 unsupported. */
@@ -154,6 +160,25 @@ export function apiRoutes(d: ApiDeps): Route[] {
         count('deduplicated');
         return { fingerprint: a.fingerprint, alert: a.name, server: hit.label, result: 'deduplicated' };
       }
+      // The daemon's own rules usually see the trouble first (no scrape, no `for: 1m`, no Alertmanager group
+      // wait). An alert about a server that a rule captured within alerts.cooldown, with every profile the
+      // alert asks for, is answered with that incident: the onset is already on disk, and a second capture
+      // minutes later would spend capture.limit and the CPU profiler on a near-copy (or be refused as busy).
+      const recent = d.capturer.recentIncident(hit.s.key);
+      if (
+        recent !== undefined &&
+        recent.reason === 'trigger' &&
+        now - recent.at < config.alerts.cooldownMs &&
+        config.alerts.profiles.every((p) => recent.profiles.includes(p))
+      ) {
+        alertSeen.set(a.fingerprint, now);
+        count('already_captured');
+        d.log.info(
+          { alert: a.name, fingerprint: a.fingerprint, server: hit.label, incident: recent.id, triggers: recent.triggers },
+          'alert answered with the incident a rule captured',
+        );
+        return { fingerprint: a.fingerprint, alert: a.name, server: hit.label, result: 'already_captured', id: recent.id, triggers: recent.triggers };
+      }
       const r = d.capturer.submit({
         target: targetOf(hit.s),
         reason: 'alert',
@@ -236,6 +261,8 @@ export function apiRoutes(d: ApiDeps): Route[] {
             cooldown_until: cooling && v.state.lastFiredAt !== undefined ? iso(v.state.lastFiredAt + t.cooldownMs) : null,
             last_fired_at: iso(v.state.lastFiredAt),
             last_skip: v.lastSkip ? { at: iso(v.lastSkip.at), reason: v.lastSkip.reason, message: v.lastSkip.message } : null,
+            // What became of the last firing: captured into an incident, or refused (the rule stayed armed).
+            last_firing: lastFiringView(v.lastFiring),
           };
         });
         triggers.sort((a, b) => a.server.localeCompare(b.server) || a.trigger.localeCompare(b.trigger));
@@ -267,6 +294,7 @@ export function apiRoutes(d: ApiDeps): Route[] {
             server: e.server,
             reason: e.summary?.reason ?? null,
             trigger: e.summary?.trigger ?? null,
+            triggers: e.summary?.triggers ?? [],
             alert: e.summary?.alert ?? null,
             status: e.summary?.status ?? null,
             started_at: iso(e.startedAtMs),

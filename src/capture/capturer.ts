@@ -1,21 +1,20 @@
 /**
  * Turns a CaptureRequest into an incident on disk: admission (one incident per server at a time, the
  * global rate limit), profiles taken through the chosen path with at most `max_concurrent` in flight,
- * CPU "already in use" retried with backoff, then the manifest, the atomic commit, and retention.
+ * then the manifest, the atomic commit, and retention. Each profile (fetch, busy-CPU retry, write, summary)
+ * and the manifest go through incident-capture.ts, the path the one-shot CLI uses too.
  */
-import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { CaptureConfig, ProfileName } from '../config/types.js';
 import { CaptureError, describeError, StorageError } from '../errors.js';
-import type { ProfileWorker } from '../insight/profile-worker.js';
 import type { Logger } from '../log.js';
 import type { Metrics, SkipReason } from '../metrics/registry.js';
 import type { IncidentStore, IncidentWriter } from '../store/incident-store.js';
-import { TooLargeError } from '../store/incident-store.js';
 import type { IncidentManifest, ProfileResult } from '../store/manifest.js';
-import { incidentDirName, incidentId, profileFileName, serverDirName } from '../store/naming.js';
+import { incidentDirName, incidentId, serverDirName } from '../store/naming.js';
 import type { RetentionPolicy } from '../store/retention.js';
 import type { PprofClient } from './http-pprof.js';
+import { buildManifest, captureProfile, failedProfile, type Summarize } from './incident-capture.js';
 import { choosePath, type Path } from './paths.js';
 import { parseProfilezReply, profilezRequest, profilezSubject } from './profilez.js';
 import type { CaptureRequest } from './request.js';
@@ -36,8 +35,8 @@ export interface CapturerOptions {
   metrics: Metrics;
   log: Logger;
   clock: Clock;
-  /** Decodes profiles off the event loop (owned by App, which closes it). */
-  profiles: Pick<ProfileWorker, 'summarize'>;
+  /** Summarises a captured profile off the event loop (App passes its ProfileWorker). */
+  summarize: Summarize;
 }
 
 export interface IncidentResult {
@@ -46,18 +45,21 @@ export interface IncidentResult {
   manifest: IncidentManifest;
 }
 
+/** The last incident admitted for a server (to answer an alert about a server a rule just captured). */
+export interface RecentIncident {
+  readonly id: string;
+  /** When it was admitted (ms). */
+  readonly at: number;
+  readonly reason: CaptureRequest['reason'];
+  readonly profiles: readonly ProfileName[];
+  /** The rules that fired, for a trigger incident. */
+  readonly triggers: readonly string[];
+}
+
 export type SubmitResult =
   | { readonly accepted: true; readonly id: string; readonly done: Promise<IncidentResult> }
   | { readonly accepted: false; readonly reason: SkipReason; readonly message: string };
 
-const CPU_RETRY_FIRST_MS = 250;
-const CPU_RETRY_MAX_MS = 2_000;
-/**
- * Profiles larger than this are kept but not summarised: decoding needs the whole profile in memory,
- * several times its compressed size (a 20 MB heap profile took ~700 MB), while captures are streamed to
- * disk precisely so that memory stays bounded (bench/capture-memory.ts). Real profiles are KBs to a few MB.
- */
-const SUMMARY_MAX_BYTES = 4 * 1024 * 1024;
 
 export class Capturer {
   readonly #o: CapturerOptions;
@@ -69,11 +71,15 @@ export class Capturer {
   readonly #waiting: (() => void)[] = [];
   readonly #abort = new AbortController();
   readonly #warnedUnsupported = new Set<string>();
+  readonly #recent = new Map<string, RecentIncident>();
   #stopping = false;
   #pruning: Promise<void> = Promise.resolve();
 
+  readonly #summarize: Summarize;
+
   constructor(o: CapturerOptions) {
     this.#o = o;
+    this.#summarize = o.summarize;
     this.#slotsFree = o.config.maxConcurrent;
   }
 
@@ -83,6 +89,17 @@ export class Capturer {
     this.#o.config = config;
     this.#o.retention = retention;
     this.#drainWaiting();
+  }
+
+  /** A server is no longer watched: forget what was remembered about it (the once-only warnings). */
+  forget(key: string): void {
+    this.#recent.delete(key);
+    for (const k of this.#warnedUnsupported) if (k.startsWith(`${key}|`)) this.#warnedUnsupported.delete(k);
+  }
+
+  /** The last incident admitted for a server (by inventory key), if any. */
+  recentIncident(key: string): RecentIncident | undefined {
+    return this.#recent.get(key);
   }
 
   /** Keys of servers with an incident in progress. */
@@ -101,18 +118,22 @@ export class Capturer {
     if (this.#starts.length > 0 && (this.#starts[0] as number) <= from) this.#starts = this.#starts.filter((t) => t > from);
   }
 
-  #skip(label: string, reason: SkipReason, message: string): SubmitResult {
-    this.#o.metrics.capturesSkipped.inc({ server: label, reason });
+  #skip(label: string, reason: SkipReason, message: string, count: boolean): SubmitResult {
+    if (count) this.#o.metrics.capturesSkipped.inc({ server: label, reason });
     return { accepted: false, reason, message };
   }
 
-  /** Admits or refuses a request at once; an admitted one runs in the background (`done`). */
-  submit(req: CaptureRequest): SubmitResult {
+  /**
+   * Admits or refuses a request at once; an admitted one runs in the background (`done`). A refusal is
+   * counted in `captures_skipped_total` unless `countSkip` is false (the rule flow counts one per episode).
+   */
+  submit(req: CaptureRequest, opts: { countSkip?: boolean } = {}): SubmitResult {
     const { log, clock } = this.#o;
     const label = req.target.label;
+    const count = opts.countSkip ?? true;
     if (this.#stopping) return { accepted: false, reason: 'busy', message: 'the daemon is shutting down' };
     if (this.#active.has(req.target.key)) {
-      return this.#skip(label, 'busy', `server ${label} is already being captured`);
+      return this.#skip(label, 'busy', `server ${label} is already being captured`, count);
     }
     const sys = this.#o.systemAccount;
     const sysState = sys === undefined ? 'none' : sys.connected ? 'up' : 'down';
@@ -124,7 +145,7 @@ export class Capturer {
         this.#warnedUnsupported.add(key);
         log.warn({ server: label, profiles: req.profiles }, `cannot capture from this server: ${why}`);
       }
-      return this.#skip(label, 'unsupported', `no way to capture from ${label}: ${why}`);
+      return this.#skip(label, 'unsupported', `no way to capture from ${label}: ${why}`, count);
     }
     const now = clock.now();
     this.#trim(now);
@@ -133,6 +154,7 @@ export class Capturer {
         label,
         'limit',
         `capture.limit reached: ${this.#o.config.limit.count} incidents in ${Math.round(this.#o.config.limit.windowMs / 1000)}s`,
+        count,
       );
     }
     this.#starts.push(now);
@@ -140,6 +162,13 @@ export class Capturer {
     const id = incidentId(serverDirName(label), incidentDirName(now, label2));
     const done = this.#run(req, now, label2, plans).finally(() => this.#active.delete(req.target.key));
     this.#active.set(req.target.key, done);
+    this.#recent.set(req.target.key, {
+      id,
+      at: now,
+      reason: req.reason,
+      profiles: req.profiles,
+      triggers: req.triggers?.map((t) => t.name) ?? (req.trigger ? [req.trigger.name] : []),
+    });
     return { accepted: true, id, done };
   }
 
@@ -182,37 +211,22 @@ export class Capturer {
         plans.map((p) =>
           p.choice.ok
             ? this.#slot(() => this.#captureProfile(w, req, p.profile, p.choice.ok ? p.choice.via : 'prof_port', signal))
-            : Promise.resolve(failed(p.profile, null, p.choice.why, 0)),
+            : Promise.resolve(failedProfile(p.profile, null, p.choice.why, 0)),
         ),
       );
     } catch (err) {
       storageFailure = describeError(err);
-      results = plans.map((p) => failed(p.profile, null, `not captured: ${storageFailure}`, 0));
+      results = plans.map((p) => failedProfile(p.profile, null, `not captured: ${storageFailure}`, 0));
     }
-    const ok = results.filter((r) => r.error === null).length;
-    const vias = [...new Set(results.map((r) => r.via).filter((v) => v !== null))];
-    const manifest: IncidentManifest = {
-      version: 1,
+    const manifest = buildManifest({
       id: writer?.id ?? incidentId(serverDirName(label), incidentDirName(startedAt, dirLabel)),
-      server: {
-        name: label,
-        id: req.target.serverId ?? null,
-        cluster: req.target.cluster ?? null,
-        version: req.target.version ?? null,
-        tags: [...req.target.tags],
-        url: req.target.url ?? null,
-      },
-      reason: req.reason,
-      trigger: req.trigger ?? null,
-      alert: req.alert ?? null,
-      note: req.note ?? null,
-      via: vias.length === 0 ? null : vias.length === 1 ? (vias[0] as string) : 'mixed',
-      started_at: new Date(startedAt).toISOString(),
-      finished_at: new Date(clock.now()).toISOString(),
-      status: storageFailure !== undefined || ok === 0 ? 'failed' : ok === results.length ? 'ok' : 'partial',
-      profiles: results,
-      files: [...files, ...results.flatMap((r) => (r.file ? [r.file] : []))].sort(),
-    };
+      req,
+      startedAt,
+      finishedAt: clock.now(),
+      results,
+      files,
+      storageFailed: storageFailure !== undefined,
+    });
     let path: string | undefined;
     if (writer && storageFailure === undefined) {
       try {
@@ -247,6 +261,9 @@ export class Capturer {
       );
       this.#schedulePrune();
     }
+    // A name collision gives the incident a suffixed id at commit: keep the answer to alerts exact.
+    const recent = this.#recent.get(req.target.key);
+    if (recent && recent.at === startedAt && recent.id !== manifest.id) this.#recent.set(req.target.key, { ...recent, id: manifest.id });
     return { id: manifest.id, path, manifest };
   }
 
@@ -281,86 +298,44 @@ export class Capturer {
     const { metrics, log, clock, config } = this.#o;
     const label = req.target.label;
     const started = performance.now();
-    const file = profileFileName(profile);
     const cpuMs = req.cpuDurationMs;
     const timeoutMs = profile === 'cpu' ? cpuMs + config.timeoutMs : config.timeoutMs;
-    // CPU conflicts are retried until the time this profile was allowed would have run out.
-    const retryUntil = clock.now() + (profile === 'cpu' ? cpuMs + config.timeoutMs : 0);
-    let backoff = CPU_RETRY_FIRST_MS;
-    let attempts = 0;
-    for (;;) {
-      attempts++;
-      try {
-        let written: { bytes: number; sha256: string };
-        let data: Uint8Array | undefined;
+    const result = await captureProfile({
+      writer,
+      server: label,
+      profile,
+      via,
+      fetch: async (sig) => {
         if (via === 'system_account') {
           const sys = this.#o.systemAccount;
           if (!sys) throw new CaptureError('no system account', 'unsupported', {});
           if (!req.target.serverId) throw new CaptureError('server_id unknown', 'unsupported', {});
-          const msg = await sys.request(profilezSubject(req.target.serverId), profilezRequest(profile, cpuMs), { timeoutMs, signal });
-          data = parseProfilezReply(msg.data, { server: label, profile });
-          if (data.byteLength > config.maxProfileBytes) {
-            throw new CaptureError(`profile is ${data.byteLength} bytes, more than capture.max_profile_size`, 'too_large', {});
-          }
-          written = await writer.writeFile(file, data);
-        } else {
-          const profUrl = req.target.profUrl;
-          if (!profUrl) throw new CaptureError('no prof_url', 'unsupported', {});
-          const stream = await this.#o.pprof.open(profUrl, profile, cpuMs, { timeoutMs, signal });
-          written = await writer.writeStream(file, stream, config.maxProfileBytes, signal);
+          const msg = await sys.request(profilezSubject(req.target.serverId), profilezRequest(profile, cpuMs), { timeoutMs, signal: sig });
+          return { bytes: parseProfilezReply(msg.data, { server: label, profile }) };
         }
-        const seconds = (performance.now() - started) / 1000;
-        metrics.captures.inc({ server: label, profile, via, result: 'ok' });
-        metrics.captureDuration.observe({ profile, via }, seconds);
-        metrics.lastCapture.set({ server: label, profile }, clock.now() / 1000);
-        const result: ProfileResult = {
-          name: profile,
-          file,
-          bytes: written.bytes,
-          sha256: written.sha256,
-          duration_ms: Math.round(seconds * 1000),
-          via,
-          error: null,
-          top: [],
-          sample_type: null,
-        };
-        if (written.bytes > SUMMARY_MAX_BYTES) {
-          log.info({ server: label, profile, bytes: written.bytes }, 'profile too large to summarise in memory; top functions left out (open it with go tool pprof)');
-        } else {
-          try {
-            // The file just written, read in the worker thread: no copy of the bytes on the event loop.
-            const summary = await this.#o.profiles.summarize({ path: join(writer.tmpPath, file) }, 10);
-            result.top = summary.top;
-            result.sample_type = summary.sampleType;
-          } catch (err) {
-            log.warn({ server: label, profile, err: describeError(err) }, 'captured profile could not be summarised');
-          }
-        }
-        return result;
-      } catch (err) {
-        const busy = err instanceof CaptureError && err.kind === 'busy';
-        if (busy && !signal.aborted && clock.now() + backoff < retryUntil) {
-          log.debug({ server: label, profile, via, attempt: attempts }, 'cpu profiler busy; retrying');
-          try {
-            await clock.sleep(backoff, signal);
-          } catch {
-            // aborted: fall through to the next attempt, which reports it
-          }
-          backoff = Math.min(backoff * 2, CPU_RETRY_MAX_MS);
-          continue;
-        }
-        const ms = Math.round(performance.now() - started);
-        metrics.captures.inc({ server: label, profile, via, result: 'error' });
-        metrics.captureDuration.observe({ profile, via }, ms / 1000);
-        let message = describeError(err);
-        if (signal.aborted) message = 'aborted: the daemon was stopped (shutdown_timeout reached) before this profile was complete';
-        else if (err instanceof TooLargeError) message = `profile larger than capture.max_profile_size (${err.limit} bytes)`;
-        else if (busy) message = `${message} (gave up after ${attempts} attempts: another client holds the CPU profiler)`;
-        if (err instanceof StorageError) throw err;
-        log.warn({ server: label, profile, via, err: message }, 'profile capture failed');
-        return failed(profile, via, message, ms);
-      }
+        const profUrl = req.target.profUrl;
+        if (!profUrl) throw new CaptureError('no prof_url', 'unsupported', {});
+        return { stream: await this.#o.pprof.open(profUrl, profile, cpuMs, { timeoutMs, signal: sig }) };
+      },
+      maxBytes: config.maxProfileBytes,
+      // CPU conflicts are retried until the time this profile was allowed would have run out.
+      retryBusyUntil: profile === 'cpu' ? clock.now() + cpuMs + config.timeoutMs : 0,
+      abortedMessage: 'aborted: the daemon was stopped (shutdown_timeout reached) before this profile was complete',
+      signal,
+      clock,
+      summarize: this.#summarize,
+      log,
+    });
+    const seconds = (performance.now() - started) / 1000;
+    if (result.error === null) {
+      metrics.captures.inc({ server: label, profile, via, result: 'ok' });
+      metrics.lastCapture.set({ server: label, profile }, clock.now() / 1000);
+    } else {
+      metrics.captures.inc({ server: label, profile, via, result: 'error' });
+      log.warn({ server: label, profile, via, err: result.error }, 'profile capture failed');
     }
+    metrics.captureDuration.observe({ profile, via }, seconds);
+    return result;
   }
 
   #schedulePrune(): void {
@@ -410,8 +385,4 @@ export class Capturer {
     }
     await this.#pruning;
   }
-}
-
-function failed(name: string, via: Path | null, error: string, ms: number): ProfileResult {
-  return { name, file: null, bytes: 0, sha256: null, duration_ms: ms, via, error, top: [], sample_type: null };
 }

@@ -1,6 +1,6 @@
 /** The value that flows from a decision (rule, API, alert, CLI) to the capturer. */
 import type { ProfileName } from '../config/types.js';
-import type { IncidentManifest, IncidentReason } from '../store/manifest.js';
+import type { IncidentManifest, IncidentReason, TriggerRecord } from '../store/manifest.js';
 import type { WatchedServer } from '../watch/inventory.js';
 
 export interface CaptureTarget {
@@ -21,7 +21,10 @@ export interface CaptureTarget {
 export interface CaptureRequest {
   readonly target: CaptureTarget;
   readonly reason: IncidentReason;
+  /** The first (primary) rule that fired. */
   readonly trigger?: IncidentManifest['trigger'];
+  /** Every rule that fired on the same observation, `trigger` first; `profiles` is the union of theirs. */
+  readonly triggers?: readonly TriggerRecord[];
   readonly alert?: IncidentManifest['alert'];
   readonly note?: string;
   readonly profiles: readonly ProfileName[];

@@ -9,13 +9,15 @@
  */
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { buildManifest, captureProfile, isGzip } from '../capture/incident-capture.js';
 import { closeBounded, connectOnce, requestAllOn, requestOn } from '../capture/nats-connection.js';
+import { systemClock } from '../clock.js';
 import { parseVersion, profilezSupports } from '../capture/paths.js';
 import { parseProfilezReply, profilezRequest, profilezSubject } from '../capture/profilez.js';
 import { formatDuration, parseDuration } from '../config/duration.js';
 import { loadConfig } from '../config/load.js';
 import { PROFILE_NAMES, type ProfileName, type Selector, type SystemAccountConfig } from '../config/types.js';
-import { AutoprofError, StorageError, UsageError, describeError } from '../errors.js';
+import { AutoprofError, UsageError, describeError } from '../errors.js';
 import { ProfileWorker } from '../insight/profile-worker.js';
 import { createLogger } from '../log.js';
 import { Secret } from '../secret.js';
@@ -212,9 +214,7 @@ export function waitMs(profile: ProfileName, timeoutMs: number): number {
   return profile === 'cpu' ? timeoutMs + CPU_MARGIN_MS : timeoutMs;
 }
 
-export function isGzip(data: Uint8Array): boolean {
-  return data.length >= 2 && data[0] === 0x1f && data[1] === 0x8b;
-}
+export { isGzip };
 
 /**
  * File name for what a server sent: gzip protobuf is `<profile>.pb.gz` whatever the level (Go writes CPU
@@ -439,8 +439,8 @@ function failedResult(profile: ProfileName, error: string, ms: number): ProfileR
   return { name: profile, file: null, bytes: 0, sha256: null, duration_ms: Math.round(ms), via: 'system_account', error, top: [], sample_type: null };
 }
 
-/** One profile from one server into the writer. Only StorageError escapes; everything else is a failed result. */
-async function captureProfile(
+/** One profile from one server into the writer, through the shared capture path. Only StorageError escapes. */
+async function captureOne(
   nc: NatsConnection,
   writer: IncidentWriter,
   s: StatszReading,
@@ -449,7 +449,6 @@ async function captureProfile(
   signal: AbortSignal,
   profiles: ProfileWorker,
 ): Promise<ProfileResult> {
-  const started = performance.now();
   const v = s.varz;
   if (parseVersion(v.version) !== undefined && !profilezSupports(profile, v.version)) {
     return failedResult(
@@ -458,40 +457,25 @@ async function captureProfile(
       0,
     );
   }
-  try {
-    const msg = await requestOn(nc, profilezSubject(v.serverId), profilezRequest(profile, o.timeoutMs, o.level), {
-      timeoutMs: waitMs(profile, o.timeoutMs),
-      signal,
-    });
-    const data = parseProfilezReply(msg.data, { server: v.serverName, profile }, o.level);
-    const file = fileNameFor(profile, data);
-    const written = await writer.writeFile(file, data);
-    const result: ProfileResult = {
-      name: profile,
-      file,
-      bytes: written.bytes,
-      sha256: written.sha256,
-      duration_ms: Math.round(performance.now() - started),
-      via: 'system_account',
-      error: null,
-      top: [],
-      sample_type: null,
-    };
-    if (isGzip(data)) {
-      try {
-        const summary = await profiles.summarize({ path: join(writer.tmpPath, file) }, 10);
-        result.top = summary.top;
-        result.sample_type = summary.sampleType;
-      } catch {
-        // kept as the server sent it; `go tool pprof` may still read what we cannot summarise
-      }
-    }
-    return result;
-  } catch (err) {
-    if (err instanceof StorageError) throw err;
-    if (signal.aborted) return failedResult(profile, 'interrupted', performance.now() - started);
-    return failedResult(profile, describeError(err), performance.now() - started);
-  }
+  return captureProfile({
+    writer,
+    server: v.serverName,
+    profile,
+    via: 'system_account',
+    fetch: async (sig) => {
+      const msg = await requestOn(nc, profilezSubject(v.serverId), profilezRequest(profile, o.timeoutMs, o.level), { timeoutMs: waitMs(profile, o.timeoutMs), signal: sig });
+      return { bytes: parseProfilezReply(msg.data, { server: v.serverName, profile }, o.level) };
+    },
+    fileName: (data) => (data === undefined ? profileFileName(profile) : fileNameFor(profile, data)),
+    maxBytes: undefined,
+    // Like `nats server request profile`: one attempt; the person at the keyboard can run it again.
+    retryBusyUntil: 0,
+    abortedMessage: 'interrupted',
+    signal,
+    clock: systemClock,
+    summarize: (input) => profiles.summarize(input, 10),
+    log: undefined,
+  });
 }
 
 /** Every profile of one server, one after another, into one incident. Never throws. */
@@ -519,7 +503,7 @@ async function captureServer(
         continue;
       }
       hooks.started(name, profile);
-      const r = await captureProfile(nc, writer, s, profile, o, signal, profiles);
+      const r = await captureOne(nc, writer, s, profile, o, signal, profiles);
       hooks.finished(name, profile, r);
       results.push(r);
     }
@@ -543,22 +527,18 @@ async function captureServer(
     return fail(notSaved ?? 'not saved');
   }
 
-  const ok = results.filter((r) => r.error === null).length;
-  const manifest: IncidentManifest = {
-    version: 1,
+  const manifest = buildManifest({
     id: writer.id,
-    server: { name, id: v.serverId, cluster: v.cluster ?? null, version: v.version || null, tags: [...v.tags], url: null },
-    reason: 'manual',
-    trigger: null,
-    alert: null,
-    note: 'nats-autoprof capture',
-    via: 'system_account',
-    started_at: new Date(startedAt).toISOString(),
-    finished_at: new Date().toISOString(),
-    status: ok === 0 ? 'failed' : ok === results.length ? 'ok' : 'partial',
-    profiles: results,
+    req: {
+      target: { key: v.serverId, label: name, serverId: v.serverId, version: v.version || undefined, cluster: v.cluster, tags: v.tags, url: undefined, profUrl: undefined, snapshot: undefined },
+      reason: 'manual',
+      note: 'nats-autoprof capture',
+    },
+    startedAt,
+    finishedAt: Date.now(),
+    results,
     files: [], // set by commit() to the files written
-  };
+  });
   try {
     const c = await writer.commit(manifest);
     return {

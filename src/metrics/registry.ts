@@ -121,7 +121,9 @@ export class Metrics {
 
   // --- API ---
   readonly apiRequests = new Counter({ name: 'nats_autoprof_api_requests_total', help: 'HTTP requests by route and status code.', labelNames: ['route', 'code'] as const, registers: [this.registry] });
-  readonly alertsReceived = new Counter({ name: 'nats_autoprof_alerts_received_total', help: 'Alertmanager alerts received, by what was done (captured, deduplicated, unknown_server, resolved, skipped).', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly alertsReceived = new Counter({ name: 'nats_autoprof_alerts_received_total', help: 'Alertmanager alerts received, by what was done (captured, already_captured, deduplicated, unknown_server, resolved, skipped).', labelNames: ['result'] as const, registers: [this.registry] });
+
+  // --- the daemon itself ---
 
   // --- the daemon itself ---
   readonly internalErrors = new Counter({

@@ -42,6 +42,8 @@ export interface IncidentStoreOptions {
 export interface IncidentSummary {
   reason: IncidentReason;
   trigger: string | null;
+  /** Every rule that fired into the incident (the first is `trigger`). */
+  triggers: string[];
   alert: string | null;
   status: IncidentManifest['status'];
   finishedAt: string;
@@ -75,6 +77,7 @@ function summaryOf(m: IncidentManifest): IncidentSummary {
   return {
     reason: m.reason,
     trigger: m.trigger?.name ?? null,
+    triggers: m.triggers.map((t) => t.name),
     alert: m.alert?.name ?? null,
     status: m.status,
     finishedAt: m.finished_at,

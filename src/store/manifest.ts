@@ -36,6 +36,15 @@ export interface ProfileResult {
   sample_type: string | null;
 }
 
+/** One rule's firing as recorded in an incident. */
+export interface TriggerRecord {
+  name: string;
+  metric: string;
+  value: number;
+  above: number;
+  for_ms: number;
+}
+
 export interface IncidentManifest {
   version: 1;
   id: string;
@@ -48,7 +57,14 @@ export interface IncidentManifest {
     url: string | null;
   };
   reason: IncidentReason;
-  trigger: { name: string; metric: string; value: number; above: number; for_ms: number } | null;
+  /** The first (primary) rule that fired; kept for readers of version 1 manifests. */
+  trigger: TriggerRecord | null;
+  /**
+   * Every rule that fired on the observation that led to this incident (the first is `trigger`); its profiles
+   * are the union of theirs. [] for manual and alert captures. Absent in manifests written before it existed:
+   * `parseManifest` fills it in from `trigger`.
+   */
+  triggers: TriggerRecord[];
   alert: {
     name: string;
     fingerprint: string;
@@ -102,8 +118,12 @@ export function parseManifest(json: unknown): IncidentManifest | undefined {
   if (!REASONS.has(json.reason) || !STATUSES.has(json.status)) return undefined;
   if (typeof json.started_at !== 'string' || typeof json.finished_at !== 'string') return undefined;
   if (json.trigger !== null && !isRecord(json.trigger)) return undefined;
+  if (json.triggers !== undefined && (!Array.isArray(json.triggers) || !json.triggers.every(isRecord))) return undefined;
   if (json.alert !== null && !isRecord(json.alert)) return undefined;
   if (!Array.isArray(json.profiles) || !json.profiles.every(isProfileResult)) return undefined;
   if (!Array.isArray(json.files) || !json.files.every((f) => typeof f === 'string')) return undefined;
-  return json as unknown as IncidentManifest;
+  const m = json as unknown as IncidentManifest;
+  // Older manifests have `trigger` only.
+  if (json.triggers === undefined) m.triggers = m.trigger === null ? [] : [m.trigger];
+  return m;
 }

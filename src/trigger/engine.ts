@@ -1,10 +1,14 @@
 /**
  * Holds the rule state of every (server, rule) pair and turns each poll outcome into decisions.
  * No I/O and no timers: `now` comes from the caller.
+ *
+ * A `fire` decision is a proposal: the caller submits one capture for all the proposals of one observation,
+ * then tells the engine what happened, `commit` (accepted: the rules are disarmed, their cooldown starts) or
+ * `refused` (the rules stay armed and propose again at the next sample still above).
  */
 import type { TriggerConfig } from '../config/types.js';
 import type { Varz } from '../watch/varz.js';
-import { initialRuleState, isFiring, metricValue, stepRule, type RuleState } from './rules.js';
+import { commitFire, initialRuleState, isFiring, metricValue, refuseFire, stepRule, type RuleState } from './rules.js';
 
 export type Observation = { readonly ok: false } | { readonly ok: true; readonly varz: Varz };
 
@@ -21,17 +25,29 @@ export interface LastSkip {
   readonly message: string;
 }
 
+/** What became of the rule's last firing: a capture (into `incident`), or a refusal (the rule stayed armed). */
+export type LastFiring =
+  | { readonly at: number; readonly outcome: 'captured'; readonly incident: string }
+  | { readonly at: number; readonly outcome: 'refused'; readonly reason: string; readonly message: string };
+
 export interface RuleView {
   readonly key: string;
   readonly label: string;
   readonly trigger: TriggerConfig;
   readonly state: RuleState;
   readonly lastSkip: LastSkip | undefined;
+  readonly lastFiring: LastFiring | undefined;
+}
+
+interface RuleEntry {
+  state: RuleState;
+  lastSkip: LastSkip | undefined;
+  lastFiring: LastFiring | undefined;
 }
 
 interface Entry {
   label: string;
-  rules: Map<string, { state: RuleState; lastSkip: LastSkip | undefined }>;
+  rules: Map<string, RuleEntry>;
 }
 
 export class TriggerEngine {
@@ -75,7 +91,7 @@ export class TriggerEngine {
       }
       let r = e.rules.get(t.name);
       if (!r) {
-        r = { state: initialRuleState(now), lastSkip: undefined };
+        r = { state: initialRuleState(now), lastSkip: undefined, lastFiring: undefined };
         e.rules.set(t.name, r);
       }
       const input = obs.ok ? { ok: true as const, serverId: obs.varz.serverId, value: metricValue(t.metric, obs.varz) } : FAILED;
@@ -90,10 +106,36 @@ export class TriggerEngine {
     return out ?? NO_DECISIONS;
   }
 
-  /** Records why a firing did not lead to a capture (limit, busy, unsupported). */
-  recordSkip(key: string, trigger: string, skip: LastSkip): void {
-    const r = this.#servers.get(key)?.rules.get(trigger);
-    if (r) r.lastSkip = skip;
+  /** The proposed firings of `triggers` were captured into `incident`: disarm them and start their cooldowns. */
+  commit(key: string, triggers: readonly string[], incident: string, now: number): void {
+    const e = this.#servers.get(key);
+    for (const name of triggers) {
+      const r = e?.rules.get(name);
+      if (!r) continue;
+      r.state = commitFire(r.state, now);
+      r.lastFiring = { at: now, outcome: 'captured', incident };
+    }
+  }
+
+  /**
+   * The proposed firings of `triggers` were refused (busy, limit, unsupported): they stay armed. Returns the
+   * rules for which this is the first refusal of their episode (count and log those; the others are retries).
+   */
+  refused(key: string, triggers: readonly string[], skip: { reason: string; message: string }, now: number): string[] {
+    const e = this.#servers.get(key);
+    const first: string[] = [];
+    for (const name of triggers) {
+      const r = e?.rules.get(name);
+      if (!r) continue;
+      const { state, report } = refuseFire(r.state);
+      r.state = state;
+      r.lastFiring = { at: now, outcome: 'refused', reason: skip.reason, message: skip.message };
+      if (report) {
+        r.lastSkip = { at: now, reason: skip.reason, message: skip.message };
+        first.push(name);
+      }
+    }
+    return first;
   }
 
   forget(key: string): void {
@@ -107,7 +149,7 @@ export class TriggerEngine {
     const out: RuleView[] = [];
     for (const t of this.#triggers) {
       const r = e.rules.get(t.name);
-      if (r) out.push({ key, label: e.label, trigger: t, state: r.state, lastSkip: r.lastSkip });
+      if (r) out.push({ key, label: e.label, trigger: t, state: r.state, lastSkip: r.lastSkip, lastFiring: r.lastFiring });
     }
     return out;
   }
@@ -124,7 +166,7 @@ export class TriggerEngine {
     for (const [key, e] of this.#servers) {
       for (const t of this.#triggers) {
         const r = e.rules.get(t.name);
-        if (r) out.push({ key, label: e.label, trigger: t, state: r.state, lastSkip: r.lastSkip });
+        if (r) out.push({ key, label: e.label, trigger: t, state: r.state, lastSkip: r.lastSkip, lastFiring: r.lastFiring });
       }
     }
     return out;

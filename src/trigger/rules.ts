@@ -2,7 +2,7 @@
  * Threshold rules as a pure state machine per (server, rule): state + input + now -> next state + event.
  * No I/O, no timers: the clock is the `now` argument.
  *
- *   idle ──value > above──> pending ──stayed above for `for`──> fired (disarmed)
+ *   idle ──value > above──> pending ──stayed above for `for`, capture accepted──> fired (disarmed)
  *    ^                        │                                   │ value drops below rearm_below
  *    └──value not above───────┘                                   v
  *    └──────────────cooldown over─────────────────────────────── cooling
@@ -10,6 +10,12 @@
  * A pending rule whose `for` is met while the cooldown still runs reports one `skip(cooldown)` and stays
  * pending; it fires as soon as the cooldown is over if the value is still above.
  * A failed poll, a missing value, or a server restart (new server_id) ends a pending episode.
+ *
+ * Firing is two steps. `stepRule` only proposes it (event `fire`; the rule stays pending and armed); the
+ * caller commits it with `commitFire` once the capture was accepted (disarmed, cooldown starts), or records
+ * with `refuseFire` that it was refused (busy, limit, unsupported): the rule stays armed and proposes again
+ * at the next sample still above. Only the first refusal of an episode is reported, so a refused rule does
+ * not turn into a storm of skips.
  */
 import type { TriggerConfig, TriggerMetric } from '../config/types.js';
 
@@ -25,6 +31,8 @@ export interface RuleState {
   readonly lastFiredAt: number | undefined;
   /** A cooldown skip was already reported for the current pending episode. */
   readonly cooldownReported: boolean;
+  /** A refused firing was already reported for the current pending episode. */
+  readonly refusalReported: boolean;
   readonly serverId: string | undefined;
   /** The last value seen (undefined after a failed poll or when the metric is not available). */
   readonly value: number | undefined;
@@ -48,6 +56,7 @@ export function initialRuleState(now: number): RuleState {
     pendingSince: undefined,
     lastFiredAt: undefined,
     cooldownReported: false,
+    refusalReported: false,
     serverId: undefined,
     value: undefined,
   };
@@ -114,6 +123,7 @@ export function stepRule(
   let armed = prev.armed;
   let pendingSince = prev.pendingSince;
   let cooldownReported = prev.cooldownReported;
+  let refusalReported = prev.refusalReported;
   let serverId = prev.serverId;
   let lastFiredAt = prev.lastFiredAt;
   const enter = (p: Phase): void => {
@@ -127,11 +137,12 @@ export function stepRule(
     // No usable value, or a new server process: whatever was pending is over.
     pendingSince = undefined;
     cooldownReported = false;
+    refusalReported = false;
     if (input.ok) serverId = input.serverId;
     enter(restingPhase(rule, armed, lastFiredAt, now));
     // A failed poll stops here; a restarted server with a value is evaluated below.
     if (!input.ok || input.value === undefined) {
-      return { state: ruleState(phase, since, armed, pendingSince, lastFiredAt, cooldownReported, serverId, undefined) };
+      return { state: ruleState(phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, undefined) };
     }
   }
 
@@ -144,6 +155,7 @@ export function stepRule(
   } else if (!(value > rule.above)) {
     pendingSince = undefined;
     cooldownReported = false;
+    refusalReported = false;
     enter(restingPhase(rule, armed, lastFiredAt, now));
   } else {
     pendingSince ??= now;
@@ -155,17 +167,27 @@ export function stepRule(
           event = { kind: 'skip', reason: 'cooldown', value };
         }
       } else {
-        armed = false;
-        lastFiredAt = now;
-        pendingSince = undefined;
-        cooldownReported = false;
-        enter('fired');
+        // A proposal: the rule stays pending and armed until the caller commits or refuses it.
         event = { kind: 'fire', value };
       }
     }
   }
-  const state = ruleState(phase, since, armed, pendingSince, lastFiredAt, cooldownReported, serverId, value);
+  const state = ruleState(phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, value);
   return event ? { state, event } : { state };
+}
+
+/** The proposed firing led to a capture: the rule is disarmed and its cooldown starts now. */
+export function commitFire(prev: RuleState, now: number): RuleState {
+  return ruleState('fired', prev.phase === 'fired' ? prev.since : now, false, undefined, now, false, false, prev.serverId, prev.value);
+}
+
+/**
+ * The proposed firing was refused (busy, limit, unsupported): the rule stays armed and pending, and proposes
+ * again at the next sample still above. `report` is true for the first refusal of the episode only.
+ */
+export function refuseFire(prev: RuleState): { state: RuleState; report: boolean } {
+  if (prev.refusalReported) return { state: prev, report: false };
+  return { state: { ...prev, refusalReported: true }, report: true };
 }
 
 function ruleState(
@@ -175,8 +197,9 @@ function ruleState(
   pendingSince: number | undefined,
   lastFiredAt: number | undefined,
   cooldownReported: boolean,
+  refusalReported: boolean,
   serverId: string | undefined,
   value: number | undefined,
 ): RuleState {
-  return { phase, since, armed, pendingSince, lastFiredAt, cooldownReported, serverId, value };
+  return { phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, value };
 }

@@ -108,10 +108,10 @@ const baseConfig: CaptureConfig = {
   maxProfileBytes: 1024 * 1024,
 };
 
-function setup(config: Partial<CaptureConfig> = {}) {
+function setup(config: Partial<CaptureConfig> = {}, lines: Record<string, unknown>[] = []) {
   const dir = mkdtempSync(join(tmpdir(), 'capturer-'));
   dirs.push(dir);
-  const log = pino({ level: 'silent' });
+  const log = pino({ level: 'warn' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
   const clock = new FakeClock();
   const metrics = new Metrics();
   const store = new IncidentStore({ dir, log, clock });
@@ -125,7 +125,7 @@ function setup(config: Partial<CaptureConfig> = {}) {
     metrics,
     log,
     clock,
-    profiles,
+    summarize: (input) => profiles.summarize(input, 10),
   });
   return { dir, clock, metrics, store, pprof, capturer };
 }
@@ -216,6 +216,28 @@ describe('Capturer admission', () => {
     const r = t.capturer.submit(request('a', ['cpu'], null));
     assert.deepEqual(r, { accepted: false, reason: 'unsupported', message: 'no way to capture from a: cpu: the server has no prof_url' });
     assert.equal(await skipped(t.metrics, 'a', 'unsupported'), 1);
+  });
+
+  it('warns once about a server it cannot capture from, and again after the server was forgotten and came back', () => {
+    const lines: Record<string, unknown>[] = [];
+    const c = setup({}, lines).capturer;
+    const warned = (): number => lines.filter((l) => String(l['msg']).startsWith('cannot capture from this server: ')).length;
+    c.submit(request('a', ['cpu'], null));
+    c.submit(request('a', ['cpu'], null));
+    assert.equal(warned(), 1);
+    c.forget('http://a:8222');
+    c.submit(request('a', ['cpu'], null));
+    assert.equal(warned(), 2);
+  });
+
+  it('remembers the last incident admitted per server until the server is forgotten', async () => {
+    const c = setup().capturer;
+    const r = c.submit({ ...request('a', ['allocs']), reason: 'trigger', trigger: { name: 'hot', metric: 'cpu', value: 90, above: 80, for_ms: 0 } });
+    assert.ok(r.accepted);
+    assert.deepEqual(c.recentIncident('http://a:8222'), { id: r.id, at: Date.parse('2026-11-26T15:30:00Z'), reason: 'trigger', profiles: ['allocs'], triggers: ['hot'] });
+    c.forget('http://a:8222');
+    assert.equal(c.recentIncident('http://a:8222'), undefined);
+    await r.done;
   });
 
   it('retries a busy CPU profiler with backoff, then captures', async () => {

@@ -32,6 +32,7 @@ function manifest(over: Partial<IncidentManifest> = {}): IncidentManifest {
     server: { name: 'nats-1', id: null, cluster: null, version: '2.10.27', tags: [], url: null },
     reason: 'manual',
     trigger: null,
+    triggers: [],
     alert: null,
     note: null,
     via: 'prof_port',
@@ -279,7 +280,7 @@ describe('IncidentStore reading', () => {
     assert.equal(first.startedAtMs, T + 2000);
     const manifestBytes = (await readFile(join(first.path, 'incident.json'))).byteLength;
     assert.equal(first.bytes, 20 + manifestBytes);
-    assert.deepEqual(first.summary, { reason: 'manual', trigger: null, alert: null, status: 'ok', finishedAt: new Date(T + 2000).toISOString(), files: ['varz.json'] });
+    assert.deepEqual(first.summary, { reason: 'manual', trigger: null, triggers: [], alert: null, status: 'ok', finishedAt: new Date(T + 2000).toISOString(), files: ['varz.json'] });
 
     assert.deepEqual(
       (await store.list({ server: 'a' })).map((e) => e.id),

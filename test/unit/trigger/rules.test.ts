@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { inCooldown, initialRuleState, isFiring, metricValue, nextFireAt, stepRule, type RuleInput, type RuleSpec, type RuleState } from '../../../src/trigger/rules.js';
+import { commitFire, inCooldown, initialRuleState, isFiring, metricValue, nextFireAt, refuseFire, stepRule, type RuleInput, type RuleSpec, type RuleState } from '../../../src/trigger/rules.js';
 
 const rule: RuleSpec = { above: 80, forMs: 15_000, rearmBelow: 60, cooldownMs: 600_000 };
 const ID = 'NABC';
@@ -9,14 +9,27 @@ function up(value: number | undefined, serverId = ID): RuleInput {
   return { ok: true, serverId, value };
 }
 
-/** Runs a sequence of [time, input] steps and returns the phases and events. */
-function run(spec: RuleSpec, steps: [number, RuleInput][], start?: RuleState) {
+/**
+ * Runs a sequence of [time, input] steps and returns the phases and events. A proposed firing is committed
+ * (the capture was accepted) unless its time is in `refusedAt`; then it is refused (`fire:refused`, plus
+ * `:reported` for the first refusal of an episode).
+ */
+function run(spec: RuleSpec, steps: [number, RuleInput][], start?: RuleState, refusedAt: ReadonlySet<number> = new Set()) {
   let s = start ?? initialRuleState(0);
   const trace: { t: number; phase: string; event?: string }[] = [];
   for (const [t, input] of steps) {
     const r = stepRule(spec, s, input, t);
     s = r.state;
-    const ev = r.event ? (r.event.kind === 'fire' ? 'fire' : `skip:${r.event.reason}`) : undefined;
+    let ev = r.event ? (r.event.kind === 'fire' ? 'fire' : `skip:${r.event.reason}`) : undefined;
+    if (r.event?.kind === 'fire') {
+      if (refusedAt.has(t)) {
+        const refused = refuseFire(s);
+        s = refused.state;
+        ev = refused.report ? 'fire:refused:reported' : 'fire:refused';
+      } else {
+        s = commitFire(s, t);
+      }
+    }
     trace.push({ t, phase: s.phase, ...(ev ? { event: ev } : {}) });
   }
   return { state: s, trace };
@@ -136,6 +149,85 @@ describe('rules state machine', () => {
     });
   }
 
+  it('stepRule only proposes: the state it returns with `fire` is still pending and armed, no cooldown started', () => {
+    const spec = { ...rule, forMs: 0 };
+    const r = stepRule(spec, initialRuleState(0), up(90), 1_000);
+    assert.equal(r.event?.kind, 'fire');
+    assert.equal(r.state.phase, 'pending');
+    assert.equal(r.state.armed, true);
+    assert.equal(r.state.lastFiredAt, undefined);
+    const committed = commitFire(r.state, 1_000);
+    assert.deepEqual(
+      { phase: committed.phase, since: committed.since, armed: committed.armed, lastFiredAt: committed.lastFiredAt, pendingSince: committed.pendingSince },
+      { phase: 'fired', since: 1_000, armed: false, lastFiredAt: 1_000, pendingSince: undefined },
+    );
+  });
+
+  const refusals: { name: string; spec?: RuleSpec; steps: [number, RuleInput][]; refusedAt: number[]; expect: { t: number; phase: string; event?: string }[] }[] = [
+    {
+      name: 'a refused firing leaves the rule armed; it fires at the next sample still above, once accepted',
+      spec: { ...rule, forMs: 0 },
+      steps: [[0, up(90)], [1_000, up(90)], [2_000, up(90)], [3_000, up(90)]],
+      refusedAt: [0, 1_000],
+      expect: [
+        { t: 0, phase: 'pending', event: 'fire:refused:reported' },
+        { t: 1_000, phase: 'pending', event: 'fire:refused' },
+        { t: 2_000, phase: 'fired', event: 'fire' },
+        { t: 3_000, phase: 'fired' },
+      ],
+    },
+    {
+      name: 'a refusal is reported once per episode: a new episode (value dropped) reports again',
+      spec: { ...rule, forMs: 0 },
+      steps: [[0, up(90)], [1_000, up(90)], [2_000, up(50)], [3_000, up(90)], [4_000, up(90)]],
+      refusedAt: [0, 1_000, 3_000],
+      expect: [
+        { t: 0, phase: 'pending', event: 'fire:refused:reported' },
+        { t: 1_000, phase: 'pending', event: 'fire:refused' },
+        { t: 2_000, phase: 'idle' },
+        { t: 3_000, phase: 'pending', event: 'fire:refused:reported' },
+        { t: 4_000, phase: 'fired', event: 'fire' },
+      ],
+    },
+    {
+      name: 'a failed poll ends the refused episode too',
+      spec: { ...rule, forMs: 0 },
+      steps: [[0, up(90)], [1_000, { ok: false }], [2_000, up(90)]],
+      refusedAt: [0, 2_000],
+      expect: [
+        { t: 0, phase: 'pending', event: 'fire:refused:reported' },
+        { t: 1_000, phase: 'idle' },
+        { t: 2_000, phase: 'pending', event: 'fire:refused:reported' },
+      ],
+    },
+    {
+      name: 'a refused firing starts no cooldown: the next accepted one is not skipped as cooling',
+      spec: { ...rule, forMs: 0, cooldownMs: 60_000 },
+      steps: [[0, up(90)], [5_000, up(90)], [10_000, up(90)]],
+      refusedAt: [0],
+      expect: [
+        { t: 0, phase: 'pending', event: 'fire:refused:reported' },
+        { t: 5_000, phase: 'fired', event: 'fire' },
+        { t: 10_000, phase: 'fired' },
+      ],
+    },
+    {
+      name: 'with `for`, a refused rule keeps its pending start and proposes at every later sample',
+      steps: [[0, up(90)], [15_000, up(90)], [20_000, up(90)]],
+      refusedAt: [15_000],
+      expect: [
+        { t: 0, phase: 'pending' },
+        { t: 15_000, phase: 'pending', event: 'fire:refused:reported' },
+        { t: 20_000, phase: 'fired', event: 'fire' },
+      ],
+    },
+  ];
+  for (const c of refusals) {
+    it(c.name, () => {
+      assert.deepEqual(run(c.spec ?? rule, c.steps, undefined, new Set(c.refusedAt)).trace, c.expect);
+    });
+  }
+
   it('`since` changes only when the phase changes', () => {
     const { state } = run(rule, [[0, up(90)], [5_000, up(91)], [10_000, up(92)]]);
     assert.equal(state.phase, 'pending');
@@ -149,7 +241,7 @@ describe('rules state machine', () => {
     assert.equal(isFiring(s), false);
     s = stepRule(spec, s, up(90), 0).state;
     assert.equal(isFiring(s), true);
-    s = stepRule(spec, s, up(90), 5_000).state;
+    s = commitFire(stepRule(spec, s, up(90), 5_000).state, 5_000);
     assert.equal(s.phase, 'fired');
     assert.equal(isFiring(s), true);
     s = stepRule(spec, s, up(10), 6_000).state;
