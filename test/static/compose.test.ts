@@ -649,6 +649,63 @@ describe('Prometheus (promtool)', () => {
     const labels = isObj(cfg['alerts']) && Array.isArray(cfg['alerts']['labels']) ? strings(cfg['alerts']['labels'], 'alerts.labels') : ['server_name', 'server', 'instance'];
     assert.ok(labels.includes('server'), `alerts.labels ${labels.join(', ')} does not look at "server"`);
   });
+
+  it('the two alerts show both relations to the daemon\'s rules: high CPU answered by the high-cpu rule\'s incident, climbing memory captured (promtool test rules)', async () => {
+    const rulesFile = mountedFile('prometheus', '/etc/prometheus/alerts.yml');
+    const rules = list(obj(parseYaml(readFileSync(rulesFile, 'utf8')), 'alerts.yml')['groups'], 'groups').flatMap((g, i) => list(obj(g, `groups[${i}]`)['rules'], 'rules').map((r, j) => obj(r, `rules[${j}]`)));
+    const mem = rules.find((r) => r['alert'] === 'NatsServerMemoryClimbing');
+    assert.ok(mem, 'no NatsServerMemoryClimbing alert');
+    const series = `nats_autoprof_server_memory_bytes{server="nats-2",instance="${AUTOPROF}:9745",job="${AUTOPROF}"}`;
+    const testFile = path.join(tempDir(), 'mem.test.yml');
+    writeFileSync(
+      testFile,
+      JSON.stringify({
+        rule_files: [rulesFile],
+        evaluation_interval: '10s',
+        tests: [
+          {
+            interval: '10s',
+            // 20 MiB more every 10 s (2 MiB/s) on nats-2; flat on nats-1.
+            input_series: [
+              { series, values: '100000000+20971520x40' },
+              { series: series.replace('nats-2', 'nats-1'), values: '100000000x40' },
+            ],
+            alert_rule_test: [
+              { eval_time: '100s', alertname: 'NatsServerMemoryClimbing', exp_alerts: [] },
+              {
+                eval_time: '200s',
+                alertname: 'NatsServerMemoryClimbing',
+                exp_alerts: [
+                  {
+                    exp_labels: { server: 'nats-2', instance: `${AUTOPROF}:9745`, job: AUTOPROF, ...Object.fromEntries(Object.entries(obj(mem['labels'] ?? {}, 'labels')).map(([k, v]) => [k, String(v)])) },
+                    exp_annotations: {
+                      summary: 'NATS server nats-2 memory grows by 2MiB/s',
+                      description: str(obj(mem['annotations'], 'annotations')['description'], 'description'),
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    const r = await run(await promtool(), ['test', 'rules', testFile], {});
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+
+    // The daemon answers an alert with a rule's incident when that incident holds every alert profile.
+    const cfg = await checkAutoprofEffective();
+    const alertProfiles = strings(obj(cfg['alerts'], 'alerts')['profiles'], 'alerts.profiles');
+    const triggers = list(cfg['triggers'], 'triggers').map((t, i) => obj(t, `triggers[${i}]`));
+    const covers = (name: string): boolean => {
+      const t = triggers.find((x) => x['name'] === name);
+      assert.ok(t, `no trigger ${name}`);
+      const taken = strings(t['profiles'], `${name}.profiles`);
+      return alertProfiles.every((p) => taken.includes(p));
+    };
+    assert.ok(covers('high-cpu'), 'the high-cpu rule must take every alert profile, so that NatsServerHighCpu is answered with its incident');
+    assert.ok(!covers('high-memory'), 'the high-memory rule must not take every alert profile, so that NatsServerMemoryClimbing captures');
+  });
 });
 
 async function checkAutoprofEffective(): Promise<Obj> {
