@@ -72,12 +72,14 @@ async function main(): Promise<void> {
   }
 
 export function manifest(server: string, startedAtMs: number): Record<string, unknown> {
+  const trigger = { name: 'high-cpu', metric: 'cpu', value: 91, above: 80, for_ms: 15000 };
   return {
     version: 1,
     id: 'placeholder',
     server: { name: server, id: null, cluster: null, version: '2.10.27', tags: [], url: null },
     reason: 'trigger',
-    trigger: { name: 'high-cpu', metric: 'cpu', value: 91, above: 80, for_ms: 15000 },
+    trigger,
+    triggers: [trigger],
     alert: null,
     note: null,
     via: 'prof_port',

