@@ -162,6 +162,13 @@ function mounts(name: string): Mount[] {
 }
 
 /** The repository file mounted at `containerPath` in service `name`. */
+/** Prometheus' alert rules file as the stack mounts it, and its rules. */
+function alertRules(): { rulesFile: string; rules: Obj[] } {
+  const rulesFile = mountedFile('prometheus', '/etc/prometheus/alerts.yml');
+  const rules = list(obj(parseYaml(readFileSync(rulesFile, 'utf8')), 'alerts.yml')['groups'], 'groups').flatMap((g, i) => list(obj(g, `groups[${i}]`)['rules'], 'rules').map((r, j) => obj(r, `rules[${j}]`)));
+  return { rulesFile, rules };
+}
+
 function mountedFile(name: string, containerPath: string): string {
   const m = mounts(name).find((x) => x.target === containerPath && x.kind !== 'volume');
   assert.ok(m, `services.${name} mounts nothing at ${containerPath} (mounts: ${mounts(name).map((x) => x.target).join(', ')})`);
@@ -596,8 +603,7 @@ describe('Prometheus (promtool)', () => {
   });
 
   it('the high-CPU alert fires after 1m above 80 and carries the server label (promtool test rules)', async () => {
-    const rulesFile = mountedFile('prometheus', '/etc/prometheus/alerts.yml');
-    const rules = list(obj(parseYaml(readFileSync(rulesFile, 'utf8')), 'alerts.yml')['groups'], 'groups').flatMap((g, i) => list(obj(g, `groups[${i}]`)['rules'], 'rules').map((r, j) => obj(r, `rules[${j}]`)));
+    const { rulesFile, rules } = alertRules();
     const rule = rules.find((r) => typeof r['expr'] === 'string' && /nats_autoprof_server_cpu_percent\s*>\s*80\b/.test(r['expr']));
     assert.ok(rule, 'no rule on nats_autoprof_server_cpu_percent > 80');
     assert.equal(rule['for'], '1m');
@@ -651,8 +657,7 @@ describe('Prometheus (promtool)', () => {
   });
 
   it('the two alerts show both relations to the daemon\'s rules: high CPU answered by the high-cpu rule\'s incident, climbing memory captured (promtool test rules)', async () => {
-    const rulesFile = mountedFile('prometheus', '/etc/prometheus/alerts.yml');
-    const rules = list(obj(parseYaml(readFileSync(rulesFile, 'utf8')), 'alerts.yml')['groups'], 'groups').flatMap((g, i) => list(obj(g, `groups[${i}]`)['rules'], 'rules').map((r, j) => obj(r, `rules[${j}]`)));
+    const { rulesFile, rules } = alertRules();
     const mem = rules.find((r) => r['alert'] === 'NatsServerMemoryClimbing');
     assert.ok(mem, 'no NatsServerMemoryClimbing alert');
     const series = `nats_autoprof_server_memory_bytes{server="nats-2",instance="${AUTOPROF}:9745",job="${AUTOPROF}"}`;
@@ -724,8 +729,7 @@ describe('Alertmanager (amtool)', () => {
   });
 
   it('routes the high-CPU alert to the nats-autoprof webhook with the same bearer token file', async () => {
-    const rulesFile = mountedFile('prometheus', '/etc/prometheus/alerts.yml');
-    const rules = list(obj(parseYaml(readFileSync(rulesFile, 'utf8')), 'alerts.yml')['groups'], 'groups').flatMap((g, i) => list(obj(g, `groups[${i}]`)['rules'], 'rules').map((r, j) => obj(r, `rules[${j}]`)));
+    const { rules } = alertRules();
     const rule = rules.find((r) => typeof r['expr'] === 'string' && r['expr'].includes('nats_autoprof_server_cpu_percent'));
     assert.ok(rule);
     const labels = { alertname: str(rule['alert'], 'alert'), server: 'nats-1', ...Object.fromEntries(Object.entries(obj(rule['labels'] ?? {}, 'labels')).map(([k, v]) => [k, String(v)])) };
