@@ -20,6 +20,60 @@ export interface PollerOptions {
   onResult: (r: PollResult) => void;
   /** Called when a tick finds the previous poll of the server still running. */
   onOverrun?: (key: string) => void;
+  /** At most this many requests in flight at once (default DEFAULT_MAX_IN_FLIGHT); the others wait for a slot. */
+  maxInFlight?: number;
+}
+
+/**
+ * Requests in flight at most, whatever the number of servers: a start with 1000 servers no longer opens 1000
+ * connections in one instant, which made healthy servers miss their first timeout (issue 19).
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 128;
+
+/**
+ * A counting semaphore for poll requests. A poll waiting for a slot is late, not failed: its timeout starts
+ * when it gets the slot. Cancelling the target withdraws its wait.
+ */
+export class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(max: number) {
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxInFlight must be a positive integer, not ${max}`);
+    this.#free = max;
+  }
+
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** Resolves true with a slot (release it once), or false if `cancel` fired first. */
+  acquire(cancel: Canceller): Promise<boolean> {
+    if (cancel.aborted) return Promise.resolve(false);
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const grant = (): void => {
+        cancel.off('abort', withdraw);
+        resolve(true);
+      };
+      const withdraw = (): void => {
+        const i = this.#waiting.indexOf(grant);
+        if (i >= 0) this.#waiting.splice(i, 1);
+        resolve(false);
+      };
+      cancel.once('abort', withdraw);
+      this.#waiting.push(grant);
+    });
+  }
+
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
 }
 
 interface Target {
@@ -34,10 +88,12 @@ interface Target {
 export class HttpPoller {
   readonly #opts: PollerOptions;
   readonly #targets = new Map<string, Target>();
+  readonly #slots: Slots;
   #running = false;
 
   constructor(opts: PollerOptions) {
     this.#opts = opts;
+    this.#slots = new Slots(opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
   }
 
   get keys(): string[] {
@@ -121,6 +177,16 @@ export class HttpPoller {
   }
 
   async #poll(t: Target, scheduledAt: number): Promise<void> {
+    if (!(await this.#slots.acquire(t.cancel))) return;
+    try {
+      await this.#request(t, scheduledAt);
+    } finally {
+      this.#slots.release();
+    }
+  }
+
+  async #request(t: Target, scheduledAt: number): Promise<void> {
+    // After the slot wait: the wait shows as lateness (at - scheduledAt), and the timeout starts here.
     const at = Date.now();
     const start = performance.now();
     const key = t.server.url;
