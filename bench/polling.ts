@@ -4,7 +4,7 @@
  * watches all of them at a 1 s interval. Baseline, same run, same endpoints, same schedule: a minimal loop
  * doing only an undici GET and JSON.parse (bench/lib/baseline-poll.mjs).
  *
- *   node --import tsx bench/polling.ts [--n 100,1000,5000] [--duration 60] [--smoke] [--cpu-prof DIR]
+ *   node --import tsx bench/polling.ts [--n 3,10,100,1000,5000] [--duration 60] [--smoke] [--cpu-prof DIR]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -142,7 +142,7 @@ async function daemonPhase(
 }
 
 export async function polling(o: BenchOptions): Promise<BenchResult> {
-  const ns = o.n ?? (o.smoke ? [5] : [100, 1000, 5000]);
+  const ns = o.n ?? (o.smoke ? [5] : [3, 10, 100, 1000, 5000]);
   const durationS = o.duration ?? (o.smoke ? 2 : 60);
   const warmupS = o.smoke ? 1 : 5;
   const intervalMs = 1000;

@@ -161,7 +161,8 @@ export class Scraper {
   constructor(d: BenchDaemon, everyMs: number) {
     if (everyMs > 0) {
       this.#timer = setInterval(() => {
-        fetch(`${d.url}/metrics`)
+        // As Prometheus asks (its scrape sends this header); fetch decompresses the answer.
+        fetch(`${d.url}/metrics`, { headers: { 'accept-encoding': 'gzip' } })
           .then((r) => r.arrayBuffer())
           .then(() => this.scrapes++)
           .catch(() => undefined);

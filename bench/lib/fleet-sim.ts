@@ -53,6 +53,12 @@ export class VarzFleet {
     return r.reduce((a, b) => a + b.requests, 0);
   }
 
+  /** The most connections open at once not yet answered, per simulator process (see varz-sim.ts). */
+  async maxUnanswered(): Promise<number[]> {
+    const r = await Promise.all(this.#procs.map((x) => ask<{ maxUnanswered: number }>(x.p, { type: 'stats' }, 'stats')));
+    return r.map((x) => x.maxUnanswered);
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.#procs.map((x) => stopChild(x.p)));
   }

@@ -6,7 +6,10 @@
  *
  * IPC: {type:'start', first, count, seed} -> {type:'ready', ports}
  *      {type:'set', cpu, indices?}         -> {type:'set-done'}   (cpu forced; null restores random values)
- *      {type:'stats'}                      -> {type:'stats', requests}
+ *      {type:'stats'}                      -> {type:'stats', requests, maxUnanswered}
+ *
+ * maxUnanswered: the most connections open at once that had not yet been answered once (a poller that opens
+ * 1000 connections in one instant shows ~1000; one with at most K requests in flight, at most K).
  */
 import { createServer, type Server } from 'node:http';
 import { renderVarz, rng, simServers, values, type SimServer } from './docs.js';
@@ -23,6 +26,9 @@ interface Endpoint {
 
 const endpoints: Endpoint[] = [];
 let requests = 0;
+let unanswered = 0;
+let maxUnanswered = 0;
+const answered = new WeakSet<object>();
 let r = rng(7);
 
 function render(e: Endpoint, cpu: number | null): void {
@@ -37,12 +43,23 @@ function listen(sim: SimServer): Promise<Endpoint> {
   const e: Endpoint = { sim, port: 0, bodies: [], next: 0, server: undefined as unknown as Server };
   const server = createServer((req, res) => {
     requests++;
+    if (!answered.has(req.socket)) {
+      answered.add(req.socket);
+      unanswered--;
+    }
     if (req.url !== '/varz') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n');
       return;
     }
     const body = e.bodies[e.next++ % e.bodies.length] as Buffer;
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }).end(body);
+  });
+  server.on('connection', (socket) => {
+    unanswered++;
+    maxUnanswered = Math.max(maxUnanswered, unanswered);
+    socket.once('close', () => {
+      if (!answered.has(socket)) unanswered--;
+    });
   });
   server.keepAliveTimeout = 0;
   server.headersTimeout = 0;
@@ -74,7 +91,7 @@ process.on('message', (m: { type: string; first?: number; count?: number; seed?:
         for (const e of which) render(e, m.cpu ?? null);
         process.send?.({ type: 'set-done' });
       } else if (m.type === 'stats') {
-        process.send?.({ type: 'stats', requests });
+        process.send?.({ type: 'stats', requests, maxUnanswered });
       }
     } catch (err) {
       process.send?.({ type: 'error', error: String(err) });

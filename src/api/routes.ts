@@ -207,7 +207,7 @@ export function apiRoutes(d: ApiDeps): Route[] {
       path: /^\/metrics$/,
       name: 'metrics',
       access: 'metrics',
-      handle: async () => ({ status: 200, text: await d.metrics.exposition(), contentType: d.metrics.registry.contentType }),
+      handle: async () => ({ status: 200, text: await d.metrics.exposition(), contentType: d.metrics.registry.contentType, compressible: true }),
     },
     { method: 'GET', path: /^\/healthz$/, name: 'healthz', access: 'metrics', handle: async () => json(200, { status: 'ok' }) },
     {

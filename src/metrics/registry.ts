@@ -2,7 +2,8 @@
  * Every metric the daemon exports, defined in one place, in the daemon's own registry
  * (never prom-client's global one). Names, labels and meanings are documented in README.md.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from './process.js';
 
 export const METRIC_PREFIX = 'nats_autoprof_';
 
@@ -136,16 +137,11 @@ export class Metrics {
   /** `source` supplies the per-server and per-rule series at each scrape; without it they are empty. */
   constructor(source?: SeriesSource) {
     if (source) this.#source = source;
-    // The event-loop delay monitor samples every 100 ms instead of prom-client's 10 ms: at 10 ms its own
-    // timer was most of an idle daemon's CPU (BENCHMARKS.md, footprint).
     // Exported at 0 from the start, so that an alert on any increase works from the first scrape.
     for (const where of ['poll', 'discovery']) this.internalErrors.inc({ where }, 0);
-    collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX, eventLoopMonitoringPrecision: 100 });
-    // prom-client names these gauges *_total, which Prometheus reserves for counters (promtool flags them);
-    // the same numbers are exported by type as *_active_handles / *_active_requests / *_active_resources.
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
-      this.registry.removeSingleMetric(`${METRIC_PREFIX}${name}`);
-    }
+    // Not prom-client's collectDefaultMetrics: its event-loop histogram and GC observer were most of a small
+    // daemon's per-scrape CPU (BENCHMARKS.md, issue 19); see process.ts for what is kept.
+    registerProcessMetrics(this.registry, METRIC_PREFIX);
   }
 
   #fill(gauge: Gauge<'server'>, value: (s: ServerSeries) => number | undefined): void {

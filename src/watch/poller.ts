@@ -31,6 +31,60 @@ export interface PollerOptions {
   /** Counts each such exception (the app's `internal_errors_total{where="poll"}`). */
   onError?: () => void;
   clock?: TimerClock;
+  /** At most this many requests in flight at once (default DEFAULT_MAX_IN_FLIGHT); the others wait for a slot. */
+  maxInFlight?: number;
+}
+
+/**
+ * Requests in flight at most, whatever the number of servers: a start with 1000 servers no longer opens 1000
+ * connections in one instant, which made healthy servers miss their first timeout (issue 19).
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 128;
+
+/**
+ * A counting semaphore for poll requests. A poll waiting for a slot is late, not failed: its timeout starts
+ * when it gets the slot. Cancelling the target withdraws its wait.
+ */
+export class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(max: number) {
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxInFlight must be a positive integer, not ${max}`);
+    this.#free = max;
+  }
+
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** Resolves true with a slot (release it once), or false if `cancel` fired first. */
+  acquire(cancel: Canceller): Promise<boolean> {
+    if (cancel.aborted) return Promise.resolve(false);
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const grant = (): void => {
+        cancel.off('abort', withdraw);
+        resolve(true);
+      };
+      const withdraw = (): void => {
+        const i = this.#waiting.indexOf(grant);
+        if (i >= 0) this.#waiting.splice(i, 1);
+        resolve(false);
+      };
+      cancel.once('abort', withdraw);
+      this.#waiting.push(grant);
+    });
+  }
+
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
 }
 
 interface Target {
@@ -48,12 +102,14 @@ export class HttpPoller {
   readonly #clock: TimerClock;
   readonly #errors: CallbackErrors;
   readonly #targets = new Map<string, Target>();
+  readonly #slots: Slots;
   #running = false;
 
   constructor(opts: PollerOptions) {
     this.#opts = opts;
     this.#clock = opts.clock ?? systemClock;
     this.#errors = new CallbackErrors(opts.log, 'handling a poll result', opts.onError);
+    this.#slots = new Slots(opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
   }
 
   get keys(): string[] {
@@ -134,7 +190,7 @@ export class HttpPoller {
         t.inFlight = undefined;
       };
       // Wall-clock time of the schedule, for lateness: the poll is (now - next) ms late.
-      t.inFlight = this.#poll(t, at - Math.max(0, now - t.next), at, now).then(done, (err: unknown) => {
+      t.inFlight = this.#poll(t, at - Math.max(0, now - t.next)).then(done, (err: unknown) => {
         done();
         this.#errors.report(err);
       });
@@ -145,7 +201,19 @@ export class HttpPoller {
     this.#arm(t, t.next - now);
   }
 
-  async #poll(t: Target, scheduledAt: number, at: number, start: number): Promise<void> {
+  async #poll(t: Target, scheduledAt: number): Promise<void> {
+    if (!(await this.#slots.acquire(t.cancel))) return;
+    try {
+      await this.#request(t, scheduledAt);
+    } finally {
+      this.#slots.release();
+    }
+  }
+
+  async #request(t: Target, scheduledAt: number): Promise<void> {
+    // After the slot wait: the wait shows as lateness (at - scheduledAt), and the timeout starts here.
+    const at = this.#clock.now();
+    const start = this.#clock.monotonic();
     const key = t.server.url;
     let result: PollResult;
     try {

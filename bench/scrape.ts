@@ -1,0 +1,84 @@
+/**
+ * Benchmark: the daemon's CPU per /metrics scrape at N servers, identity vs `Accept-Encoding: gzip` (as
+ * Prometheus asks). The daemon polls N simulated endpoints once (poll interval 60 s, so polling adds
+ * nothing to the window), then K scrapes of each kind are made back to back; CPU is the daemon's
+ * utime + stime over each burst, divided by K. Baseline: the identity scrape.
+ *
+ *   node --import tsx bench/scrape.ts [--n 1000] [--trials 50]
+ */
+import { request } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sleep } from './lib/children.js';
+import { daemonConfig } from './lib/config.js';
+import { BenchDaemon } from './lib/daemon.js';
+import { VarzFleet } from './lib/fleet-sim.js';
+import { histogram } from './lib/prom.js';
+import { log, row, runAlone, type BenchOptions, type BenchResult, type Row } from './lib/report.js';
+
+const BENCH = 'scrape';
+
+/** One scrape with raw node:http (no transparent decompression); resolves with the bytes on the wire. */
+export function scrapeBytes(url: string, gzip: boolean): Promise<{ bytes: number; encoding: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/metrics`, { headers: gzip ? { 'accept-encoding': 'gzip' } : {} }, (res) => {
+      let bytes = 0;
+      res.on('data', (b: Buffer) => (bytes += b.length));
+      res.on('end', () => resolve({ bytes, encoding: res.headers['content-encoding'] }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export async function scrape(o: BenchOptions): Promise<BenchResult> {
+  const ns = o.n ?? (o.smoke ? [5] : [1000]);
+  const k = o.trials ?? (o.smoke ? 3 : 50);
+  const rows: Row[] = [];
+  const notes: string[] = [`${k} scrapes of each kind back to back, after every server was polled once (poll interval 60 s)`];
+  for (const n of ns) {
+    const c = `N=${n}`;
+    const fleet = await VarzFleet.start(n);
+    const dir = mkdtempSync(join(tmpdir(), 'nats-autoprof-bench-'));
+    const d = await BenchDaemon.start({
+      config: daemonConfig({ servers: fleet.urls.map((url) => ({ url })), intervalMs: 60_000, timeoutMs: 10_000 }),
+      dir,
+      readyTimeoutMs: 120_000,
+    });
+    try {
+      const deadline = Date.now() + 120_000;
+      while (histogram(await d.metrics(), 'nats_autoprof_poll_duration_seconds').count < n) {
+        if (Date.now() > deadline) throw new Error('timed out waiting for the daemon to poll every server');
+        await sleep(500);
+      }
+      const burst = async (gzip: boolean): Promise<{ cpuMs: number; bytes: number }> => {
+        for (let i = 0; i < 3; i++) await scrapeBytes(d.url, gzip); // warm-up
+        const p0 = d.sample();
+        let bytes = 0;
+        for (let i = 0; i < k; i++) {
+          const r = await scrapeBytes(d.url, gzip);
+          if ((r.encoding === 'gzip') !== gzip) throw new Error(`asked ${gzip ? 'gzip' : 'identity'}, got ${r.encoding ?? 'identity'}`);
+          bytes = r.bytes;
+        }
+        const p1 = d.sample();
+        return { cpuMs: ((p1.cpuSec - p0.cpuSec) * 1000) / k, bytes };
+      };
+      log(o, `${BENCH} ${c}: ${k} identity and ${k} gzip scrapes`);
+      const id = await burst(false);
+      const gz = await burst(true);
+      rows.push(
+        row(BENCH, c, 'daemon CPU per scrape, gzip vs identity', 'ms', gz.cpuMs, id.cpuMs),
+        row(BENCH, c, 'bytes per scrape, gzip vs identity', 'KB', gz.bytes / 1024, id.bytes / 1024),
+      );
+    } finally {
+      await d.stop();
+      await fleet.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return { bench: BENCH, title: '/metrics scrape cost', rows, notes, seconds: 0 };
+}
+
+runAlone(import.meta.url, scrape);
