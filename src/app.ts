@@ -63,6 +63,7 @@ export class App {
       intervalMs: config.poll.intervalMs,
       timeoutMs: config.poll.timeoutMs,
       maxBodyBytes: config.poll.maxBodyBytes,
+      maxInFlight: config.poll.maxInFlight,
       onResult: (r) => this.#flow.onPoll(r),
       log: this.#log.child({ component: 'poller' }),
       onError: () => this.metrics.internalErrors.inc({ where: 'poll' }),

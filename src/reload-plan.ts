@@ -26,7 +26,7 @@ export function planReload(prev: Config, next: Config): ReloadPlan {
   if (JSON.stringify(next.http.tls) !== JSON.stringify(prev.http.tls)) restartNeeded.push('http.tls');
   const sameConnection = connectionKey(next.systemAccount) === connectionKey(prev.systemAccount);
   if (!sameConnection) restartNeeded.push('system_account (connection)');
-  if (next.poll.intervalMs !== prev.poll.intervalMs || next.poll.timeoutMs !== prev.poll.timeoutMs || next.poll.maxBodyBytes !== prev.poll.maxBodyBytes) {
+  if (next.poll.intervalMs !== prev.poll.intervalMs || next.poll.timeoutMs !== prev.poll.timeoutMs || next.poll.maxBodyBytes !== prev.poll.maxBodyBytes || next.poll.maxInFlight !== prev.poll.maxInFlight) {
     restartNeeded.push('poll');
   }
   // Keep what cannot change without a restart; apply everything else.

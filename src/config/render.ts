@@ -30,6 +30,7 @@ export function renderConfig(config: Config): string {
       interval: formatDuration(config.poll.intervalMs),
       timeout: formatDuration(config.poll.timeoutMs),
       max_body_size: formatSize(config.poll.maxBodyBytes),
+      max_in_flight: config.poll.maxInFlight,
     },
     shutdown_timeout: formatDuration(config.shutdownTimeoutMs),
     servers: config.servers.map(renderServer),

@@ -226,6 +226,9 @@ function poll(c: SchemaContext) {
     interval: duration({ min: 100, max: MAX_TIMER_MS }).prefault('5s').describe('how often each /varz is read'),
     timeout: duration({ gt: 0, max: MAX_TIMER_MS }).prefault('2s').describe('timeout of one /varz request; at most interval'),
     max_body_size: size({ gt: 0 }).prefault('4MiB').describe('a larger /varz reply is an error'),
+    max_in_flight: num({ integer: true, min: 1, max: 10_000 })
+      .prefault(128)
+      .describe('/varz requests in flight at most, whatever the number of servers; the others wait for a slot (late, not failed)'),
   }).superRefine((v, ctx) => {
     if (ok(v.interval) && ok(v.timeout) && v.timeout > v.interval) {
       const what = c.has('poll.timeout') ? 'timeout' : 'the default timeout';
@@ -622,7 +625,7 @@ function toConfig(file: string, v: Parsed) {
       auth: { bearerToken: pickSecret(v.http.auth, 'bearer_token'), metrics: v.http.auth.metrics },
       tls: v.http.tls === undefined ? undefined : { cert: v.http.tls.cert, key: v.http.tls.key },
     },
-    poll: { intervalMs: v.poll.interval, timeoutMs: v.poll.timeout, maxBodyBytes: v.poll.max_body_size },
+    poll: { intervalMs: v.poll.interval, timeoutMs: v.poll.timeout, maxBodyBytes: v.poll.max_body_size, maxInFlight: v.poll.max_in_flight },
     servers: v.servers.map((s) => ({
       url: s.url,
       name: s.name,

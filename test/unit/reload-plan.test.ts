@@ -24,6 +24,7 @@ describe('planReload', () => {
     { name: 'http.listen needs a restart', edit: (t) => t.replace('9745', '9746'), restart: ['http.listen'] },
     { name: 'storage.dir needs a restart', edit: (t) => t.replace('/var/lib/nats-autoprof', '/tmp/x'), restart: ['storage.dir'] },
     { name: 'poll timing needs a restart', edit: (t) => t.replace('interval: 5s', 'interval: 10s'), restart: ['poll'] },
+    { name: 'poll.max_in_flight needs a restart', edit: (t) => t.replace('timeout: 2s }', 'timeout: 2s, max_in_flight: 16 }'), restart: ['poll'] },
     { name: 'the connection password needs a restart', edit: (t) => t.replace('password: pw', 'password: other'), restart: ['system_account (connection)'] },
     { name: 'discovery settings apply at once', edit: (t) => t.replace('password: pw }', 'password: pw, discover: true }'), restart: [] },
     {
