@@ -93,7 +93,8 @@ storage: { dir: "{{DIR}}/profiles" }
     }
     const replies = await Promise.all(posts);
     const elapsed = Date.now() - t0;
-    assert.ok(elapsed < 1_500, `the 1,000 alerts took ${elapsed} ms to send and answer`);
+    // A guard against a stall, not a speed figure (that is the [measure] line): generous for a loaded machine.
+    assert.ok(elapsed < 10_000, `the 1,000 alerts took ${elapsed} ms to send and answer`);
     assert.deepEqual(replies.map((r) => r.status), Array(10).fill(200), 'every POST answered 200');
     const results = replies.flatMap((r) => r.results);
     assert.equal(results.length, 1_000);
@@ -125,10 +126,9 @@ storage: { dir: "{{DIR}}/profiles" }
     assert.equal(skipped('limit'), byReason('limit'));
     assert.equal(skipped('busy') + skipped('limit'), alerts('skipped'), 'every skip has a reason: busy or limit');
     assert.ok(skipped('busy') > 0, 'alerts arriving during a capture are refused as busy');
-    // On a loaded machine a capture can outlast the storm, so the limit is not always reached; when it is,
-    // the alerts after the third incident are refused by it.
-    if (found.length === 3) assert.ok(skipped('limit') > 0, 'alerts after the third incident are refused by the limit');
-    else assert.equal(skipped('limit'), 0, 'no limit refusal before the limit is reached');
+    // How many of the storm's alerts meet the limit depends on how long a capture takes on this machine (a
+    // loaded one may still be capturing the third incident when the last POST arrives); the limit itself is
+    // checked below, once every capture is written.
     assert.equal(metricValue(text, 'nats_autoprof_api_requests_total', { route: 'alertmanager', code: '200' }), 10);
 
     const hwm = peakRss(d.proc.pid as number);
@@ -137,6 +137,32 @@ storage: { dir: "{{DIR}}/profiles" }
         `${elapsed} ms for 10 POSTs; daemon peak RSS ${(hwm / 1024 / 1024).toFixed(1)} MiB`,
     );
     assert.ok(hwm < 300 * 1024 * 1024, `peak RSS ${hwm} bytes`);
+
+    // The limit, whatever the timing above: with every capture written, a fresh alert is captured while
+    // fewer than 3 incidents exist, and refused by the limit once there are 3.
+    let total = found.length;
+    let limited = false;
+    for (let i = 0; i < 4 && !limited; i++) {
+      const res = await fetch(`${d.url}/api/v1/alerts/alertmanager`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          version: '4', status: 'firing', receiver: 'nats-autoprof', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am:9093', groupKey: '{}', truncatedAlerts: 0,
+          alerts: [{ status: 'firing', labels: { alertname: 'NatsHighCpu', server_name: 'storm', shard: `after-${i}` }, annotations: {}, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z', generatorURL: 'http://prometheus:9090/graph', fingerprint: `fpafter${String(i).padStart(9, '0')}` }],
+        }),
+      });
+      const [r] = ((await res.json()) as { results: { result: string; reason?: string }[] }).results;
+      if (total === 3) {
+        assert.deepEqual([r?.result, r?.reason], ['skipped', 'limit'], 'a fourth incident is refused by capture.limit');
+        limited = true;
+      } else {
+        assert.equal(r?.result, 'captured', `incident ${total + 1} of 3 is captured`);
+        total++;
+        await settled(root, async () => total);
+      }
+    }
+    assert.ok(limited);
+    assert.equal(incidents(root).length, 3, 'never more than capture.limit incidents');
     assert.equal(d.proc.exitCode, null);
     assert.equal((await fetch(`${d.url}/healthz`)).status, 200);
   });
