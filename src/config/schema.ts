@@ -481,7 +481,7 @@ function trigger() {
       report(ctx, ['escalate_max'], 'escalate_max without escalate', { hint: 'add escalate: 25%, or remove escalate_max:', at: 'key' });
     }
     // A field or a rate may well be 0 ("any new slow consumer"); the built-ins must be above 0.
-    let above = check(ctx, 'above', () => parseLevel(metric, v.above, metric === undefined || isBuiltin(metric) ? { gt: 0 } : { min: 0 }));
+    let above = check(ctx, 'above', () => parseLevel(metric, v.above, isBuiltin(metric) ? { gt: 0 } : { min: 0 }));
     if (above !== undefined && metric === 'mem' && above < MiB) {
       report(ctx, ['above'], `for metric mem, above is in bytes, and ${formatSize(above)} is less than any nats-server uses`, {
         hint: 'write a size like 1GiB, or use metric: mem_of_limit for a percentage',
@@ -652,7 +652,9 @@ function crossRules(c: SchemaContext, v: Raw, ctx: Ctx): void {
     if (discover === true && (on === undefined || on.some((n) => !names.includes(n)))) docs.push('statsz');
     const problem = checkPath(metric, docs.length > 0 ? docs : ['varz']);
     if (problem !== undefined) {
-      const close = problem.unknownIn === undefined ? undefined : closestMatch(metric, [...TRIGGER_METRICS, ...numericPaths(problem.unknownIn)]);
+      const candidates = problem.unknownIn === undefined ? [] : [...TRIGGER_METRICS, ...numericPaths(problem.unknownIn)];
+      // A typo first (slow_consumer), then a prefix or another case style (cpu_percent -> cpu).
+      const close = problem.unknownIn === undefined ? undefined : (closestPath(metric, candidates) ?? closestMatch(metric, candidates));
       report(ctx, ['triggers', i, 'metric'], problem.message, { hint: close === undefined ? problem.hint : `did you mean "${close}"?` });
     }
     // The rate window must hold at least two samples.
