@@ -216,7 +216,9 @@ export class Flow {
     const reported = this.#o.engine.refused(s.key, names, { reason: res.reason, message: res.message }, now);
     if (reported.length === 0) return;
     m.capturesSkipped.inc({ server: s.label, reason: res.reason });
-    for (const name of reported) m.triggersFired.inc({ server: s.label, trigger: name });
+    // A refused escalation is not a firing: only firings (step 0) are counted as fired.
+    const firings = new Set(fires.filter((d) => d.step === 0).map((d) => d.trigger.name));
+    for (const name of reported) if (firings.has(name)) m.triggersFired.inc({ server: s.label, trigger: name });
     this.#o.log.warn(
       { server: s.label, trigger: reported[0], triggers: reported, reason: res.reason },
       `capture skipped: ${res.message} (the rule stays armed and fires at the next sample still above)`,

@@ -137,6 +137,9 @@ function rearms(rule: RuleSpec, value: number): boolean {
   return value < rule.rearmBelow || (rule.rearmBelow === rule.above && value <= rule.above);
 }
 
+/** Resolution of a rate window: its base is at most windowMs / WINDOW_STEPS older than the window's start. */
+export const WINDOW_STEPS = 8;
+
 /**
  * A rate rule's window after one sample: samples older than the window are dropped, except the newest of
  * them (the window's base); a counter that went down restarts it. `rate` is per second, undefined with one
@@ -155,7 +158,11 @@ export function stepWindow(
   // Keep the newest sample at or before the window's start as the base.
   let i = 0;
   while (i + 2 < n && (prev[i + 2] as number) <= now - windowMs) i += 2;
-  const window = i === 0 ? [...prev, now, counter] : [...prev.slice(i), now, counter];
+  // At most about WINDOW_STEPS samples per window: the newest sample replaces the last one while the one
+  // before that is less than a step old (a 1m window polled every second copies ~20 numbers, not ~120).
+  const replaceLast = n - i >= 4 && now - (prev[n - 4] as number) < windowMs / WINDOW_STEPS;
+  const window = prev.slice(i, replaceLast ? n - 2 : n);
+  window.push(now, counter);
   const t0 = window[0] as number;
   const v0 = window[1] as number;
   return { window, rate: ((counter - v0) * 1000) / (now - t0) };

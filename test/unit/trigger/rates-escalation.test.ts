@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { commitFire, initialRuleState, refuseFire, stepRule, stepWindow, type RuleInput, type RuleSpec, type RuleState } from '../../../src/trigger/rules.js';
+import { commitFire, initialRuleState, refuseFire, stepRule, stepWindow, WINDOW_STEPS, type RuleInput, type RuleSpec, type RuleState } from '../../../src/trigger/rules.js';
 
 const ID = 'NABC';
 const up = (value: number | undefined, serverId = ID): RuleInput => ({ ok: true, serverId, value });
@@ -87,6 +87,12 @@ describe('rate rules', () => {
     assert.equal(w.rate, 0.5);
     // A poll interval longer than the window still gives a rate.
     assert.deepEqual(stepWindow([0, 0], 120_000, 12, 60_000), { window: [0, 0, 120_000, 12], rate: 0.1 });
+    // Polled every second, a 1m window keeps about WINDOW_STEPS samples, and its base stays within a step of its start.
+    let fine = stepWindow(undefined, 0, 0, 60_000);
+    for (let t = 1_000; t <= 180_000; t += 1_000) fine = stepWindow(fine.window, t, t / 1000, 60_000);
+    assert.ok(fine.window.length <= 2 * (WINDOW_STEPS + 3), `kept ${fine.window.length / 2} samples`);
+    assert.ok((fine.window[0] as number) <= 120_000 && (fine.window[0] as number) >= 120_000 - 60_000 / WINDOW_STEPS, `base at ${fine.window[0]}`);
+    assert.equal(fine.rate, 1);
     // A repeated timestamp adds nothing.
     assert.deepEqual(stepWindow([0, 0, 10, 1], 10, 5, 60_000), { window: [0, 0, 10, 1], rate: undefined });
   });
