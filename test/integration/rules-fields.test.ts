@@ -3,7 +3,9 @@
  * - a real slow consumer (a raw TCP subscriber that never reads, 64 KB messages, a small max_pending and
  *   write_deadline) makes varz slow_consumers rise; a `slow_consumers` rule with `rate: 1m, above: 0` captures
  *   a goroutine profile that pprof-format decodes and `go tool pprof` opens, both showing nats-server code;
- * - a connection surge (`connections` above N) captures a goroutine profile.
+ * - a connection surge (`connections` above N) captures a goroutine profile;
+ * - a discovered server's rule reads STATSZ: `received.msgs` (a STATSZ-only name) with a rate fires on
+ *   published messages, captured through the system account.
  * The manifest, the rule-state API and the metrics say which field fired, over which rate window, at which
  * escalation step.
  */
@@ -18,7 +20,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { decodeProfile } from '../../src/insight/pprof-summary.js';
 import { removeTempDirs, ROOT, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js';
 import { incidents } from '../helpers/incidents.js';
-import { APP_PASSWORD, APP_USER, cleanupTempDirs, startServer, type NatsServer } from '../helpers/nats-server.js';
+import { APP_PASSWORD, APP_USER, cleanupTempDirs, startServer, SYS_PASSWORD, SYS_USER, type NatsServer } from '../helpers/nats-server.js';
 
 const run = promisify(execFile);
 const running: { daemons: Daemon[]; servers: NatsServer[]; sockets: Socket[]; conns: NatsConnection[] } = { daemons: [], servers: [], sockets: [], conns: [] };
@@ -189,5 +191,51 @@ storage: { dir: "{{DIR}}/profiles" }
     const go = await goTool();
     const top = await run(go.bin, ['tool', 'pprof', '-top', join(inc.dir, 'goroutine.pb.gz')], { env: { ...process.env, GOROOT: go.goroot, HOME: d.dir } });
     assert.match(top.stdout, /server\.\(\*client\)\.readLoop/);
+  });
+});
+
+describe('a rule on a STATSZ field of a discovered server', () => {
+  it('fires on received.msgs per second and captures through the system account', async () => {
+    const s = await startServer({ name: 'disc' });
+    running.servers.push(s);
+    const d = await startDaemon({
+      config: `
+http: { listen: "127.0.0.1:{{PORT}}" }
+poll: { interval: 250ms, timeout: 200ms }
+system_account:
+  url: ${s.natsUrl}
+  user: ${SYS_USER}
+  password: ${SYS_PASSWORD}
+  discover: true
+  stall: 200ms
+  forget_after: 2s
+triggers:
+  - { name: msgs-in, metric: received.msgs, rate: 1m, above: 200, profiles: [goroutine] }
+capture: { via: system_account }
+storage: { dir: "{{DIR}}/profiles" }
+`,
+    });
+    running.daemons.push(d);
+    await waitFor(async () => {
+      const v = ((await (await fetch(`${d.url}/api/v1/triggers`)).json()) as { triggers: { server: string; value: number | null }[] }).triggers[0];
+      return v?.server === 'disc' && v.value !== null && v.value < 200 ? v : undefined;
+    }, { what: 'the rule reading a quiet received.msgs rate' });
+    assert.deepEqual(incidents(`${d.dir}/profiles`), []);
+
+    const nc = await connect({ servers: s.natsUrl, user: APP_USER, pass: APP_PASSWORD });
+    running.conns.push(nc);
+    const [inc] = await waitFor(async () => {
+      for (let i = 0; i < 5_000; i++) nc.publish('bar', 'x');
+      await nc.flush();
+      const f = incidents(`${d.dir}/profiles`);
+      return f.length > 0 && f[0]?.manifest.status === 'ok' ? f : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 100, what: 'an incident' });
+    assert.ok(inc);
+    assert.equal(inc.manifest.via, 'system_account');
+    assert.equal(inc.manifest.trigger?.metric, 'received.msgs');
+    assert.equal(inc.manifest.trigger?.rate_ms, 60_000);
+    assert.ok((inc.manifest.trigger?.value ?? 0) > 200);
+    assert.ok(inc.manifest.files.includes('statsz.json'));
+    assert.ok(hasReadLoop(functionNames(join(inc.dir, 'goroutine.pb.gz'))));
   });
 });
