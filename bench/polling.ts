@@ -4,13 +4,14 @@
  * watches all of them at a 1 s interval. Baseline, same run, same endpoints, same schedule: a minimal loop
  * doing only an undici GET and JSON.parse (bench/lib/baseline-poll.mjs).
  *
- *   node --import tsx bench/polling.ts [--n 3,10,100,1000,5000] [--duration 60] [--smoke] [--cpu-prof DIR]
+ *   node --import tsx bench/polling.ts [--n 3,10,100,1000,5000] [--duration 60] [--smoke] [--cpu-prof DIR] [--field-rules]
+ * --field-rules: five rules on varz fields per server (two rates, one escalating) instead of the two fleet rules.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ask, forkPlain, sleep, stopChild } from './lib/children.js';
-import { daemonConfig } from './lib/config.js';
+import { daemonConfig, FIELD_RULES } from './lib/config.js';
 import { BenchDaemon, Scraper } from './lib/daemon.js';
 import { VarzFleet } from './lib/fleet-sim.js';
 import { delta, fromCounts, histogram, quantile, type Histogram } from './lib/prom.js';
@@ -92,6 +93,7 @@ async function daemonPhase(
     servers: urls.map((url, i) => ({ url, profUrl: url, ...(o.named ? { name: `sim-${i}` } : {}) })),
     intervalMs,
     timeoutMs: intervalMs,
+    ...(o.fieldRules ? { triggers: FIELD_RULES } : {}),
   });
   const d = await BenchDaemon.start({ config, dir, cpuProfDir: o.cpuProf, readyTimeoutMs: 120_000 });
   let scraper: Scraper | undefined;
@@ -149,7 +151,8 @@ export async function polling(o: BenchOptions): Promise<BenchResult> {
   const rows: Row[] = [];
   const notes: string[] = [
     `interval 1 s, timeout 1 s, ${durationS} s measured per phase after ${warmupS} s warm-up; /metrics scraped every ${o.scrapeMs / 1000} s; ` +
-      `baseline's first polls ${o.baselineSpread ? 'spread over one interval' : 'all at once'}`,
+      `baseline's first polls ${o.baselineSpread ? 'spread over one interval' : 'all at once'}` +
+      (o.fieldRules ? '; daemon rules: five on varz fields (--field-rules)' : ''),
   ];
   for (const n of ns) {
     const c = `N=${n}`;

@@ -98,7 +98,10 @@ export class Flow {
     const v = reading.varz;
     if (change.added) this.#o.log.info({ server: s.label, server_id: v.serverId, version: v.version, cluster: v.cluster }, 'discovered server');
     else if (change.stateChanged) this.#o.log.info({ server: s.label, url: s.config?.url, server_id: v.serverId, version: v.version }, 'server is up');
-    this.#decide(s, this.#o.engine.observe(key, s.label, { ok: true, varz: v }, now), now);
+    const decisions = this.#o.engine.observe(key, s.label, { ok: true, varz: v }, now);
+    // The rules have read their fields: the parsed document is not kept for an interval.
+    v.doc = undefined;
+    this.#decide(s, decisions, now);
   }
 
   /** A poll failed, or a discovered server was missing from a round. */
@@ -168,7 +171,16 @@ export class Flow {
     }
     const first = fires[0];
     if (!first) return;
-    const records = fires.map((d) => ({ name: d.trigger.name, metric: d.trigger.metric, value: d.value, above: d.trigger.above, for_ms: d.trigger.forMs }));
+    const records = fires.map((d) => ({
+      name: d.trigger.name,
+      metric: d.trigger.metric,
+      value: d.value,
+      above: d.trigger.above,
+      for_ms: d.trigger.forMs,
+      rate_ms: d.trigger.rateMs ?? null,
+      raw: d.raw ?? null,
+      escalation_step: d.step,
+    }));
     const names = records.map((r) => r.name);
     const profiles = [...new Set(fires.flatMap((d) => d.trigger.profiles))];
     const req: CaptureRequest = {
@@ -183,9 +195,17 @@ export class Flow {
     if (res.accepted) {
       this.#o.engine.commit(s.key, names, res.id, now);
       for (const d of fires) {
+        if (d.step > 0) {
+          m.triggerEscalations.inc({ server: s.label, trigger: d.trigger.name });
+          this.#o.log.info(
+            { server: s.label, trigger: d.trigger.name, metric: d.trigger.metric, value: d.value, escalation_step: d.step },
+            `rule ${d.trigger.name} escalated on ${s.label} (step ${d.step} of ${d.trigger.escalateMax})`,
+          );
+          continue;
+        }
         m.triggersFired.inc({ server: s.label, trigger: d.trigger.name });
         this.#o.log.info(
-          { server: s.label, trigger: d.trigger.name, metric: d.trigger.metric, value: d.value, above: d.trigger.above },
+          { server: s.label, trigger: d.trigger.name, metric: d.trigger.metric, value: d.value, above: d.trigger.above, rate_ms: d.trigger.rateMs },
           `rule ${d.trigger.name} fired on ${s.label}`,
         );
       }
@@ -196,7 +216,9 @@ export class Flow {
     const reported = this.#o.engine.refused(s.key, names, { reason: res.reason, message: res.message }, now);
     if (reported.length === 0) return;
     m.capturesSkipped.inc({ server: s.label, reason: res.reason });
-    for (const name of reported) m.triggersFired.inc({ server: s.label, trigger: name });
+    // A refused escalation is not a firing: only firings (step 0) are counted as fired.
+    const firings = new Set(fires.filter((d) => d.step === 0).map((d) => d.trigger.name));
+    for (const name of reported) if (firings.has(name)) m.triggersFired.inc({ server: s.label, trigger: name });
     this.#o.log.warn(
       { server: s.label, trigger: reported[0], triggers: reported, reason: res.reason },
       `capture skipped: ${res.message} (the rule stays armed and fires at the next sample still above)`,

@@ -12,6 +12,19 @@ export const FLEET_RULES = `triggers:
   - { name: high-memory, metric: mem, above: 1GiB, for: 30s, profiles: [heap, allocs] }
 `;
 
+/**
+ * Five rules on varz fields (issue 15; `--field-rules`): two counter rates, two gauges, one escalating. The
+ * levels are beyond what the simulators report, so they never fire: the figure is the cost of reading and
+ * stepping them on every poll.
+ */
+export const FIELD_RULES = `triggers:
+  - { name: slow-consumers, metric: slow_consumers, rate: 1m, above: 0, profiles: [goroutine, cpu] }
+  - { name: msgs-in, metric: in_msgs, rate: 1m, above: 1e15, profiles: [cpu] }
+  - { name: connection-surge, metric: connections, above: 1e9, profiles: [goroutine], escalate: 50% }
+  - { name: subscriptions, metric: subscriptions, above: 1e9, profiles: [heap] }
+  - { name: jetstream-memory, metric: jetstream.stats.memory, above: 1000TiB, profiles: [heap, allocs] }
+`;
+
 export function ms(v: number): string {
   return `${Math.round(v)}ms`;
 }

@@ -61,6 +61,8 @@ export interface BenchOptions {
    * PATH/src for in-process benchmarks), measured in the same run next to this tree.
    */
   before: string | undefined;
+  /** polling: the daemon runs five rules on varz fields (bench/lib/config.ts FIELD_RULES) instead of the two fleet rules. */
+  fieldRules?: boolean;
 }
 
 export function parseOptions(argv = process.argv.slice(2)): BenchOptions {
@@ -81,6 +83,7 @@ export function parseOptions(argv = process.argv.slice(2)): BenchOptions {
       'node-args': { type: 'string' },
       'baseline-spread': { type: 'boolean', default: false },
       before: { type: 'string' },
+      'field-rules': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -99,6 +102,7 @@ export function parseOptions(argv = process.argv.slice(2)): BenchOptions {
     only: values.only?.split(','),
     baselineSpread: values['baseline-spread'] ?? false,
     before: values.before,
+    fieldRules: values['field-rules'] ?? false,
   };
 }
 

@@ -250,6 +250,9 @@ export function apiRoutes(d: ApiDeps): Route[] {
             state: v.state.phase,
             since: iso(v.state.since),
             value: v.state.value ?? null,
+            // The field's own value (the counter, for a rate rule) and the rate window.
+            raw: v.state.raw ?? null,
+            rate_ms: t.rateMs ?? null,
             above: t.above,
             rearm_below: t.rearmBelow,
             for_ms: t.forMs,
@@ -260,6 +263,11 @@ export function apiRoutes(d: ApiDeps): Route[] {
             fires_in_ms: fireAt === undefined ? null : Math.max(0, fireAt - now),
             cooldown_until: cooling && v.state.lastFiredAt !== undefined ? iso(v.state.lastFiredAt + t.cooldownMs) : null,
             last_fired_at: iso(v.state.lastFiredAt),
+            escalate_percent: t.escalatePercent ?? null,
+            escalate_max: t.escalateMax,
+            // Escalations captured since the last firing, and the value at the last capture they must exceed.
+            escalation_step: v.state.step,
+            peak: v.state.peak ?? null,
             last_skip: v.lastSkip ? { at: iso(v.lastSkip.at), reason: v.lastSkip.reason, message: v.lastSkip.message } : null,
             // What became of the last firing: captured into an incident, or refused (the rule stayed armed).
             last_firing: lastFiringView(v.lastFiring),

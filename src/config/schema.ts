@@ -17,6 +17,7 @@ import {
   bool,
   choice,
   clip,
+  closestMatch,
   duration,
   entries,
   field,
@@ -40,6 +41,7 @@ import {
   str,
 } from './fields.js';
 import type { Bounds, Ctx, SchemaContext } from './fields.js';
+import { checkPath, closestPath, numericPaths, type MonitorDoc } from '../trigger/monitor-fields.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 export const PROFILE_NAMES = ['cpu', 'allocs', 'heap', 'goroutine', 'block', 'mutex', 'threadcreate'] as const;
@@ -375,13 +377,47 @@ function systemAccount(c: SchemaContext) {
 }
 
 const PERCENT_METRICS: readonly string[] = ['cpu', 'cpu_per_core', 'mem_of_limit'];
+const BUILTIN_METRICS: readonly string[] = TRIGGER_METRICS;
+const isBuiltin = (metric: unknown): boolean => typeof metric === 'string' && BUILTIN_METRICS.includes(metric);
 
-/** A trigger level: bytes for mem, a percentage otherwise (at most 100 but for cpu, which counts cores). */
+/**
+ * A trigger level: bytes for mem, a percentage for the other built-ins (at most 100 but for cpu, which counts
+ * cores); for a field of the monitoring document a number (a rate is per second) or a size like 3GiB.
+ */
 function parseLevel(metric: unknown, v: unknown, b: Bounds): number {
   if (metric === 'mem') return parseSizeValue(v, b);
   if (typeof metric === 'string' && PERCENT_METRICS.includes(metric)) return parseNumber(v, metric === 'cpu' ? b : { ...b, max: 100 });
-  // Unknown metric: check what does not depend on it.
+  // A field, or an unknown metric: check what does not depend on it.
   return typeof v === 'string' ? parseSizeValue(v, b) : parseNumber(v, b);
+}
+
+/** `metric:`: a built-in, or a dotted path into the monitoring document (checked against the servers in crossRules). */
+function metricField() {
+  return field({ anyOf: [{ enum: [...TRIGGER_METRICS] }, { type: 'string', pattern: '^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*$' }] }, (v) => {
+    const text = parseString(v, 'a metric');
+    if (!/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/.test(text)) {
+      const close = closestPath(text, [...TRIGGER_METRICS, ...numericPaths('varz'), ...numericPaths('statsz')]);
+      bad(
+        `${JSON.stringify(clip(text))} is not a metric`,
+        close !== undefined ? `did you mean "${close}"?` : `use ${TRIGGER_METRICS.join(', ')} or a dotted field path like jetstream.stats.memory`,
+      );
+    }
+    return text;
+  });
+}
+
+/** `escalate: 25%`: a percentage above the last capture's peak. */
+function percent() {
+  return field({ type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%$' }, (v) => {
+    const hint = 'write a percentage like 25%';
+    if (typeof v === 'number') bad(`expected a percentage, got the number ${v}`, `write ${v}%`);
+    const text = parseString(v, 'a percentage like 25%');
+    const m = /^([0-9]+(?:\.[0-9]+)?)%$/.exec(text.trim());
+    if (m === null) return bad(`${JSON.stringify(clip(text))} is not a percentage`, hint);
+    const n = Number(m[1]);
+    if (!(n > 0) || n > 1000) bad(`must be more than 0% and at most 1000%, got ${text.trim()}`, hint);
+    return n;
+  });
 }
 
 /** Runs a parser and reports its problem at `key`. */
@@ -396,7 +432,7 @@ function check<T>(ctx: Ctx, key: string, f: () => T): T | undefined {
 }
 
 function trigger() {
-  const level = field({ anyOf: [{ type: 'number', exclusiveMinimum: 0 }, { type: 'string' }] }, (v) => v);
+  const level = field({ anyOf: [{ type: 'number', minimum: 0 }, { type: 'string' }] }, (v) => v);
   return section(
     {
       name: field({ type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$', maxLength: 63 }, (v) => {
@@ -408,10 +444,18 @@ function trigger() {
       })
         .need('name: a name like high-cpu')
         .describe('unique rule name: lower-case letters, digits and -'),
-      metric: choice('metric', TRIGGER_METRICS)
-        .need(`metric: ${TRIGGER_METRICS.join(' | ')}`)
-        .describe('cpu (percent of one core), cpu_per_core (cpu / gomaxprocs), mem (bytes), mem_of_limit (percent of GOMEMLIMIT)'),
-      above: level.optional().meta({ 'x-required': true }).describe('the level that fires the rule: a percentage, or a size like 1GiB for mem'),
+      metric: metricField()
+        .need(`metric: ${TRIGGER_METRICS.join(' | ')} | a field like slow_consumers`)
+        .describe(
+          'cpu (percent of one core), cpu_per_core (cpu / gomaxprocs), mem (bytes), mem_of_limit (percent of GOMEMLIMIT), or a numeric field of the monitoring document as a dotted path: varz for servers under servers:, STATSZ for discovered ones (slow_consumers, connections, jetstream.stats.memory)',
+        ),
+      above: level
+        .optional()
+        .meta({ 'x-required': true })
+        .describe('the level that fires the rule: a percentage, a size like 1GiB for mem, a number (or size) for a field, per second with rate'),
+      rate: duration({ min: SECOND, max: MAX_TIMER_MS }).optional().describe('compare the field\'s per-second increase over this window (a counter), e.g. 1m; a counter that goes down or a restarted server restarts the window'),
+      escalate: percent().optional().describe('within the cooldown, capture again when the value exceeds the last capture\'s by this much, e.g. 25%'),
+      escalate_max: num({ integer: true, min: 1, max: 10 }).optional().describe('at most this many escalations per firing (default: 2; needs escalate)'),
       for: duration({ min: 0 }).prefault('0s').describe('how long the value must stay above before the rule fires'),
       rearm_below: level.optional().describe('the rule fires again only after the value went below this (default: above)'),
       cooldown: duration({ min: 0 }).prefault('10m').describe('no second capture by this rule for this long'),
@@ -430,7 +474,17 @@ function trigger() {
       report(ctx, ['above'], 'missing required key', { hint: `add above: ${metric === 'mem' ? 'a size like 1GiB' : 'a percentage like 80'}` });
       return;
     }
-    let above = check(ctx, 'above', () => parseLevel(metric, v.above, { gt: 0 }));
+    if (ok(v.rate) && isBuiltin(metric)) {
+      report(ctx, ['rate'], `rate needs a counter, and ${metric as string} is a gauge`, { hint: 'remove rate:, or use a counter field such as slow_consumers or in_msgs' });
+    }
+    if (ok(v.escalate) && ok(v.cooldown) && v.cooldown === 0) {
+      report(ctx, ['escalate'], 'escalate needs a cooldown, and cooldown is 0s', { hint: 'escalations happen within the cooldown: set cooldown: 10m, or remove escalate:' });
+    }
+    if (v.escalate_max !== undefined && v.escalate === undefined) {
+      report(ctx, ['escalate_max'], 'escalate_max without escalate', { hint: 'add escalate: 25%, or remove escalate_max:', at: 'key' });
+    }
+    // A field or a rate may well be 0 ("any new slow consumer"); the built-ins must be above 0.
+    let above = check(ctx, 'above', () => parseLevel(metric, v.above, isBuiltin(metric) ? { gt: 0 } : { min: 0 }));
     if (above !== undefined && metric === 'mem' && above < MiB) {
       report(ctx, ['above'], `for metric mem, above is in bytes, and ${formatSize(above)} is less than any nats-server uses`, {
         hint: 'write a size like 1GiB, or use metric: mem_of_limit for a percentage',
@@ -587,6 +641,34 @@ function crossRules(c: SchemaContext, v: Raw, ctx: Ctx): void {
     });
   });
 
+  // A field path must be a number in every document the rule reads: varz for servers watched over HTTP, STATSZ
+  // for discovered ones. A rule reads STATSZ when discovery is on and it has no servers: list, or its list names
+  // a server that is not under servers: (only a discovered server can carry that name). It reads varz when
+  // servers: has entries and the rule has no servers: list, or its list names one of them.
+  (Array.isArray(v['triggers']) ? v['triggers'] : []).forEach((raw, i) => {
+    const t = rec(raw);
+    const metric = t['metric'];
+    if (typeof metric !== 'string' || isBuiltin(metric) || !/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/.test(metric)) return;
+    const on = Array.isArray(t['servers']) ? t['servers'].filter((n): n is string => typeof n === 'string') : undefined;
+    const docs: MonitorDoc[] = [];
+    if (servers.length > 0 && (on === undefined || on.some((n) => names.includes(n)))) docs.push('varz');
+    if (discover === true && (on === undefined || on.some((n) => !names.includes(n)))) docs.push('statsz');
+    const problem = checkPath(metric, docs.length > 0 ? docs : ['varz']);
+    if (problem !== undefined) {
+      const candidates = problem.unknownIn === undefined ? [] : [...TRIGGER_METRICS, ...numericPaths(problem.unknownIn)];
+      // A typo first (slow_consumer), then a prefix or another case style (cpu_percent -> cpu).
+      const close = problem.unknownIn === undefined ? undefined : (closestPath(metric, candidates) ?? closestMatch(metric, candidates));
+      report(ctx, ['triggers', i, 'metric'], problem.message, { hint: close === undefined ? problem.hint : `did you mean "${close}"?` });
+    }
+    // The rate window must hold at least two samples.
+    const rate = t['rate'];
+    if (typeof rate === 'number' && interval !== undefined && rate < 2 * interval) {
+      report(ctx, ['triggers', i, 'rate'], `the rate window ${formatDuration(rate)} is shorter than two poll intervals (${formatDuration(2 * interval)})`, {
+        hint: `set rate: ${formatDuration(2 * interval)} or more`,
+      });
+    }
+  });
+
   // What the capture method needs.
   const via = cap['via'];
   if (via === 'system_account' && sys === undefined && c.has('capture.via')) {
@@ -668,6 +750,11 @@ function toConfig(file: string, v: Parsed) {
         forMs: t.for,
         rearmBelow: Math.min(rearm, above),
         cooldownMs: t.cooldown,
+        /** The per-second increase over this window is compared, not the field (undefined: the field itself). */
+        rateMs: t.rate,
+        /** Percent above the last capture's peak that captures again within the cooldown (undefined: never). */
+        escalatePercent: t.escalate,
+        escalateMax: t.escalate === undefined ? 0 : (t.escalate_max ?? 2),
         profiles: t.profiles,
         servers: t.servers,
       };

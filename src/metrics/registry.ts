@@ -30,6 +30,14 @@ export interface RuleSeries {
   readonly server: string;
   readonly trigger: string;
   readonly firing: boolean;
+  /** The field the rule watches (`cpu`, `slow_consumers`, `jetstream.stats.memory`). */
+  readonly metric?: string;
+  /** The rate window (`60s`), or '' when the rule compares the field itself. */
+  readonly rate?: string;
+  /** `escalate` (`25%`), or '' when the rule does not escalate. */
+  readonly escalate?: string;
+  /** Escalations captured since the rule's last firing; undefined when it does not escalate. */
+  readonly step?: number | undefined;
 }
 
 /** Where the scrape-time series come from (the app's inventory and trigger engine). */
@@ -101,6 +109,23 @@ export class Metrics {
       for (const r of this.#source.rules()) this.triggerFiring.set({ server: r.server, trigger: r.trigger }, r.firing ? 1 : 0);
     },
   });
+  readonly triggerInfo = new Gauge({
+    name: 'nats_autoprof_trigger_info', help: 'A rule that applies to a watched server: the field it watches, its rate window and escalate setting (always 1).', labelNames: ['trigger', 'metric', 'rate', 'escalate'] as const, registers: [this.registry],
+    collect: () => {
+      this.triggerInfo.reset();
+      for (const r of this.#source.rules()) {
+        if (r.metric !== undefined) this.triggerInfo.set({ trigger: r.trigger, metric: r.metric, rate: r.rate ?? '', escalate: r.escalate ?? '' }, 1);
+      }
+    },
+  });
+  readonly triggerEscalationStep = new Gauge({
+    name: 'nats_autoprof_trigger_escalation_step', help: 'Escalations a rule captured since its last firing (rules with escalate only).', labelNames: ['server', 'trigger'] as const, registers: [this.registry],
+    collect: () => {
+      this.triggerEscalationStep.reset();
+      for (const r of this.#source.rules()) if (r.step !== undefined) this.triggerEscalationStep.set({ server: r.server, trigger: r.trigger }, r.step);
+    },
+  });
+  readonly triggerEscalations = new Counter({ name: 'nats_autoprof_trigger_escalations_total', help: 'Captures a rule made within its cooldown because the value climbed past the last capture by escalate.', labelNames: ['server', 'trigger'] as const, registers: [this.registry] });
   readonly triggersFired = new Counter({ name: 'nats_autoprof_triggers_fired_total', help: 'Times a rule fired.', labelNames: ['server', 'trigger'] as const, registers: [this.registry] });
   readonly captures = new Counter({ name: 'nats_autoprof_captures_total', help: 'Profiles captured by result.', labelNames: ['server', 'profile', 'via', 'result'] as const, registers: [this.registry] });
   readonly capturesSkipped = new Counter({ name: 'nats_autoprof_captures_skipped_total', help: 'Captures not started, by reason (cooldown, limit, busy, unsupported).', labelNames: ['server', 'reason'] as const, registers: [this.registry] });
@@ -157,7 +182,7 @@ export class Metrics {
    * whose label changed. The scrape-time series follow the source by themselves.
    */
   async forgetServer(server: string): Promise<void> {
-    const counted: AnyMetric[] = [this.triggersFired, this.captures, this.capturesSkipped, this.lastCapture];
+    const counted: AnyMetric[] = [this.triggersFired, this.triggerEscalations, this.captures, this.capturesSkipped, this.lastCapture];
     await Promise.all(counted.map((m) => removeMatching(m, server)));
   }
 

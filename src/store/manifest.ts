@@ -39,10 +39,18 @@ export interface ProfileResult {
 /** One rule's firing as recorded in an incident. */
 export interface TriggerRecord {
   name: string;
+  /** The field the rule watches: a built-in (cpu, mem, ...) or a path into varz/STATSZ (slow_consumers). */
   metric: string;
+  /** The value compared with `above`: the field, or its per-second increase over `rate_ms`. */
   value: number;
   above: number;
   for_ms: number;
+  /** The rate window (absent in older manifests, null when the rule compares the field itself). */
+  rate_ms?: number | null;
+  /** The field's own value at the firing (the counter of a rate rule). */
+  raw?: number | null;
+  /** 0 for a firing, 1.. for an escalation within the cooldown (absent in older manifests). */
+  escalation_step?: number;
 }
 
 export interface IncidentManifest {

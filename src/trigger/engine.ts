@@ -7,13 +7,43 @@
  * `refused` (the rules stay armed and propose again at the next sample still above).
  */
 import type { TriggerConfig } from '../config/types.js';
+import type { RuleSeries } from '../metrics/registry.js';
 import type { Varz } from '../watch/varz.js';
-import { commitFire, initialRuleState, isFiring, metricValue, refuseFire, stepRule, type RuleState } from './rules.js';
+import { compilePath } from './monitor-fields.js';
+import { commitFire, initialRuleState, isFiring, metricValue, refuseFire, stepRule, type BuiltinMetric, type RuleState } from './rules.js';
+
+/** Reads a rule's value from one sample. */
+export type Extractor = (varz: Varz) => number | undefined;
+
+const BUILTIN: ReadonlySet<string> = new Set(['cpu', 'cpu_per_core', 'mem', 'mem_of_limit']);
+
+/**
+ * The value reader of a rule, built once per config: a built-in from the parsed fields, a field path from the
+ * parsed document (`varz.doc`) with its segments split once; rules on the same path share one reader.
+ */
+export function compileExtractors(triggers: readonly TriggerConfig[]): Extractor[] {
+  const byPath = new Map<string, Extractor>();
+  return triggers.map((t) => {
+    let f = byPath.get(t.metric);
+    if (!f) {
+      if (BUILTIN.has(t.metric)) {
+        const m = t.metric as BuiltinMetric;
+        f = (v) => metricValue(m, v);
+      } else {
+        const read = compilePath(t.metric);
+        f = (v) => read(v.doc);
+      }
+      byPath.set(t.metric, f);
+    }
+    return f;
+  });
+}
 
 export type Observation = { readonly ok: false } | { readonly ok: true; readonly varz: Varz };
 
 export type Decision =
-  | { readonly kind: 'fire'; readonly trigger: TriggerConfig; readonly value: number }
+  /** `step` 0 is a firing, 1.. an escalation; `raw` is the field's value (the counter of a rate rule). */
+  | { readonly kind: 'fire'; readonly trigger: TriggerConfig; readonly value: number; readonly step: number; readonly raw: number | undefined }
   | { readonly kind: 'skip'; readonly trigger: TriggerConfig; readonly reason: 'cooldown'; readonly value: number };
 
 const NO_DECISIONS: readonly Decision[] = Object.freeze([]);
@@ -52,10 +82,12 @@ interface Entry {
 
 export class TriggerEngine {
   #triggers: readonly TriggerConfig[];
+  #extract: Extractor[];
   readonly #servers = new Map<string, Entry>();
 
   constructor(triggers: readonly TriggerConfig[]) {
     this.#triggers = triggers;
+    this.#extract = compileExtractors(triggers);
   }
 
   get triggers(): readonly TriggerConfig[] {
@@ -65,6 +97,7 @@ export class TriggerEngine {
   /** Replaces the rules; state is kept for rules whose name stays. */
   setTriggers(triggers: readonly TriggerConfig[]): void {
     this.#triggers = triggers;
+    this.#extract = compileExtractors(triggers);
     const names = new Set(triggers.map((t) => t.name));
     for (const e of this.#servers.values()) {
       for (const name of e.rules.keys()) if (!names.has(name)) e.rules.delete(name);
@@ -84,7 +117,9 @@ export class TriggerEngine {
     }
     e.label = label;
     let out: Decision[] | undefined;
-    for (const t of this.#triggers) {
+    const triggers = this.#triggers;
+    for (let i = 0; i < triggers.length; i++) {
+      const t = triggers[i] as TriggerConfig;
       if (!this.#applies(t, label)) {
         e.rules.delete(t.name);
         continue;
@@ -94,10 +129,10 @@ export class TriggerEngine {
         r = { state: initialRuleState(now), lastSkip: undefined, lastFiring: undefined };
         e.rules.set(t.name, r);
       }
-      const input = obs.ok ? { ok: true as const, serverId: obs.varz.serverId, value: metricValue(t.metric, obs.varz) } : FAILED;
+      const input = obs.ok ? { ok: true as const, serverId: obs.varz.serverId, value: (this.#extract[i] as Extractor)(obs.varz) } : FAILED;
       const { state, event } = stepRule(t, r.state, input, now);
       r.state = state;
-      if (event?.kind === 'fire') (out ??= []).push({ kind: 'fire', trigger: t, value: event.value });
+      if (event?.kind === 'fire') (out ??= []).push({ kind: 'fire', trigger: t, value: event.value, step: event.step, raw: state.raw });
       else if (event?.kind === 'skip') {
         r.lastSkip = { at: now, reason: 'cooldown', message: 'the rule is in its cooldown' };
         (out ??= []).push({ kind: 'skip', trigger: t, reason: 'cooldown', value: event.value });
@@ -155,9 +190,22 @@ export class TriggerEngine {
   }
 
   /** Whether each (server, rule) is firing, by label (the `trigger_firing` gauge, read at each scrape). */
-  *firing(): Generator<{ server: string; trigger: string; firing: boolean }> {
+  *firing(): Generator<RuleSeries> {
+    const byName = new Map<string, TriggerConfig>();
+    for (const t of this.#triggers) byName.set(t.name, t);
     for (const e of this.#servers.values()) {
-      for (const [trigger, r] of e.rules) yield { server: e.label, trigger, firing: isFiring(r.state) };
+      for (const [trigger, r] of e.rules) {
+        const t = byName.get(trigger);
+        yield {
+          server: e.label,
+          trigger,
+          firing: isFiring(r.state),
+          metric: t?.metric,
+          rate: t?.rateMs === undefined ? '' : `${t.rateMs / 1000}s`,
+          escalate: t?.escalatePercent === undefined ? '' : `${t.escalatePercent}%`,
+          step: t?.escalatePercent === undefined ? undefined : r.state.step,
+        };
+      }
     }
   }
 

@@ -16,8 +16,18 @@
  * with `refuseFire` that it was refused (busy, limit, unsupported): the rule stays armed and proposes again
  * at the next sample still above. Only the first refusal of an episode is reported, so a refused rule does
  * not turn into a storm of skips.
+ *
+ * Rates (`rate: 1m`): the rule compares the counter's per-second increase over the window instead of the
+ * field itself. The window keeps the samples of the last `rate` (and the one just before, so that a poll
+ * interval longer than the window still gives a rate). A counter that goes down (a reset) or a new server_id
+ * restarts the window with that one sample: no rate, so nothing fires, until the next sample.
+ *
+ * Escalation (`escalate: 25%`): after a capture, while the cooldown runs, a value above the value of the last
+ * capture (its peak) by that much proposes another capture, at most `escalate_max` times per firing. It is a
+ * proposal like a firing: `commitFire` consumes the step (the peak becomes this value), `refuseFire` does not.
+ * Escalations do not restart the cooldown; `for` does not apply to them.
  */
-import type { TriggerConfig, TriggerMetric } from '../config/types.js';
+import type { TriggerConfig } from '../config/types.js';
 
 export type Phase = 'idle' | 'pending' | 'fired' | 'cooling';
 
@@ -34,8 +44,18 @@ export interface RuleState {
   /** A refused firing was already reported for the current pending episode. */
   readonly refusalReported: boolean;
   readonly serverId: string | undefined;
-  /** The last value seen (undefined after a failed poll or when the metric is not available). */
+  /** The last value compared with `above` (the rate for a rate rule; undefined after a failed poll, a missing field, or a restarted window). */
   readonly value: number | undefined;
+  /** The field's own value at the last sample (the counter, for a rate rule). */
+  readonly raw: number | undefined;
+  /** A rate rule's samples as [t0, v0, t1, v1, ...], oldest first; undefined for other rules. */
+  readonly window: readonly number[] | undefined;
+  /** The value at the last capture (the peak an escalation must exceed); undefined before the first. */
+  readonly peak: number | undefined;
+  /** Escalations captured since the last firing (0 after a firing). */
+  readonly step: number;
+  /** The step the current proposal is for (0 a firing, n an escalation); undefined when nothing is proposed. */
+  readonly proposal: number | undefined;
 }
 
 export type RuleInput =
@@ -43,10 +63,12 @@ export type RuleInput =
   | { readonly ok: true; readonly serverId: string; readonly value: number | undefined };
 
 export type RuleEvent =
-  | { readonly kind: 'fire'; readonly value: number }
+  /** `step` 0 is a firing, 1.. an escalation within the cooldown. */
+  | { readonly kind: 'fire'; readonly value: number; readonly step: number }
   | { readonly kind: 'skip'; readonly reason: 'cooldown'; readonly value: number };
 
-export type RuleSpec = Pick<TriggerConfig, 'above' | 'forMs' | 'rearmBelow' | 'cooldownMs'>;
+export type RuleSpec = Pick<TriggerConfig, 'above' | 'forMs' | 'rearmBelow' | 'cooldownMs'> &
+  Partial<Pick<TriggerConfig, 'rateMs' | 'escalatePercent' | 'escalateMax'>>;
 
 export function initialRuleState(now: number): RuleState {
   return {
@@ -59,12 +81,19 @@ export function initialRuleState(now: number): RuleState {
     refusalReported: false,
     serverId: undefined,
     value: undefined,
+    raw: undefined,
+    window: undefined,
+    peak: undefined,
+    step: 0,
+    proposal: undefined,
   };
 }
 
-/** The metric a rule watches, from the fields of one varz; undefined when the server does not report it. */
+export type BuiltinMetric = 'cpu' | 'cpu_per_core' | 'mem' | 'mem_of_limit';
+
+/** The built-in metric a rule watches, from the fields of one varz; undefined when the server does not report it. */
 export function metricValue(
-  metric: TriggerMetric,
+  metric: BuiltinMetric,
   v: { cpu: number; mem: number; cores: number; gomaxprocs: number | undefined; gomemlimit: number | undefined },
 ): number | undefined {
   switch (metric) {
@@ -108,6 +137,37 @@ function rearms(rule: RuleSpec, value: number): boolean {
   return value < rule.rearmBelow || (rule.rearmBelow === rule.above && value <= rule.above);
 }
 
+/** Resolution of a rate window: its base is at most windowMs / WINDOW_STEPS older than the window's start. */
+export const WINDOW_STEPS = 8;
+
+/**
+ * A rate rule's window after one sample: samples older than the window are dropped, except the newest of
+ * them (the window's base); a counter that went down restarts it. `rate` is per second, undefined with one
+ * sample.
+ */
+export function stepWindow(
+  prev: readonly number[] | undefined,
+  now: number,
+  counter: number,
+  windowMs: number,
+): { window: readonly number[]; rate: number | undefined } {
+  const n = prev === undefined ? 0 : prev.length;
+  if (prev === undefined || n === 0 || counter < (prev[n - 1] as number)) return { window: [now, counter], rate: undefined };
+  // A sample no newer than the last one adds nothing.
+  if (now <= (prev[n - 2] as number)) return { window: prev, rate: undefined };
+  // Keep the newest sample at or before the window's start as the base.
+  let i = 0;
+  while (i + 2 < n && (prev[i + 2] as number) <= now - windowMs) i += 2;
+  // At most about WINDOW_STEPS samples per window: the newest sample replaces the last one while the one
+  // before that is less than a step old (a 1m window polled every second copies ~20 numbers, not ~120).
+  const replaceLast = n - i >= 4 && now - (prev[n - 4] as number) < windowMs / WINDOW_STEPS;
+  const window = prev.slice(i, replaceLast ? n - 2 : n);
+  window.push(now, counter);
+  const t0 = window[0] as number;
+  const v0 = window[1] as number;
+  return { window, rate: ((counter - v0) * 1000) / (now - t0) };
+}
+
 /**
  * One step. Written with locals and a single new state object at the end (not a chain of spreads): it runs
  * for every rule on every poll, and each state it returns lives one interval.
@@ -125,15 +185,35 @@ export function stepRule(
   let cooldownReported = prev.cooldownReported;
   let refusalReported = prev.refusalReported;
   let serverId = prev.serverId;
-  let lastFiredAt = prev.lastFiredAt;
+  let peak = prev.peak;
+  let step = prev.step;
+  const lastFiredAt = prev.lastFiredAt;
   const enter = (p: Phase): void => {
     if (p !== phase) {
       phase = p;
       since = now;
     }
   };
+  const restarted = input.ok && serverId !== undefined && serverId !== input.serverId;
+  const raw = input.ok ? input.value : undefined;
+  let window = prev.window;
+  let value = raw;
+  if (rule.rateMs !== undefined) {
+    if (raw === undefined) value = undefined;
+    else {
+      // A new server process restarts the window: its counters started again from zero.
+      const w = stepWindow(restarted ? undefined : prev.window, now, raw, rule.rateMs);
+      window = w.window;
+      value = w.rate;
+    }
+  }
+  if (restarted) {
+    // The peak belongs to the old process.
+    peak = undefined;
+    step = 0;
+  }
 
-  if (!input.ok || input.value === undefined || (serverId !== undefined && serverId !== input.serverId)) {
+  if (value === undefined || restarted) {
     // No usable value, or a new server process: whatever was pending is over.
     pendingSince = undefined;
     cooldownReported = false;
@@ -141,13 +221,12 @@ export function stepRule(
     if (input.ok) serverId = input.serverId;
     enter(restingPhase(rule, armed, lastFiredAt, now));
     // A failed poll stops here; a restarted server with a value is evaluated below.
-    if (!input.ok || input.value === undefined) {
-      return { state: ruleState(phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, undefined) };
+    if (value === undefined) {
+      return { state: ruleState(phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, undefined, raw, window, peak, step, undefined) };
     }
   }
 
-  const value = input.value;
-  serverId = input.serverId;
+  serverId = (input as { serverId: string }).serverId;
   let event: RuleEvent | undefined;
   if (!armed && rearms(rule, value)) armed = true;
   if (!armed) {
@@ -168,26 +247,47 @@ export function stepRule(
         }
       } else {
         // A proposal: the rule stays pending and armed until the caller commits or refuses it.
-        event = { kind: 'fire', value };
+        event = { kind: 'fire', value, step: 0 };
       }
     }
   }
-  const state = ruleState(phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, value);
+  // An escalation: within the cooldown, above the last capture's peak by escalate%, steps left.
+  if (
+    rule.escalatePercent !== undefined &&
+    event?.kind !== 'fire' &&
+    lastFiredAt !== undefined &&
+    now - lastFiredAt < rule.cooldownMs &&
+    peak !== undefined &&
+    step < (rule.escalateMax ?? 0) &&
+    value > rule.above &&
+    value > peak + Math.abs(peak) * (rule.escalatePercent / 100)
+  ) {
+    event = { kind: 'fire', value, step: step + 1 };
+  }
+  const proposal = event?.kind === 'fire' ? event.step : undefined;
+  const state = ruleState(phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, value, raw, window, peak, step, proposal);
   return event ? { state, event } : { state };
 }
 
-/** The proposed firing led to a capture: the rule is disarmed and its cooldown starts now. */
+/**
+ * The proposed firing led to a capture. A firing disarms the rule and starts its cooldown; an escalation
+ * leaves both as they are. Either way its value is the new peak.
+ */
 export function commitFire(prev: RuleState, now: number): RuleState {
-  return ruleState('fired', prev.phase === 'fired' ? prev.since : now, false, undefined, now, false, false, prev.serverId, prev.value);
+  if (prev.proposal !== undefined && prev.proposal > 0) {
+    return { ...prev, peak: prev.value, step: prev.proposal, proposal: undefined, refusalReported: false, cooldownReported: false };
+  }
+  return ruleState('fired', prev.phase === 'fired' ? prev.since : now, false, undefined, now, false, false, prev.serverId, prev.value, prev.raw, prev.window, prev.value, 0, undefined);
 }
 
 /**
  * The proposed firing was refused (busy, limit, unsupported): the rule stays armed and pending, and proposes
- * again at the next sample still above. `report` is true for the first refusal of the episode only.
+ * again at the next sample still above; a refused escalation keeps its step. `report` is true for the first
+ * refusal of the episode only.
  */
 export function refuseFire(prev: RuleState): { state: RuleState; report: boolean } {
-  if (prev.refusalReported) return { state: prev, report: false };
-  return { state: { ...prev, refusalReported: true }, report: true };
+  if (prev.refusalReported) return { state: { ...prev, proposal: undefined }, report: false };
+  return { state: { ...prev, refusalReported: true, proposal: undefined }, report: true };
 }
 
 function ruleState(
@@ -200,6 +300,11 @@ function ruleState(
   refusalReported: boolean,
   serverId: string | undefined,
   value: number | undefined,
+  raw: number | undefined,
+  window: readonly number[] | undefined,
+  peak: number | undefined,
+  step: number,
+  proposal: number | undefined,
 ): RuleState {
-  return { phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, value };
+  return { phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, value, raw, window, peak, step, proposal };
 }

@@ -61,6 +61,7 @@ export function parseStatsz(text: string): StatszReading {
       gomaxprocs: finite(stats, 'gomaxprocs'),
       gomemlimit: gomemlimit !== undefined && gomemlimit > 0 ? gomemlimit : undefined,
       now: typeof server['time'] === 'string' ? server['time'] : undefined,
+      doc: stats,
     },
     body: text,
     activeServers: finite(stats, 'active_servers'),

@@ -26,6 +26,12 @@ export interface Varz {
   gomemlimit: number | undefined;
   /** The server's own clock at the time of the reply (ISO). */
   now: string | undefined;
+  /**
+   * The parsed document, for rules on a field path (varz from its root; STATSZ, the reply's `statsz` object).
+   * The rule engine reads only the paths its rules name; the flow drops it once the rules have read it, so
+   * it is not kept for an interval.
+   */
+  doc?: Readonly<Record<string, unknown>> | undefined;
 }
 
 export class VarzParseError extends Error {
@@ -75,6 +81,7 @@ export function varzFromJson(doc: unknown): Varz {
     gomaxprocs: num(o, 'gomaxprocs', false),
     gomemlimit: gomemlimit !== undefined && gomemlimit > 0 ? gomemlimit : undefined,
     now: str(o, 'now', false),
+    doc: o,
   };
 }
 

@@ -99,7 +99,7 @@ describe('defaults', () => {
   it('a trigger gets its defaults: for 0s, rearm_below = above, cooldown 10m, profiles [cpu, allocs], every server', () => {
     const c = parse('triggers:\n  - { name: t, metric: cpu_per_core, above: 75.5 }\n');
     assert.deepEqual(c.triggers, [
-      { name: 't', metric: 'cpu_per_core', above: 75.5, forMs: 0, rearmBelow: 75.5, cooldownMs: 600_000, profiles: ['cpu', 'allocs'], servers: undefined },
+      { name: 't', metric: 'cpu_per_core', above: 75.5, forMs: 0, rearmBelow: 75.5, cooldownMs: 600_000, rateMs: undefined, escalatePercent: undefined, escalateMax: 0, profiles: ['cpu', 'allocs'], servers: undefined },
     ]);
   });
 });
@@ -113,8 +113,12 @@ describe('config/example.yaml', () => {
     ]);
     assert.equal(c.systemAccount, undefined);
     assert.deepEqual(c.triggers, [
-      { name: 'high-cpu', metric: 'cpu', above: 80, forMs: 15_000, rearmBelow: 60, cooldownMs: 600_000, profiles: ['cpu', 'allocs'], servers: undefined },
-      { name: 'high-memory', metric: 'mem', above: 1024 * MiB, forMs: 30_000, rearmBelow: 1024 * MiB, cooldownMs: 600_000, profiles: ['heap', 'allocs', 'goroutine'], servers: undefined },
+      { name: 'high-cpu', metric: 'cpu', above: 80, forMs: 15_000, rearmBelow: 60, cooldownMs: 600_000, rateMs: undefined, escalatePercent: undefined, escalateMax: 0, profiles: ['cpu', 'allocs'], servers: undefined },
+      { name: 'high-memory', metric: 'mem', above: 1024 * MiB, forMs: 30_000, rearmBelow: 1024 * MiB, cooldownMs: 600_000, rateMs: undefined, escalatePercent: undefined, escalateMax: 0, profiles: ['heap', 'allocs', 'goroutine'], servers: undefined },
+      // The recipes (issue 15).
+      { name: 'slow-consumers', metric: 'slow_consumers', above: 0, forMs: 0, rearmBelow: 0, cooldownMs: 600_000, rateMs: 60_000, escalatePercent: undefined, escalateMax: 0, profiles: ['goroutine', 'cpu'], servers: undefined },
+      { name: 'connection-surge', metric: 'connections', above: 5000, forMs: 0, rearmBelow: 5000, cooldownMs: 600_000, rateMs: undefined, escalatePercent: 50, escalateMax: 2, profiles: ['goroutine'], servers: undefined },
+      { name: 'jetstream-memory', metric: 'jetstream.stats.memory', above: Math.round(3.2 * 1024 * MiB), forMs: 0, rearmBelow: Math.round(3.2 * 1024 * MiB), cooldownMs: 600_000, rateMs: undefined, escalatePercent: undefined, escalateMax: 0, profiles: ['heap', 'allocs'], servers: undefined },
     ]);
     assert.equal(c.storage.dir, path.join(ROOT, 'config/profiles'));
     assert.deepEqual(c.http.auth, { bearerToken: undefined, metrics: false });

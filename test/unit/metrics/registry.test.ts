@@ -33,6 +33,9 @@ const hot: TriggerConfig = {
   forMs: 0,
   rearmBelow: 50,
   cooldownMs: 0,
+  rateMs: undefined,
+  escalatePercent: undefined,
+  escalateMax: 0,
   servers: undefined,
   profiles: ['cpu'],
 };

@@ -12,7 +12,7 @@ const MiB = 1024 * 1024;
 const KEY = 'http://127.0.0.1:8222';
 
 function rule(over: Partial<TriggerConfig> & { name: string }): TriggerConfig {
-  return { metric: 'mem', above: MiB, forMs: 0, rearmBelow: MiB, cooldownMs: 600_000, profiles: ['heap'], servers: undefined, ...over };
+  return { metric: 'mem', above: MiB, forMs: 0, rearmBelow: MiB, cooldownMs: 600_000, rateMs: undefined, escalatePercent: undefined, escalateMax: 0, profiles: ['heap'], servers: undefined, ...over };
 }
 
 // The case: two memory rules that cross on the same sample.
