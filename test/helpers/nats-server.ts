@@ -31,19 +31,29 @@ export function natsServerBin(): Promise<string> {
   return binPromise;
 }
 
+/**
+ * Test ports come from below the kernel's ephemeral range (32768-60999 here): a port handed out by
+ * `listen(0)` is an ephemeral one, and while a test has a server stopped (to restart it on the same ports)
+ * any outgoing connection on the machine could take it as its local port, so the restart failed with
+ * "address already in use". Below that range only another listener can collide, and each port is checked
+ * free by binding it first.
+ */
+const TEST_PORTS = { from: 20_000, to: 32_000 };
+
 export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = TEST_PORTS.from + Math.floor(Math.random() * (TEST_PORTS.to - TEST_PORTS.from));
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free port between ${TEST_PORTS.from} and ${TEST_PORTS.to}`);
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((res) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') {
-        rej(new Error('no port'));
-        return;
-      }
-      srv.close(() => res(addr.port));
-    });
+    srv.once('error', () => res(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
   });
 }
 
