@@ -1,6 +1,8 @@
 /**
- * Polls every configured monitoring endpoint at a fixed rate. Each server has its own schedule, so a slow
- * server never delays the others, and a server whose previous poll is still running is not polled again
+ * Polls every configured monitoring endpoint at a fixed rate. The servers are spread over a fixed number of
+ * batches per interval, each one timer wake-up that starts its members' polls, so polls arrive evenly over the
+ * interval (no burst of N requests, no timer per server). Each poll runs on its own, so a slow server never
+ * delays the others, and a server whose previous poll is still running is skipped at its batch's wake-up
  * until it answers or times out.
  *
  * The schedule runs on the clock's monotonic time (a wall-clock step must neither stall nor bunch polls);
@@ -33,6 +35,8 @@ export interface PollerOptions {
   clock?: TimerClock;
   /** At most this many requests in flight at once (default DEFAULT_MAX_IN_FLIGHT); the others wait for a slot. */
   maxInFlight?: number;
+  /** Timer wake-ups per interval that servers are spread over (default DEFAULT_BATCHES_PER_INTERVAL; a power of two). */
+  batchesPerInterval?: number;
 }
 
 /**
@@ -89,11 +93,41 @@ export class Slots {
 
 interface Target {
   server: ServerConfig;
-  /** Monotonic time of the next scheduled poll. */
-  next: number;
-  timer: Timer | undefined;
+  /** The batch this server is polled in. */
+  batch: Batch;
   inFlight: Promise<void> | undefined;
   cancel: Canceller;
+}
+
+/**
+ * One place in the interval: its members are polled together at one timer wake-up, at offset
+ * `index * interval / batches` of the interval, at a fixed rate.
+ */
+interface Batch {
+  readonly index: number;
+  readonly members: Set<Target>;
+  /** Monotonic time of the next scheduled wake-up (when armed). */
+  next: number;
+  timer: Timer | undefined;
+}
+
+/**
+ * Batches per interval (each one timer wake-up). Servers are spread over them, so polls arrive evenly over
+ * the interval rather than in one burst, without the wake-up per server that made spreading cost 2-3× CPU
+ * (BENCHMARKS.md, section 4). A power of two, for the order in which empty batches are filled.
+ */
+export const DEFAULT_BATCHES_PER_INTERVAL = 16;
+
+/** 0, k/2, k/4, 3k/4, ...: each next batch halves the largest gap, so a few servers are spread evenly too. */
+function fillOrder(k: number): number[] {
+  const bits = Math.round(Math.log2(k));
+  const order: number[] = [];
+  for (let i = 0; i < k; i++) {
+    let r = 0;
+    for (let b = 0; b < bits; b++) if (i & (1 << b)) r |= 1 << (bits - 1 - b);
+    order.push(r);
+  }
+  return order;
 }
 
 /** Targets are keyed by their monitoring URL. */
@@ -103,6 +137,11 @@ export class HttpPoller {
   readonly #errors: CallbackErrors;
   readonly #targets = new Map<string, Target>();
   readonly #slots: Slots;
+  readonly #batches: Batch[];
+  /** Batch indexes in the order ties are broken when choosing the least-loaded batch. */
+  readonly #fillOrder: number[];
+  /** Monotonic origin of the batch phases (set by start()). */
+  #origin = 0;
   #running = false;
 
   constructor(opts: PollerOptions) {
@@ -110,19 +149,33 @@ export class HttpPoller {
     this.#clock = opts.clock ?? systemClock;
     this.#errors = new CallbackErrors(opts.log, 'handling a poll result', opts.onError);
     this.#slots = new Slots(opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+    const k = opts.batchesPerInterval ?? DEFAULT_BATCHES_PER_INTERVAL;
+    if (!Number.isInteger(k) || k < 1 || (k & (k - 1)) !== 0) throw new RangeError(`batchesPerInterval must be a power of two, not ${k}`);
+    this.#batches = Array.from({ length: k }, (_, index) => ({ index, members: new Set<Target>(), next: 0, timer: undefined }));
+    this.#fillOrder = fillOrder(k);
   }
 
   get keys(): string[] {
     return [...this.#targets.keys()];
   }
 
-  /** Adds new servers (polled at once when running), removes missing ones, updates changed ones. */
+  /** Members per batch, in batch order (for tests and diagnostics). */
+  get batchSizes(): number[] {
+    return this.#batches.map((b) => b.members.size);
+  }
+
+  /**
+   * Adds new servers (each to the least-loaded batch, first polled at that batch's next wake-up when running),
+   * removes missing ones (freeing their place), updates changed ones (same schedule, new settings).
+   */
   setServers(servers: readonly ServerConfig[]): { added: string[]; removed: string[] } {
     const wanted = new Map(servers.map((s) => [s.url, s]));
     const removed: string[] = [];
     for (const [key, t] of this.#targets) {
       if (!wanted.has(key)) {
-        this.#drop(t);
+        t.cancel.cancel();
+        t.batch.members.delete(t);
+        if (t.batch.members.size === 0) this.#disarm(t.batch);
         this.#targets.delete(key);
         removed.push(key);
       }
@@ -134,79 +187,103 @@ export class HttpPoller {
         t.server = server;
         continue;
       }
-      const target: Target = { server, next: this.#clock.monotonic(), timer: undefined, inFlight: undefined, cancel: new Canceller() };
+      const batch = this.#leastLoaded();
+      const target: Target = { server, batch, inFlight: undefined, cancel: new Canceller() };
+      batch.members.add(target);
       this.#targets.set(key, target);
       added.push(key);
-      if (this.#running) this.#arm(target, 0);
+      if (this.#running && !batch.timer) this.#arm(batch, this.#clock.monotonic());
     }
     return { added, removed };
   }
 
+  #leastLoaded(): Batch {
+    let best: Batch | undefined;
+    for (const i of this.#fillOrder) {
+      const b = this.#batches[i] as Batch;
+      if (!best || b.members.size < best.members.size) best = b;
+    }
+    return best as Batch;
+  }
+
+  /** Starts polling: batch i first wakes i/k of an interval from now, so the first round is spread too. */
   start(): void {
     if (this.#running) return;
     this.#running = true;
     const now = this.#clock.monotonic();
-    for (const t of this.#targets.values()) {
-      t.next = now;
-      if (t.cancel.aborted) t.cancel = new Canceller();
-      this.#arm(t, 0);
-    }
+    this.#origin = now;
+    for (const t of this.#targets.values()) if (t.cancel.aborted) t.cancel = new Canceller();
+    for (const b of this.#batches) if (b.members.size > 0) this.#arm(b, now);
   }
 
   /** Stops scheduling and aborts polls in flight; resolves when they have settled. Idempotent. */
   async stop(): Promise<void> {
     this.#running = false;
+    for (const b of this.#batches) this.#disarm(b);
     const pending: Promise<void>[] = [];
     for (const t of this.#targets.values()) {
-      this.#drop(t);
+      t.cancel.cancel();
       if (t.inFlight) pending.push(t.inFlight);
     }
     await Promise.allSettled(pending);
   }
 
-  #drop(t: Target): void {
-    t.timer?.cancel();
-    t.timer = undefined;
-    t.cancel.cancel();
+  #disarm(b: Batch): void {
+    b.timer?.cancel();
+    b.timer = undefined;
   }
 
-  #arm(t: Target, delayMs: number): void {
-    t.timer = this.#clock.timer(delayMs, () => this.#tick(t));
+  /**
+   * Arms the batch for its next phase time (origin + index/k of an interval + whole intervals): the first one at
+   * or after `now`, or, with `after`, the first one after it.
+   */
+  #arm(b: Batch, now: number, after = false): void {
+    const interval = this.#opts.intervalMs;
+    const phase = this.#origin + (b.index * interval) / this.#batches.length;
+    const n = after ? Math.floor((now - phase) / interval) + 1 : Math.ceil((now - phase) / interval);
+    b.next = phase + Math.max(0, n) * interval;
+    if (after && b.next <= now) b.next += interval; // rounding
+    b.timer = this.#clock.timer(b.next - now, () => this.#wake(b));
   }
 
-  #tick(t: Target): void {
-    t.timer = undefined;
-    if (!this.#running || t.cancel.aborted) return;
+  #wake(b: Batch): void {
+    b.timer = undefined;
+    if (!this.#running || b.members.size === 0) return;
     const now = this.#clock.monotonic();
-    if (t.inFlight) {
-      try {
-        this.#opts.onOverrun?.(t.server.url);
-      } catch (err) {
-        this.#errors.report(err);
+    // Wall-clock time of the schedule, for lateness: every poll of the batch is (now - next) ms late.
+    const scheduledAt = this.#clock.now() - Math.max(0, now - b.next);
+    for (const t of b.members) {
+      if (t.inFlight) {
+        // Skip, not bunch: the server's previous poll is still running.
+        try {
+          this.#opts.onOverrun?.(t.server.url);
+        } catch (err) {
+          this.#errors.report(err);
+        }
+      } else {
+        t.inFlight = this.#poll(t, scheduledAt);
       }
-    } else {
-      const at = this.#clock.now();
-      const done = (): void => {
-        t.inFlight = undefined;
-      };
-      // Wall-clock time of the schedule, for lateness: the poll is (now - next) ms late.
-      t.inFlight = this.#poll(t, at - Math.max(0, now - t.next)).then(done, (err: unknown) => {
-        done();
-        this.#errors.report(err);
-      });
     }
-    // Fixed rate: the next tick is one interval after the scheduled one; missed ticks are skipped, not bunched.
-    t.next += this.#opts.intervalMs;
-    if (t.next <= now) t.next = now + this.#opts.intervalMs;
-    this.#arm(t, t.next - now);
+    // Fixed rate, same phase: the next wake-up is one interval after the scheduled one. A late wake-up (a blocked
+    // event loop) polled once; the ticks it missed are skipped, never caught up in a burst.
+    b.next += this.#opts.intervalMs;
+    if (b.next > now) b.timer = this.#clock.timer(b.next - now, () => this.#wake(b));
+    else this.#arm(b, now, true);
   }
 
+  /** Never rejects: a throw of the flow is contained (counted, logged once per kind) and the schedule goes on. */
   async #poll(t: Target, scheduledAt: number): Promise<void> {
-    if (!(await this.#slots.acquire(t.cancel))) return;
     try {
-      await this.#request(t, scheduledAt);
+      if (!(await this.#slots.acquire(t.cancel))) return;
+      try {
+        await this.#request(t, scheduledAt);
+      } finally {
+        this.#slots.release();
+      }
+    } catch (err) {
+      this.#errors.report(err);
     } finally {
-      this.#slots.release();
+      t.inFlight = undefined;
     }
   }
 
@@ -229,7 +306,7 @@ export class HttpPoller {
       result = { key, scheduledAt, at, durationMs: this.#clock.monotonic() - start, ok: false, error };
     }
     if (!this.#running || this.#targets.get(key) !== t) return;
-    // A throw here is contained by #tick: counted, logged once per kind, and the schedule goes on.
+    // A throw here is contained by #poll: counted, logged once per kind, and the schedule goes on.
     this.#opts.onResult(result);
   }
 }

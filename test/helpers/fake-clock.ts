@@ -23,6 +23,8 @@ export class FakeClock implements TimerClock {
   mono = 0;
   #seq = 0;
   #timers: Pending[] = [];
+  /** Timers armed so far (each one is a wake-up of the process when it runs). */
+  armed = 0;
 
   constructor(wall = Date.parse('2026-11-26T15:30:00Z')) {
     this.wall = wall;
@@ -37,6 +39,7 @@ export class FakeClock implements TimerClock {
   }
 
   timer(ms: number, fn: () => void): Timer {
+    this.armed++;
     const p: Pending = { at: this.mono + Math.max(0, ms), seq: this.#seq++, fn, cancelled: false };
     this.#timers.push(p);
     return {

@@ -79,6 +79,8 @@ describe('HttpPoller with maxInFlight', () => {
       timeoutMs: 1_000,
       maxBodyBytes: 1024,
       maxInFlight: max,
+      // One batch: every server is due at the same instant, the worst case for the bound.
+      batchesPerInterval: 1,
       log: silent,
       onResult: (r) => {
         results.push(r);
@@ -118,6 +120,7 @@ describe('HttpPoller with maxInFlight', () => {
       timeoutMs: 1_000,
       maxBodyBytes: 1024,
       maxInFlight: 1,
+      batchesPerInterval: 1,
       log: silent,
       onResult: (r) => results.push(r),
     });

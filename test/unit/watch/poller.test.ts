@@ -58,7 +58,7 @@ class FakeVarz {
   }
 }
 
-function setup(o: { intervalMs?: number; onResult?: (r: PollResult) => void; onOverrun?: (key: string) => void } = {}) {
+function setup(o: { intervalMs?: number; batchesPerInterval?: number; onResult?: (r: PollResult) => void; onOverrun?: (key: string) => void } = {}) {
   const clock = new FakeClock();
   const client = new FakeVarz(clock);
   const results: PollResult[] = [];
@@ -82,6 +82,7 @@ function setup(o: { intervalMs?: number; onResult?: (r: PollResult) => void; onO
     log,
     onError: () => errors++,
     clock,
+    batchesPerInterval: o.batchesPerInterval,
   });
   return { clock, client, results, overruns, logs, poller, errors: () => errors };
 }
@@ -133,15 +134,17 @@ describe('HttpPoller schedule (fake clock)', () => {
     await t.poller.stop();
   });
 
-  it('after the event loop was blocked, polls once (late, with its lateness) and schedules from now', async () => {
+  it('after the event loop was blocked, polls once (late, with its lateness), then keeps its phase', async () => {
     const t = setup();
     t.poller.setServers([server(A)]);
     t.poller.start();
     await t.clock.advance(0);
-    // Time passes with no timer running (a blocked event loop): the 1000 tick is 2500 ms late.
+    // Time passes with no timer running (a blocked event loop): the 1000 tick is 2500 ms late, the 2000 and
+    // 3000 ticks are skipped (no catch-up burst), and the schedule goes on at its own phase (4000, 5000), so the
+    // batches stay spread over the interval after a block.
     t.clock.block(3_500);
     await t.clock.advance(2_000);
-    assert.deepEqual(t.client.times(), [0, 3_500, 4_500, 5_500]);
+    assert.deepEqual(t.client.times(), [0, 3_500, 4_000, 5_000]);
     assert.deepEqual(t.results.map((r) => r.at - r.scheduledAt), [0, 2_500, 0, 0]);
     await t.poller.stop();
   });
@@ -160,7 +163,7 @@ describe('HttpPoller schedule (fake clock)', () => {
     await t.poller.stop();
   });
 
-  it('setServers while running: an added server is polled at once and on its own schedule; a removed one is cancelled and never reported', async () => {
+  it('setServers while running: an added server joins the least-loaded batch and is first polled at its next wake-up; a removed one is cancelled and never reported', async () => {
     const t = setup();
     t.poller.setServers([server(A)]);
     t.poller.start();
@@ -168,8 +171,10 @@ describe('HttpPoller schedule (fake clock)', () => {
     t.client.auto = false;
     assert.deepEqual(t.poller.setServers([server(A), server(B)]), { added: [B], removed: [] });
     await t.clock.advance(0);
-    assert.deepEqual(t.client.times(B), [1_200]);
-    await t.clock.advance(800); // A's poll at 2000 is now in flight
+    assert.deepEqual(t.client.times(B), [], 'B is in the batch half an interval after A: first polled at 1500');
+    await t.clock.advance(300);
+    assert.deepEqual(t.client.times(B), [1_500]);
+    await t.clock.advance(500); // A's poll at 2000 is now in flight
     const inFlight = t.client.calls.at(-1);
     assert.equal(inFlight?.url, A);
     assert.deepEqual(t.poller.setServers([server(B)]), { added: [], removed: [A] });
@@ -179,7 +184,7 @@ describe('HttpPoller schedule (fake clock)', () => {
     t.client.calls.find((c) => c.url === B)?.answer();
     await t.clock.advance(2_000);
     assert.deepEqual(t.client.times(A), [0, 1_000, 2_000]);
-    assert.deepEqual(t.client.times(B), [1_200, 2_200, 3_200]);
+    assert.deepEqual(t.client.times(B), [1_500, 2_500, 3_500]);
     assert.deepEqual(t.results.filter((r) => r.key === A).length, 2, 'nothing reported for A after its removal');
     assert.deepEqual(t.poller.keys, [B]);
     await t.poller.stop();
@@ -201,8 +206,8 @@ describe('HttpPoller schedule (fake clock)', () => {
     t.client.auto = false;
     t.poller.setServers([server(A), server(B)]);
     t.poller.start();
-    await t.clock.advance(0);
-    assert.equal(t.client.calls.length, 2);
+    await t.clock.advance(500);
+    assert.deepEqual(t.client.calls.map((c) => [c.url, c.at]), [[A, 0], [B, 500]]);
     await t.poller.stop();
     assert.ok(t.client.calls.every((c) => c.cancel.aborted));
     assert.equal(t.clock.pending, 0);
@@ -212,8 +217,8 @@ describe('HttpPoller schedule (fake clock)', () => {
     assert.deepEqual(t.results, []);
     t.client.auto = true;
     t.poller.start();
-    await t.clock.advance(0);
-    assert.deepEqual(t.client.calls.slice(2).map((c) => [c.url, c.at]), [[A, 5_000], [B, 5_000]]);
+    await t.clock.advance(500);
+    assert.deepEqual(t.client.calls.slice(2).map((c) => [c.url, c.at]), [[A, 5_500], [B, 6_000]]);
     assert.equal(t.results.length, 2);
     await t.poller.stop();
   });
@@ -244,9 +249,9 @@ describe('HttpPoller contains exceptions of the flow', () => {
     });
     t.poller.setServers([server(A), server(B)]);
     t.poller.start();
-    await t.clock.advance(3_000);
+    await t.clock.advance(3_500);
     assert.deepEqual(t.client.times(A), [0, 1_000, 2_000, 3_000]);
-    assert.deepEqual(t.client.times(B), [0, 1_000, 2_000, 3_000]);
+    assert.deepEqual(t.client.times(B), [500, 1_500, 2_500, 3_500]);
     assert.equal(t.errors(), 8);
     assert.equal(t.logs.length, 1);
     assert.equal(
@@ -290,5 +295,118 @@ describe('HttpPoller contains exceptions of the flow', () => {
     assert.equal(t.errors(), 2);
     assert.equal(t.logs.length, 1);
     await t.poller.stop();
+  });
+});
+
+const urls = (n: number, from = 0): string[] => Array.from({ length: n }, (_, i) => `http://s${from + i}:8222`);
+
+/** Polls per monotonic start time. */
+function byTime(client: FakeVarz): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const c of client.calls) m.set(c.at, (m.get(c.at) ?? 0) + 1);
+  return m;
+}
+
+describe('HttpPoller batches: servers spread over a few wake-ups per interval', () => {
+  it('spreads N servers evenly over the interval, one timer wake-up per batch, each server at a fixed rate', async () => {
+    const t = setup({ intervalMs: 1_600 });
+    t.poller.setServers(urls(64).map((u) => server(u)));
+    assert.deepEqual(t.poller.batchSizes, Array<number>(16).fill(4));
+    t.poller.start();
+    await t.clock.advance(10 * 1_600 - 1);
+    // 16 batches 100 ms apart, 4 polls each, in every interval: no burst of 64, no gap.
+    const starts = byTime(t.client);
+    assert.deepEqual([...starts.keys()], Array.from({ length: 160 }, (_, i) => i * 100));
+    assert.ok([...starts.values()].every((n) => n === 4));
+    // One timer per batch wake-up (160 wake-ups, plus the 16 armed for the next interval), not one per poll (640).
+    assert.equal(t.client.calls.length, 640);
+    assert.equal(t.clock.armed, 160 + 16);
+    for (const u of urls(64)) {
+      const times = t.client.times(u);
+      assert.equal(times.length, 10);
+      assert.ok(times.every((x, i) => i === 0 || x - (times[i - 1] as number) === 1_600), `${u} at a fixed rate: ${times.join(',')}`);
+    }
+    assert.ok(t.results.every((r) => r.at === r.scheduledAt), 'no lateness');
+    await t.poller.stop();
+    assert.equal(t.clock.pending, 0);
+  });
+
+  it('spreads a few servers evenly too (each added batch halves the largest gap), with timers only for batches in use', async () => {
+    const t = setup();
+    t.poller.setServers(urls(4).map((u) => server(u)));
+    t.poller.start();
+    assert.equal(t.clock.pending, 4);
+    await t.clock.advance(999);
+    assert.deepEqual(t.client.calls.map((c) => c.at), [0, 250, 500, 750]);
+    assert.deepEqual(urls(4).map((u) => t.client.times(u)), [[0], [500], [250], [750]]);
+    await t.poller.stop();
+  });
+
+  it('skip-not-bunch per server: a slow server in a batch is skipped at its ticks while the others of its batch are polled on time', async () => {
+    const t = setup({ batchesPerInterval: 1 });
+    const [slow, fast] = urls(2);
+    t.poller.setServers([server(slow as string), server(fast as string)]);
+    t.poller.start();
+    t.client.auto = false;
+    await t.clock.advance(0);
+    t.client.calls.find((c) => c.url === fast)?.answer();
+    t.client.auto = true;
+    await t.clock.advance(2_500);
+    assert.deepEqual(t.client.times(fast), [0, 1_000, 2_000]);
+    assert.deepEqual(t.client.times(slow), [0]);
+    assert.deepEqual(t.overruns, [slow, slow]);
+    t.client.calls.find((c) => c.url === slow)?.answer();
+    await t.clock.advance(0);
+    assert.deepEqual(t.client.times(slow), [0], 'no catch-up poll when the slow one ends');
+    await t.clock.advance(500);
+    assert.deepEqual(t.client.times(slow), [0, 3_000]);
+    await t.poller.stop();
+  });
+
+  it('a late batch wake-up polls each member once, with the batch lateness', async () => {
+    const t = setup({ intervalMs: 1_600 });
+    t.poller.setServers(urls(32).map((u) => server(u)));
+    t.poller.start();
+    await t.clock.advance(0);
+    t.clock.block(1_650); // the batches due at 100..1600 are overdue
+    await t.clock.advance(0);
+    // Each overdue batch polled its 2 members once; none was polled twice for the intervals it missed.
+    assert.equal(t.client.calls.length, 2 + 32);
+    const late = t.results.slice(2).map((r) => r.at - r.scheduledAt);
+    assert.deepEqual(late.slice(0, 2), [1_550, 1_550], 'the batch due at 100');
+    assert.deepEqual(late.slice(-4), [150, 150, 50, 50], 'the batch due at 1500, then the batch at 0 again, due at 1600');
+    await t.clock.advance(1_600 - 50);
+    assert.equal(t.client.calls.length, 2 + 32 + 32, 'then one poll per server per interval again');
+    await t.poller.stop();
+  });
+
+  it('a new server joins the least-loaded batch; removing servers frees their places, and an emptied batch disarms its timer', async () => {
+    const t = setup({ intervalMs: 1_600 });
+    const all = urls(32);
+    t.poller.setServers(all.map((u) => server(u)));
+    t.poller.start();
+    await t.clock.advance(0);
+    assert.deepEqual(t.poller.batchSizes, Array<number>(16).fill(2));
+    // Remove both members of the batch at 800 (s1 and s17: the second server added went to the batch half way).
+    const gone = [all[1], all[17]] as string[];
+    const kept = all.filter((u) => !gone.includes(u));
+    assert.deepEqual(t.poller.setServers(kept.map((u) => server(u))).removed, gone);
+    assert.equal(t.poller.batchSizes[8], 0);
+    assert.equal(t.clock.pending, 15, 'no timer for the emptied batch');
+    await t.clock.advance(1_599);
+    assert.equal(byTime(t.client).get(800), undefined);
+    // Three new servers: the emptied batch (at 800) is the least loaded until it holds 2 again; the third goes
+    // to the first batch in fill order among the equally loaded ones (the batch at 0), at its next wake-up.
+    const fresh = urls(3, 100);
+    t.poller.setServers([...kept, ...fresh].map((u) => server(u)));
+    assert.deepEqual(t.poller.batchSizes, [3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]);
+    await t.clock.advance(1_600);
+    assert.deepEqual(fresh.map((u) => t.client.times(u)), [[1_600 + 800], [1_600 + 800], [1_600]]);
+    assert.ok(gone.every((u) => t.client.times(u).length === 0), 'removed before their batch woke: never polled');
+    await t.poller.stop();
+  });
+
+  it('rejects a batch count that is not a power of two', () => {
+    assert.throws(() => setup({ batchesPerInterval: 12 }), { name: 'RangeError', message: 'batchesPerInterval must be a power of two, not 12' });
   });
 });
