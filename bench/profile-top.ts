@@ -66,7 +66,19 @@ export function summarise(p: Profile): { entries: Entry[]; totalMs: number } {
 
 function main(): void {
   process.stdout.on('error', () => process.exit(0));
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, filter: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { top: { type: 'string', default: '25' }, filter: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help || positionals.length === 0) {
+    (values.help ? process.stdout : process.stderr).write(
+      'Usage: node --import tsx bench/profile-top.ts FILE.cpuprofile... [options]\n\nOptions:\n' +
+        '  -h, --help      print this help and exit\n' +
+        '  --top K         how many functions per list (default: 25)\n' +
+        '  --filter TEXT   only functions whose name or file contains TEXT, e.g. src/ (default: all)\n',
+    );
+    process.exit(values.help ? 0 : 2);
+  }
   const top = Number(values.top);
   for (const file of positionals) {
     const { entries, totalMs } = summarise(JSON.parse(readFileSync(file, 'utf8')) as Profile);

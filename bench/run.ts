@@ -6,7 +6,8 @@
  *   node --import tsx bench/run.ts --smoke         # tiny N, a few seconds each (what CI runs)
  *   node --import tsx bench/run.ts --only polling,footprint --duration 20 --json out.json
  *
- * Each benchmark also runs alone: node --import tsx bench/<polling|fleet|detection|capture-memory|footprint|capture-lateness|store-index>.ts
+ * Each benchmark also runs alone: node --import tsx bench/<polling|fleet|detection|capture-memory|footprint|capture-lateness|store-index|server-cost>.ts
+ * (--help: the flags and their defaults)
  * Flags: --smoke, --n 100,1000, --duration S, --trials K, --scrape S (0: no Prometheus-like scrapes),
  * --named (servers get names in the config), --baseline-spread (the baseline spreads its first polls over one
  * interval, like the daemon since 77402b4; default: all at once, the cheapest loop), --cpu-prof DIR (CPU profile of each measured window),
@@ -23,6 +24,7 @@ import { footprint } from './footprint.js';
 import { killAll } from './lib/children.js';
 import { log, machine, notes, parseOptions, table, type BenchOptions, type BenchResult } from './lib/report.js';
 import { polling } from './polling.js';
+import { serverCost } from './server-cost.js';
 import { storeIndex } from './store-index.js';
 
 export const BENCHMARKS: Record<string, (o: BenchOptions) => Promise<BenchResult>> = {
@@ -33,6 +35,7 @@ export const BENCHMARKS: Record<string, (o: BenchOptions) => Promise<BenchResult
   footprint,
   'capture-lateness': captureLateness,
   'store-index': storeIndex,
+  'server-cost': serverCost,
 };
 
 async function main(): Promise<number> {

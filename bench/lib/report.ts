@@ -3,8 +3,9 @@
  * flags, the machine description, and the one table `bench/run.ts` prints.
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { natsServerBin } from '../../test/helpers/nats-server.js';
@@ -65,44 +66,85 @@ export interface BenchOptions {
   fieldRules?: boolean;
 }
 
-export function parseOptions(argv = process.argv.slice(2)): BenchOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      smoke: { type: 'boolean', default: false },
-      duration: { type: 'string' },
-      n: { type: 'string' },
-      'cpu-prof': { type: 'string' },
-      scrape: { type: 'string' },
-      trials: { type: 'string' },
-      json: { type: 'string' },
-      quiet: { type: 'boolean', default: false },
-      only: { type: 'string' },
-      named: { type: 'boolean', default: false },
-      main: { type: 'string' },
-      'node-args': { type: 'string' },
-      'baseline-spread': { type: 'boolean', default: false },
-      before: { type: 'string' },
-      'field-rules': { type: 'boolean', default: false },
-    },
-    strict: true,
+/** The shared flags of every benchmark (and bench/run.ts): parseArgs spec, default and one line of help. */
+const OPTIONS: { name: string; type: 'string' | 'boolean'; short?: string; arg?: string; default: string; help: string }[] = [
+  { name: 'help', type: 'boolean', short: 'h', default: '', help: 'print this help and exit' },
+  { name: 'smoke', type: 'boolean', default: 'off', help: 'tiny N and windows of a few seconds (what CI runs)' },
+  { name: 'duration', type: 'string', arg: 'S', default: 'per benchmark (smoke: 1-3)', help: 'measurement window per case, seconds' },
+  { name: 'n', type: 'string', arg: 'N[,N...]', default: 'per benchmark', help: 'the sizes to measure (servers, requests), e.g. 100,1000 (1_000 allowed)' },
+  { name: 'trials', type: 'string', arg: 'K', default: 'per benchmark', help: 'trials or repetitions (detection, scrape)' },
+  { name: 'scrape', type: 'string', arg: 'S', default: '15', help: 'scrape the daemon\'s /metrics every S seconds like Prometheus; 0: only the scrapes the measurement needs' },
+  { name: 'named', type: 'boolean', default: 'off', help: 'give every server a name in the daemon\'s config (off: URL only, the name comes from /varz)' },
+  { name: 'baseline-spread', type: 'boolean', default: 'off', help: 'the polling baseline spreads its first polls over one interval (off: all at once)' },
+  { name: 'cpu-prof', type: 'string', arg: 'DIR', default: 'none', help: 'write a CPU profile of each measured window into DIR' },
+  { name: 'main', type: 'string', arg: 'PATH', default: 'dist/main.js', help: 'another build of the daemon (before/after runs)' },
+  { name: 'node-args', type: 'string', arg: '"..."', default: 'none', help: 'extra node flags for the daemon' },
+  { name: 'before', type: 'string', arg: 'PATH', default: 'none', help: 'capture-lateness, store-index: a built checkout of the earlier code, measured in the same run' },
+  { name: 'field-rules', type: 'boolean', default: 'off', help: 'polling: five rules on varz fields per server (two rates, one escalating) instead of the two fleet rules' },
+  { name: 'only', type: 'string', arg: 'A,B', default: 'all', help: 'run.ts: the benchmarks to run' },
+  { name: 'json', type: 'string', arg: 'FILE', default: 'none', help: 'also write the results as JSON' },
+  { name: 'quiet', type: 'boolean', default: 'off', help: 'no progress lines on stderr' },
+];
+
+/** The help text: the running file's leading doc comment (what it measures, its own defaults), then every flag. */
+export function helpText(file = process.argv[1] ?? 'bench'): string {
+  let about = '';
+  try {
+    const m = /^\/\*\*\n([\s\S]*?)\*\//.exec(readFileSync(file, 'utf8'));
+    if (m) about = `${(m[1] as string).split('\n').map((l) => l.replace(/^ \* ?/, '').replace(/^ *$/, '')).join('\n').trimEnd()}\n\n`;
+  } catch {
+    // no description
+  }
+  const flags = OPTIONS.map((o) => {
+    const left = `  ${o.short ? `-${o.short}, ` : ''}--${o.name}${o.arg ? ` ${o.arg}` : ''}`;
+    return `${left.padEnd(30)} ${o.help}${o.default ? ` (default: ${o.default})` : ''}`;
   });
-  if (values.main) useDaemonMain(values.main);
-  if (values['node-args']) useDaemonNodeArgs(values['node-args'].split(' ').filter(Boolean));
+  return `${about}Usage: node --import tsx bench/${basename(file)} [options]\n\nOptions:\n${flags.join('\n')}\n`;
+}
+
+/**
+ * Parses the shared flags. `--help` prints helpText() and exits 0; an unknown or malformed flag prints the
+ * error and a pointer to --help, and exits 2.
+ */
+export function parseOptions(argv = process.argv.slice(2)): BenchOptions {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: Object.fromEntries(OPTIONS.map((o) => [o.name, { type: o.type, ...(o.short ? { short: o.short } : {}) }])),
+      strict: true,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n--help lists the options\n`);
+    process.exit(2);
+  }
+  if (values.help === true) {
+    process.stdout.write(helpText());
+    process.exit(0);
+  }
+  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? values[k] : undefined);
+  const main = str('main');
+  const nodeArgs = str('node-args');
+  if (main) useDaemonMain(main);
+  if (nodeArgs) useDaemonNodeArgs(nodeArgs.split(' ').filter(Boolean));
+  const duration = str('duration');
+  const n = str('n');
+  const scrape = str('scrape');
+  const trials = str('trials');
   return {
-    smoke: values.smoke ?? false,
-    duration: values.duration !== undefined ? Number(values.duration) : undefined,
-    n: values.n !== undefined ? values.n.split(',').map((x) => Number(x.replaceAll('_', ''))) : undefined,
-    cpuProf: values['cpu-prof'],
-    scrapeMs: values.scrape !== undefined ? Number(values.scrape) * 1000 : 15_000,
-    trials: values.trials !== undefined ? Number(values.trials) : undefined,
-    json: values.json,
-    quiet: values.quiet ?? false,
-    named: values.named ?? false,
-    only: values.only?.split(','),
-    baselineSpread: values['baseline-spread'] ?? false,
-    before: values.before,
-    fieldRules: values['field-rules'] ?? false,
+    smoke: values.smoke === true,
+    duration: duration !== undefined ? Number(duration) : undefined,
+    n: n !== undefined ? n.split(',').map((x) => Number(x.replaceAll('_', ''))) : undefined,
+    cpuProf: str('cpu-prof'),
+    scrapeMs: scrape !== undefined ? Number(scrape) * 1000 : 15_000,
+    trials: trials !== undefined ? Number(trials) : undefined,
+    json: str('json'),
+    quiet: values.quiet === true,
+    named: values.named === true,
+    only: str('only')?.split(','),
+    baselineSpread: values['baseline-spread'] === true,
+    before: str('before'),
+    fieldRules: values['field-rules'] === true,
   };
 }
 

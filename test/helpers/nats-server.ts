@@ -4,7 +4,7 @@
  * one fails: it never skips.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -32,29 +32,55 @@ export function natsServerBin(): Promise<string> {
 }
 
 /**
- * Test ports come from below the kernel's ephemeral range (32768-60999 here): a port handed out by
- * `listen(0)` is an ephemeral one, and while a test has a server stopped (to restart it on the same ports)
- * any outgoing connection on the machine could take it as its local port, so the restart failed with
- * "address already in use". Below that range only another listener can collide, and each port is checked
- * free by binding it first.
+ * The first port of the kernel's ephemeral range (outgoing connections take their local port from it).
+ * Ports handed to servers come from below it: a port found free inside the range can be taken by any
+ * process's outgoing connection before the server binds it, which happened often while a polling
+ * benchmark held 20,000 connections on this machine ("bind: address already in use" three times running).
  */
-const TEST_PORTS = { from: 20_000, to: 32_000 };
-
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = TEST_PORTS.from + Math.floor(Math.random() * (TEST_PORTS.to - TEST_PORTS.from));
-    if (await canBind(port)) return port;
+function ephemeralStart(): number {
+  try {
+    const lo = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(lo) && lo > 2_048 ? lo : 32_768;
+  } catch {
+    return 32_768;
   }
-  throw new Error(`no free port between ${TEST_PORTS.from} and ${TEST_PORTS.to}`);
 }
 
-function canBind(port: number): Promise<boolean> {
-  return new Promise((res) => {
+function tryPort(port: number): Promise<number | undefined> {
+  return new Promise((res, rej) => {
     const srv = createServer();
     srv.unref();
-    srv.once('error', () => res(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
+    srv.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' || err.code === 'EACCES' ? res(undefined) : rej(err)));
+    srv.listen(port, '127.0.0.1', () => {
+      const addr = srv.address();
+      if (addr === null || typeof addr === 'string') {
+        rej(new Error('no port'));
+        return;
+      }
+      srv.close(() => res(addr.port));
+    });
   });
+}
+
+const handedOut = new Set<number>();
+
+/** A port free on 127.0.0.1 now, chosen at random below the ephemeral range (falls back to one inside it). */
+export async function freePort(): Promise<number> {
+  const hi = ephemeralStart();
+  const lo = Math.max(1_024, hi - 16_384);
+  for (let i = 0; i < 50; i++) {
+    const candidate = lo + Math.floor(Math.random() * (hi - lo));
+    // Not one handed out earlier by this process (it is free again until its server binds it).
+    if (handedOut.has(candidate)) continue;
+    const p = await tryPort(candidate);
+    if (p !== undefined) {
+      handedOut.add(p);
+      return p;
+    }
+  }
+  const p = await tryPort(0);
+  if (p === undefined) throw new Error('no free port');
+  return p;
 }
 
 export interface ServerOptions {

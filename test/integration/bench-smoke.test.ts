@@ -104,6 +104,38 @@ describe('benchmarks (smoke: complete and report, never timed)', () => {
     await smoke('store-index', ['list one page (50), median', 'write one incident + retention pass, median', 'open the store (init)'], ['list one page (50), median', 'write one incident + retention pass, median', 'open the store (init)']);
   });
 
+  it('server-cost: a real nats-server\'s own CPU idle, polled over HTTP and over the system account, and per /varz', async () => {
+    const report = await smoke('server-cost', ['server CPU, share of one core', 'added by polling', 'server CPU per /varz answered'], []);
+    const result = report.results[0];
+    assert.deepEqual(result?.rows.map((x) => x.case), [
+      'idle (no daemon)',
+      'HTTP /varz @ 1 s',
+      'HTTP /varz @ 1 s',
+      'system account STATSZ @ 1 s',
+      'system account STATSZ @ 1 s',
+      '200 back-to-back /varz',
+    ]);
+    // The server itself counted the daemon's /varz requests in the HTTP window, and none in the others.
+    assert.match(result?.notes.join(' ') ?? '', /the server answered \/varz 0 \(idle\), [1-9]\d* \(HTTP\), 0 \(system account\) times; the daemon counted [1-9]\d* polls and [1-9]\d* discovery rounds/);
+  });
+
+  it('--help prints the shared flags with their defaults and exits 0; an unknown flag exits 2 and points to --help', async () => {
+    const help = await run('server-cost.ts', ['--help']);
+    assert.equal(help.code, 0, help.stderr);
+    assert.equal(help.stderr, '');
+    assert.match(help.stdout, /^Benchmark: what polling costs the watched server\./);
+    assert.match(help.stdout, /^Usage: node --import tsx bench\/server-cost\.ts \[options\]$/m);
+    for (const flag of ['-h, --help', '--smoke', '--duration S', '--n N[,N...]', '--trials K', '--scrape S', '--named', '--baseline-spread', '--cpu-prof DIR', '--main PATH', '--node-args "..."', '--before PATH', '--only A,B', '--json FILE', '--quiet']) {
+      assert.match(help.stdout, new RegExp(`^  ${flag.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} +\\S`, 'm'), flag);
+    }
+    assert.match(help.stdout, /^  --scrape S +.*\(default: 15\)$/m);
+    const bad = await run('footprint.ts', ['--bogus']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^Unknown option '--bogus'/);
+    assert.match(bad.stderr, /^--help lists the options$/m);
+    assert.equal(bad.stdout, '');
+  });
+
   it('run.ts prints one table for the benchmarks it ran', async () => {
     const json = join(dir, 'run.json');
     const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
