@@ -37,6 +37,18 @@ async function fakes(name: string, o: Parameters<typeof startFakeMonitor>[1] = {
 }
 
 /** Waits until every incident started has been written (no .tmp- directory, count stable). */
+type AlertResult = { result: string; reason?: string };
+
+/** POSTs a version-4 Alertmanager payload with these alerts to the daemon's webhook. */
+async function postAlerts(url: string, alerts: unknown[]): Promise<{ status: number; results: AlertResult[] }> {
+  const res = await fetch(`${url}/api/v1/alerts/alertmanager`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ version: '4', status: 'firing', receiver: 'nats-autoprof', alerts, groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am:9093', groupKey: '{}', truncatedAlerts: 0 }),
+  });
+  return { status: res.status, results: ((await res.json()) as { results: AlertResult[] }).results };
+}
+
 async function settled(root: string, expected: () => Promise<number>): Promise<void> {
   await waitFor(async () => {
     const n = await expected();
@@ -69,7 +81,7 @@ storage: { dir: "{{DIR}}/profiles" }
     await waitFor(async () => (await fetch(`${d.url}/readyz`)).status === 200, { what: 'ready' });
 
     // 10 POSTs of 100 alerts, one every 100 ms, each alert with its own fingerprint.
-    const posts: Promise<{ status: number; results: { result: string; reason?: string }[] }>[] = [];
+    const posts: ReturnType<typeof postAlerts>[] = [];
     const t0 = Date.now();
     for (let p = 0; p < 10; p++) {
       const wait = t0 + p * 100 - Date.now();
@@ -83,13 +95,7 @@ storage: { dir: "{{DIR}}/profiles" }
         generatorURL: 'http://prometheus:9090/graph',
         fingerprint: `fp${String(p * 100 + i).padStart(14, '0')}`,
       }));
-      posts.push(
-        fetch(`${d.url}/api/v1/alerts/alertmanager`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ version: '4', status: 'firing', receiver: 'nats-autoprof', alerts, groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am:9093', groupKey: '{}', truncatedAlerts: 0 }),
-        }).then(async (res) => ({ status: res.status, ...((await res.json()) as { results: { result: string; reason?: string }[] }) })),
-      );
+      posts.push(postAlerts(d.url, alerts));
     }
     const replies = await Promise.all(posts);
     const elapsed = Date.now() - t0;
@@ -143,15 +149,11 @@ storage: { dir: "{{DIR}}/profiles" }
     let total = found.length;
     let limited = false;
     for (let i = 0; i < 4 && !limited; i++) {
-      const res = await fetch(`${d.url}/api/v1/alerts/alertmanager`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          version: '4', status: 'firing', receiver: 'nats-autoprof', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am:9093', groupKey: '{}', truncatedAlerts: 0,
-          alerts: [{ status: 'firing', labels: { alertname: 'NatsHighCpu', server_name: 'storm', shard: `after-${i}` }, annotations: {}, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z', generatorURL: 'http://prometheus:9090/graph', fingerprint: `fpafter${String(i).padStart(9, '0')}` }],
-        }),
-      });
-      const [r] = ((await res.json()) as { results: { result: string; reason?: string }[] }).results;
+      const [r] = (
+        await postAlerts(d.url, [
+          { status: 'firing', labels: { alertname: 'NatsHighCpu', server_name: 'storm', shard: `after-${i}` }, annotations: {}, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z', generatorURL: 'http://prometheus:9090/graph', fingerprint: `fpafter${String(i).padStart(9, '0')}` },
+        ])
+      ).results;
       if (total === 3) {
         assert.deepEqual([r?.result, r?.reason], ['skipped', 'limit'], 'a fourth incident is refused by capture.limit');
         limited = true;
