@@ -15,6 +15,8 @@ import { SystemAccount } from './capture/nats-connection.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/registry.js';
 import { ProfileWorker } from './insight/profile-worker.js';
+import { changesFinder } from './insight/changes.js';
+import { SUMMARY_MAX_BYTES } from './capture/incident-capture.js';
 import { IncidentStore } from './store/incident-store.js';
 import { Flow } from './flow.js';
 import { planReload } from './reload-plan.js';
@@ -99,6 +101,7 @@ export class App {
       log: this.#log.child({ component: 'capture' }),
       clock: this.#clock,
       summarize: (input) => this.#profiles.summarize(input, 10),
+      changes: changesFinder({ store: this.store, worker: this.#profiles, maxBytes: SUMMARY_MAX_BYTES, log: this.#log.child({ component: 'capture' }) }),
     });
     this.#flow = new Flow({
       inventory: this.inventory,

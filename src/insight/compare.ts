@@ -5,6 +5,7 @@
  * whose flat share grew most since the previous incident. Pure over decoded Profiles.
  */
 import type { Profile } from 'pprof-format';
+import type { ProfileChange } from '../store/manifest.js';
 import { buildTree, compareNames, DEFAULT_MIN_SHARE, OTHER, type TreeNode } from './flamegraph.js';
 import { chooseSampleType, Names } from './stacks.js';
 import { flatAndCum } from './top.js';
@@ -34,11 +35,7 @@ export interface ProfileDiff {
 }
 
 /** One line of a manifest's `profiles[].changes`. */
-export interface GrowthChange {
-  function: string;
-  before_share: number;
-  after_share: number;
-}
+export type GrowthChange = ProfileChange;
 
 /**
  * The sample type both profiles are compared by: `wanted`, else the target's default. Throws
