@@ -6,7 +6,7 @@
  */
 import type { Profile } from 'pprof-format';
 import type { ProfileChange } from '../store/manifest.js';
-import { buildTree, compareNames, DEFAULT_MIN_SHARE, OTHER, type TreeNode } from './flamegraph.js';
+import { buildTree, type CallTree, compareNames, DEFAULT_MIN_SHARE, OTHER } from './flamegraph.js';
 import { chooseSampleType, Names } from './stacks.js';
 import { flatAndCum } from './top.js';
 
@@ -58,11 +58,11 @@ function flatShares(base: Profile, target: Profile, idx: { base: number; target:
   return { base: side(base, idx.base), target: side(target, idx.target) };
 }
 
+/** A node of the merged tree: the same path in both trees (-1 where a tree lacks it), or a merged "other". */
 interface Pair {
   name: number;
-  base: TreeNode | undefined;
-  target: TreeNode | undefined;
-  /** For a merged "other": the sums. */
+  base: number;
+  target: number;
   baseTotal: number;
   targetTotal: number;
 }
@@ -71,9 +71,11 @@ interface Pair {
  * The merged tree in preorder: children of a node are the union of its children in both trees, by
  * base share + target share descending; those below `minShare` in both profiles go into one "other".
  */
-function mergeTrees(base: TreeNode, target: TreeNode, names: Names, minShare: number): { names: string[]; nodes: DiffNode[] } {
-  const bRoot = Math.abs(base.total);
-  const tRoot = Math.abs(target.total);
+function mergeTrees(base: CallTree, target: CallTree, names: Names, minShare: number): { names: string[]; nodes: DiffNode[] } {
+  const bRoot = Math.abs(base.total[0] as number);
+  const tRoot = Math.abs(target.total[0] as number);
+  const bKids = base.children();
+  const tKids = target.children();
   const share = (v: number, root: number): number => (root === 0 ? 0 : Math.abs(v) / root);
   const weight = (p: Pair): number => share(p.baseTotal, bRoot) + share(p.targetTotal, tRoot);
   const outNames: string[] = [];
@@ -89,19 +91,29 @@ function mergeTrees(base: TreeNode, target: TreeNode, names: Names, minShare: nu
   };
   const other = names.id(OTHER);
   const nodes: DiffNode[] = [];
-  const todo: { pair: Pair; parent: number }[] = [{ pair: { name: base.name, base, target, baseTotal: base.total, targetTotal: target.total }, parent: -1 }];
+  const root: Pair = { name: base.name[0] as number, base: 0, target: 0, baseTotal: base.total[0] as number, targetTotal: target.total[0] as number };
+  const todo: { pair: Pair; parent: number }[] = [{ pair: root, parent: -1 }];
   for (let item = todo.pop(); item !== undefined; item = todo.pop()) {
     const { pair, parent } = item;
     const at = nodes.length;
     nodes.push([nameOf(pair.name), pair.baseTotal, pair.targetTotal, parent]);
     const children = new Map<number, Pair>();
-    for (const c of pair.base?.children?.values() ?? []) children.set(c.name, { name: c.name, base: c, target: undefined, baseTotal: c.total, targetTotal: 0 });
-    for (const c of pair.target?.children?.values() ?? []) {
-      const p = children.get(c.name);
-      if (p) {
-        p.target = c;
-        p.targetTotal = c.total;
-      } else children.set(c.name, { name: c.name, base: undefined, target: c, baseTotal: 0, targetTotal: c.total });
+    if (pair.base >= 0) {
+      for (let k = bKids.start[pair.base] as number; k < (bKids.start[pair.base + 1] as number); k++) {
+        const c = bKids.list[k] as number;
+        children.set(base.name[c] as number, { name: base.name[c] as number, base: c, target: -1, baseTotal: base.total[c] as number, targetTotal: 0 });
+      }
+    }
+    if (pair.target >= 0) {
+      for (let k = tKids.start[pair.target] as number; k < (tKids.start[pair.target + 1] as number); k++) {
+        const c = tKids.list[k] as number;
+        const name = target.name[c] as number;
+        const p = children.get(name);
+        if (p) {
+          p.target = c;
+          p.targetTotal = target.total[c] as number;
+        } else children.set(name, { name, base: -1, target: c, baseTotal: 0, targetTotal: target.total[c] as number });
+      }
     }
     if (children.size === 0) continue;
     const kept: Pair[] = [];
@@ -109,7 +121,7 @@ function mergeTrees(base: TreeNode, target: TreeNode, names: Names, minShare: nu
     for (const p of children.values()) {
       if (share(p.baseTotal, bRoot) >= minShare || share(p.targetTotal, tRoot) >= minShare) kept.push(p);
       else {
-        merged ??= { name: other, base: undefined, target: undefined, baseTotal: 0, targetTotal: 0 };
+        merged ??= { name: other, base: -1, target: -1, baseTotal: 0, targetTotal: 0 };
         merged.baseTotal += p.baseTotal;
         merged.targetTotal += p.targetTotal;
       }
@@ -142,7 +154,7 @@ export function compareProfiles(
     .filter((c) => c.delta !== 0)
     .sort((a, b) => Math.abs(b.delta) - Math.abs(a.delta) || compareNames(a.function, b.function))
     .slice(0, o.maxChanges ?? MAX_CHANGES);
-  return { sample_type: st.type, unit: st.unit, base_total: bTree.total, target_total: tTree.total, names: merged.names, nodes: merged.nodes, changes };
+  return { sample_type: st.type, unit: st.unit, base_total: bTree.total[0] as number, target_total: tTree.total[0] as number, names: merged.names, nodes: merged.nodes, changes };
 }
 
 const round4 = (x: number): number => Math.round(x * 10_000) / 10_000;

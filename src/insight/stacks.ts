@@ -4,7 +4,7 @@
  * Pure over a decoded Profile; no I/O.
  */
 import type { Profile } from 'pprof-format';
-import { defaultSampleIndex, num, str } from './pprof-summary.js';
+import { defaultSampleIndex, num, str, type Numeric } from './pprof-summary.js';
 
 export interface SampleTypeInfo {
   type: string;
@@ -54,13 +54,18 @@ export function chooseSampleType(profile: Profile, wanted: string | undefined, w
   return { index, ...t };
 }
 
-/** A location's frame names, leaf first (pprof lists inlined functions innermost first in `line`). */
-function locationFrames(profile: Profile, names: Names): Map<number, number[]> {
+/**
+ * Each location's frame names, leaf first (pprof lists inlined functions innermost first in `line`), by
+ * location id: an array when ids are small (Go numbers them 1..n), a Map otherwise.
+ */
+function locationFrames(profile: Profile, names: Names): { get(id: number): number[] | undefined } {
   const functionNames = new Map<number, string>();
   for (const fn of profile.function) {
     functionNames.set(num(fn.id), str(profile, fn.name) || str(profile, fn.systemName));
   }
-  const frames = new Map<number, number[]>();
+  const dense = profile.location.every((l) => num(l.id) >= 0 && num(l.id) <= 4 * profile.location.length + 1024);
+  const byArray: (number[] | undefined)[] = [];
+  const byMap = new Map<number, number[]>();
   for (const loc of profile.location) {
     const ids: number[] = [];
     for (const line of loc.line) {
@@ -71,9 +76,10 @@ function locationFrames(profile: Profile, names: Names): Map<number, number[]> {
       const address = num(loc.address);
       ids.push(names.id(address ? `0x${address.toString(16)}` : '<unknown>'));
     }
-    frames.set(num(loc.id), ids);
+    if (dense) byArray[num(loc.id)] = ids;
+    else byMap.set(num(loc.id), ids);
   }
-  return frames;
+  return dense ? { get: (id) => byArray[id] } : byMap;
 }
 
 /**
@@ -95,7 +101,7 @@ export function forEachStack(profile: Profile, index: number, names: Names, visi
     stack.length = 0;
     // locationId[0] is the leaf: walk from the last (the root) and each location's lines from the outermost.
     for (let i = sample.locationId.length - 1; i >= 0; i--) {
-      const ids = byLocation.get(num(sample.locationId[i] as number)) ?? [unknown];
+      const ids = byLocation.get(num(sample.locationId[i] as Numeric)) ?? [unknown];
       for (let j = ids.length - 1; j >= 0; j--) stack.push(ids[j] as number);
     }
     // A sample without locations (Go writes one for goroutines it could not unwind) still counts somewhere.
