@@ -6,7 +6,7 @@
  * (what a poll due meanwhile would suffer). Also: time per tree both ways, a tree from the thread's already
  * decoded profile, a hit in the answer cache, and the process's peak RSS while the thread works.
  *
- *   node --import tsx bench/flamegraph.ts [--n 200000] [--trials 3] [--smoke]
+ *   node --import tsx bench/flamegraph.ts [--n 320000] [--trials 3] [--smoke]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { Function as PFunction, Line, Location, Profile, Sample, StringTable, ValueType } from 'pprof-format';
 import { buildFlameGraph } from '../src/insight/flamegraph.js';
 import { InsightCache } from '../src/insight/insight-cache.js';
-import { decodeProfile } from '../src/insight/pprof-summary.js';
+import { readProfile } from '../src/insight/pprof-reader.js';
 import { ProfileWorker } from '../src/insight/profile-worker.js';
 import { prng } from '../test/helpers/prng.js';
 import { percentile } from './lib/prom.js';
@@ -91,7 +91,7 @@ async function lateness(work: () => Promise<void>): Promise<{ late: number[]; rs
 }
 
 export async function flamegraph(o: BenchOptions): Promise<BenchResult> {
-  const samples = o.n?.[0] ?? (o.smoke ? 10_000 : 200_000);
+  const samples = o.n?.[0] ?? (o.smoke ? 10_000 : 320_000);
   const trials = o.trials ?? (o.smoke ? 2 : 3);
   const dir = mkdtempSync(join(tmpdir(), 'nats-autoprof-bench-flamegraph-'));
   const worker = new ProfileWorker({ timeoutMs: 600_000 });
@@ -107,7 +107,7 @@ export async function flamegraph(o: BenchOptions): Promise<BenchResult> {
 
     // Warm-up (JIT, thread start) on both sides, not measured.
     await worker.flamegraph({ path: paths[trials + 1] as string }, opts);
-    JSON.stringify(buildFlameGraph(decodeProfile(gz), { minShare: 0.001 }));
+    JSON.stringify(buildFlameGraph(readProfile(gz), { minShare: 0.001 }));
 
     log(o, `${BENCH}: idle event loop`);
     const idle = await lateness(() => new Promise((r) => setTimeout(r, 1_000)));
@@ -135,7 +135,7 @@ export async function flamegraph(o: BenchOptions): Promise<BenchResult> {
         // Yield between trials as the API would between requests, so the timer can fire.
         await new Promise((r) => setTimeout(r, TICK_MS * 3));
         const t = performance.now();
-        mainJson = JSON.stringify({ ...head, ...buildFlameGraph(decodeProfile(gz), { minShare: 0.001 }) });
+        mainJson = JSON.stringify({ ...head, ...buildFlameGraph(readProfile(gz), { minShare: 0.001 }) });
         mainMs.push(performance.now() - t);
       }
     });

@@ -84,7 +84,7 @@ describe('capture-time changes against the previous incident', async () => {
     assert.equal(await find('nats-3', 'cpu', now), null);
     assert.deepEqual(
       lines.filter((l) => l.msg.startsWith('could not compare')).map((l) => l.err),
-      ['sample type "cpu" is not in the base profile; it has: goroutine', 'profile is not a pprof protobuf (and not gzip): Unrecognized value type: 6'],
+      ['sample type "cpu" is not in the base profile; it has: goroutine', 'profile is not a pprof protobuf (and not gzip): unsupported wire type 6'],
     );
   });
 
