@@ -33,20 +33,30 @@ class Reader {
     this.end = end;
   }
 
-  /** An unsigned varint as a number; a 10-byte (negative int64) one comes back negative. */
+  /** A varint as a number: int64 semantics (a 10-byte one is negative), exact up to 2^53. */
   varint(): number {
     if (this.pos >= this.end) throw new RangeError('truncated varint');
     const b = this.buf;
     let byte = b[this.pos++] as number;
     if (byte < 0x80) return byte;
+    const start = this.pos - 1;
     let v = byte & 0x7f;
     let mul = 0x80;
-    for (let i = 1; i < 10; i++) {
+    // Up to 7 bytes (49 bits) add up exactly in a double; longer ones (negative int64s take 10) go through BigInt.
+    for (let i = 1; i < 7; i++) {
       if (this.pos >= this.end) throw new RangeError('truncated varint');
       byte = b[this.pos++] as number;
       v += (byte & 0x7f) * mul;
-      if (byte < 0x80) return v >= 2 ** 63 ? v - 2 ** 64 : v;
+      if (byte < 0x80) return v;
       mul *= 0x80;
+    }
+    this.pos = start;
+    let big = 0n;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new RangeError('truncated varint');
+      byte = b[this.pos++] as number;
+      big |= BigInt(byte & 0x7f) << BigInt(7 * i);
+      if (byte < 0x80) return Number(BigInt.asIntN(64, big));
     }
     throw new RangeError('varint longer than 10 bytes');
   }

@@ -78,7 +78,9 @@ function locationFrames(profile: ProfileData, names: Names): { get(id: number): 
       const n = fnName.get(f);
       if (n !== undefined) ids.push(n);
     }
-    if (ids.length === 0) ids.push(names.id(loc.address ? `0x${loc.address.toString(16)}` : '<unknown>'));
+    // Addresses are uint64; the reader gives int64 semantics, so high (kernel) addresses come back negative.
+    const address = loc.address < 0 ? loc.address + 2 ** 64 : loc.address;
+    if (ids.length === 0) ids.push(names.id(address ? `0x${address.toString(16)}` : '<unknown>'));
     if (dense) byArray[id] = ids;
     else byMap.set(id, ids);
   }
