@@ -88,6 +88,14 @@ describe('capture-time changes against the previous incident', async () => {
     );
   });
 
+  it('null within its time bound when the worker does not answer (busy with other work)', async () => {
+    const stuck = changesFinder({ store, worker: { growth: () => new Promise(() => undefined) }, maxBytes: 4 * 1024 * 1024, log, timeoutMs: 200 });
+    const t = performance.now();
+    assert.equal(await stuck('nats-1', 'cpu', now), null);
+    assert.ok(performance.now() - t >= 190);
+    assert.equal(lines.at(-1)?.err, 'no answer within 200 ms (the profile worker is busy or the profiles are large)');
+  });
+
   it('a previous profile over maxBytes is not decoded', async () => {
     const small = changesFinder({ store, worker, maxBytes: 10, log });
     assert.equal(await small('nats-1', 'cpu', now), null);
