@@ -35,7 +35,6 @@ export function changesFinder(o: ChangesOptions): FindChanges {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms (the profile worker is busy or the profiles are large)`)), timeoutMs);
-      timer.unref();
     });
     const compare = async (): Promise<ProfileChange[] | null> => {
       const id = await previousIncident(o.store, { server, profile, before: undefined });
