@@ -188,6 +188,7 @@ export async function flamegraph(o: BenchOptions): Promise<BenchResult> {
         row(BENCH, c, 'p99 lateness added by building in the worker (vs idle)', 'ms', Math.max(0, (p99(viaWorker.late) ?? 0) - (p99(idle.late) ?? 0)), null, '< 20 ms', (v) => v < 20),
         row(BENCH, c, 'event-loop lateness max while building', 'ms', max(viaWorker.late), max(onMain.late)),
         row(BENCH, c, 'event-loop lateness p99, idle', 'ms', p99(idle.late)),
+        row(BENCH, c, 'event-loop lateness max, idle', 'ms', max(idle.late)),
         row(BENCH, c, 'time per tree (decode + tree + JSON), median', 'ms', med(workerMs), med(mainMs)),
         row(BENCH, c, 'tree from the thread\'s decoded profile', 'ms', decodedMs),
         row(BENCH, c, 'answer cache hit, median', 'µs', (med(hits) ?? 0) * 1000),
