@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { describeChanges } from '../../../src/capture/incident-capture.js';
 import { changesFinder } from '../../../src/insight/changes.js';
 import { previousIncident } from '../../../src/insight/previous.js';
 import { ProfileWorker } from '../../../src/insight/profile-worker.js';
@@ -108,5 +109,19 @@ describe('parseManifest and changes', () => {
     assert.equal(parseManifest(old)?.profiles[0]?.changes, null);
     const m = manifest('n', T, [{ ...result('cpu', 1), changes: [{ function: 'f', before_share: 0, after_share: 0.5 }] }]);
     assert.deepEqual(parseManifest(JSON.parse(JSON.stringify(m)))?.profiles[0]?.changes, [{ function: 'f', before_share: 0, after_share: 0.5 }]);
+  });
+});
+
+describe('describeChanges (the capture log line)', () => {
+  it('names each profile that grew, its first three changes, rounded percentages', () => {
+    const grown = (fs: [string, number, number][]) => fs.map(([f, b, a]) => ({ function: f, before_share: b, after_share: a }));
+    const line = describeChanges([
+      { ...result('cpu', 1), changes: grown([['runtime.mapassign', 0.03, 0.41], ['a', 0.005, 0.0625], ['b', 0.1, 0.2], ['c', 0, 0.015]]) },
+      { ...result('allocs', 1), changes: [] },
+      { ...result('heap', 1), changes: null },
+      { ...result('goroutine', 1), changes: grown([['runtime.gopark', 0.5, 0.9]]) },
+    ]);
+    assert.equal(line, 'cpu: runtime.mapassign 3% -> 41%, a 0.5% -> 6.3%, b 10% -> 20%; goroutine: runtime.gopark 50% -> 90%');
+    assert.equal(describeChanges([{ ...result('cpu', 1), changes: null }]), '');
   });
 });
