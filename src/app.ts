@@ -6,9 +6,9 @@
  */
 import { systemClock, type Clock } from './clock.js';
 import type { Config, ServerConfig } from './config/types.js';
+import { uiRoutes } from './api/ui-routes.js';
 import { HttpServer } from './api/http-server.js';
 import { apiRoutes } from './api/routes.js';
-import { uiRoutes } from './api/ui-routes.js';
 import { Capturer } from './capture/capturer.js';
 import { isLoopbackUrl, PprofClient } from './capture/http-pprof.js';
 import { SystemAccount } from './capture/nats-connection.js';
@@ -117,9 +117,7 @@ export class App {
       auth: () => this.#config.http.auth,
       log: this.#log.child({ component: 'http' }),
       onRequest: (route, code) => this.metrics.apiRequests.inc({ route, code: String(code) }),
-      routes: [
-        ...uiRoutes(),
-        ...apiRoutes({
+      routes: [...uiRoutes(), ...apiRoutes({
         inventory: this.inventory,
         engine: this.engine,
         store: this.store,
@@ -130,8 +128,7 @@ export class App {
         config: () => this.#config,
         readiness: () => this.#readiness(),
         systemAccount: () => (this.#sys === undefined ? 'none' : this.#sys.connected ? 'up' : 'down'),
-        }),
-      ],
+      })],
     });
   }
 
