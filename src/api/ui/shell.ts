@@ -9,6 +9,7 @@ export const INDEX_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>nats-autoprof</title>
 <link rel="stylesheet" href="{{ASSETS}}/style.css">
 <script type="module" src="{{ASSETS}}/app.js"></script>

@@ -6,7 +6,7 @@
  */
 import { enc, getJson, type Compare, type Top } from './api.js';
 import { h, pct, route, value } from './dom.js';
-import { diffColor, FlameGraph } from './flame.js';
+import { diffColor, diffText, FlameGraph } from './flame.js';
 import { flameControls, treeOf } from './profile.js';
 import { statusLine, type ViewContext } from './view.js';
 
@@ -131,6 +131,7 @@ function draw(out: HTMLElement, c: Compare, signal: AbortSignal): void {
     treeOf(c.names, c.nodes, (n) => (bs(n) + ts(n)) / 2),
     {
       color: (i, matched, searching) => (matched ? '#b04ad8' : searching ? '#e9e4df' : diffColor(ts(c.nodes[i] as Node4) - bs(c.nodes[i] as Node4))),
+      text: (i) => diffText(ts(c.nodes[i] as Node4) - bs(c.nodes[i] as Node4)),
       tooltip: (i) => {
         const n = c.nodes[i] as Node4;
         return [c.names[n[0]] ?? '?', `share ${pct(bs(n), 2)} → ${pct(ts(n), 2)} (${points(ts(n) - bs(n))})`, `base ${value(n[1], c.unit)} · target ${value(n[2], c.unit)}`];

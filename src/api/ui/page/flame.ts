@@ -19,6 +19,8 @@ export interface FlameLook {
   color(i: number, matched: boolean, searching: boolean): string;
   /** Tooltip lines for a node (text only). */
   tooltip(i: number): string[];
+  /** Label colour on a node's fill (default: dark). */
+  text?(i: number): string;
 }
 
 export interface DrawnFrame {
@@ -197,8 +199,9 @@ export class FlameGraph {
       }
       if (fr.width > 28) {
         const chars = Math.floor((fr.width - 8) / this.#charPx);
-        const label = fr.name.length <= chars ? fr.name : `${fr.name.slice(0, Math.max(chars - 1, 1))}…`;
-        ctx.fillStyle = '#1f2328';
+        const name = fr.name.length <= chars ? fr.name : shortName(fr.name);
+        const label = name.length <= chars ? name : `${name.slice(0, Math.max(chars - 1, 1))}…`;
+        ctx.fillStyle = ancestor || fr.matched ? '#1f2328' : (this.#look.text?.(fr.node) ?? '#1f2328');
         ctx.fillText(label, fr.x + 4, fr.y + ROW_PX / 2);
       }
     }
@@ -257,6 +260,13 @@ export class FlameGraph {
   }
 }
 
+/** A Go function name without its import path (`github.com/x/y/server.(*T).m` -> `server.(*T).m`), for labels. */
+export function shortName(name: string): string {
+  const paren = name.indexOf('(');
+  const slash = name.lastIndexOf('/', paren < 0 ? name.length : paren);
+  return slash < 0 ? name : name.slice(slash + 1);
+}
+
 /** A stable hash of a string (FNV-1a), for colours that stay the same across renders and pages. */
 export function hash(s: string): number {
   let h = 0x811c9dc5;
@@ -290,4 +300,9 @@ export function diffColor(delta: number): string {
   if (t < 0.02) return '#e4e6ea';
   const light = 92 - 40 * t;
   return delta > 0 ? `hsl(4 80% ${light}%)` : `hsl(214 80% ${light}%)`;
+}
+
+/** White labels on the saturated end of the diff colours, dark ones on the pale end. */
+export function diffText(delta: number): string {
+  return Math.sqrt(Math.abs(delta) / 0.1) > 0.6 ? '#ffffff' : '#1f2328';
 }
