@@ -126,6 +126,7 @@ describe('viewer against a real daemon and nats-server', () => {
     assert.ok(Number(await row.locator('svg.spark-mem').getAttribute('data-points')) >= 3);
     assert.match((await row.locator('svg.spark-mem polyline.spark-line').getAttribute('points')) ?? '', /^[\d.]+,[\d.]+( [\d.]+,[\d.]+){2,}/);
     assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('nats-autoprof.token')"), TOKEN);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'viewer-servers.png'), clip: { x: 0, y: 0, width: 1400, height: 260 } });
   });
 
   it('shows a new incident in the list without a reload', async () => {
@@ -143,10 +144,18 @@ describe('viewer against a real daemon and nats-server', () => {
     await new Promise((r) => setTimeout(r, 3_500));
     assert.equal(await page.locator('form.filters select[name="status"]').inputValue(), 'ok');
     assert.equal(await row.count(), 1);
+    if (SHOTS) {
+      await page.locator('form.filters select[name="status"]').selectOption('');
+      await page.locator(`table.incidents tr[data-id="${first}"]`).waitFor();
+    }
   });
 
   it('renders the cpu flame graph with nats-server frames; a click zooms', async () => {
     second = await captureUnderLoad(8, 'publishers and 8 subscribers');
+    if (SHOTS) {
+      await page.locator(`table.incidents tr[data-id="${second}"]`).waitFor({ timeout: 20_000 });
+      await page.screenshot({ path: join(SHOTS, 'viewer-incidents.png'), clip: { x: 0, y: 0, width: 1400, height: 300 } });
+    }
     await page.goto(`${d.url}/ui/#/incidents/${encodeURIComponent(second)}`);
     await page.locator(`${cpuCanvas}[data-frames]`).waitFor();
     assert.match(await page.locator('.why').innerText(), /Manual capture[\s\S]*publishers and 8 subscribers/);
