@@ -35,6 +35,8 @@ function tokenPrompt(message: string): Promise<string> {
       const v = input.value.trim();
       if (v === '') return;
       dialog.remove();
+      const forget = nav.querySelector<HTMLElement>('button.link');
+      if (forget) forget.hidden = false;
       resolve(v);
     });
     document.body.append(dialog);
