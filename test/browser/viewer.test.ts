@@ -6,7 +6,8 @@
  * README's screenshots there (viewer-incident.png, viewer-compare.png).
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -197,6 +198,23 @@ describe('viewer against a real daemon and nats-server', () => {
       await page.screenshot({ path: join(SHOTS, 'viewer-incident.png'), fullPage: false });
       await page.locator('section[data-profile="cpu"] input.search').fill('deliverMsg');
     }
+  });
+
+  it('shows what grew since the previous incident, downloads the profile and offers the pprof command', async () => {
+    const section = page.locator('section[data-profile="cpu"]');
+    // Recorded at capture time against the first incident (publishers only): the fan-out functions grew.
+    const grown = await section.locator('.changes li').allInnerTexts();
+    assert.ok(grown.some((t) => /nats-server\/(v2\/)?server\.\S+ \d+% → \d+%/.test(t)), grown.join(' | '));
+    const manifest = (await api('GET', `/api/v1/incidents/${encodeURIComponent(second)}`)).json as { profiles: { name: string; file: string; sha256: string }[] };
+    const cpu = manifest.profiles.find((p) => p.name === 'cpu');
+    assert.ok(cpu);
+    const [dl] = await Promise.all([page.waitForEvent('download'), section.locator(`button.download[data-file="${cpu.file}"]`).click()]);
+    assert.match(dl.suggestedFilename(), /^ui-a_\d{8}T\d{6}\.\d{3}Z-manual_cpu\.pb\.gz$/);
+    const file = join(tempDir(), 'cpu.pb.gz');
+    await dl.saveAs(file);
+    assert.equal(createHash('sha256').update(readFileSync(file)).digest('hex'), cpu.sha256);
+    const cmd = await section.locator('code.cmd').innerText();
+    assert.equal(cmd, `curl -fsS -H "Authorization: Bearer $NATS_AUTOPROF_TOKEN" -o cpu.pb.gz '${d.url}/api/v1/incidents/${encodeURIComponent(second)}/files/cpu.pb.gz' && go tool pprof -http=: cpu.pb.gz`);
   });
 
   it('sorts the top table by a clicked column', async () => {
