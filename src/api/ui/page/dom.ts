@@ -53,9 +53,18 @@ export function duration(ms: number): string {
   const a = Math.abs(ms);
   if (a < 1) return `${(ms * 1000).toFixed(0)} µs`;
   if (a < 1000) return `${ms.toFixed(a < 10 ? 1 : 0)} ms`;
-  if (a < 60_000) return `${(ms / 1000).toFixed(a < 10_000 ? 2 : 1)} s`;
-  if (a < 3_600_000) return `${Math.floor(ms / 60_000)} min ${Math.round((a % 60_000) / 1000)} s`;
-  return `${Math.floor(ms / 3_600_000)} h ${Math.round((a % 3_600_000) / 60_000)} min`;
+  if (a < 60_000) return `${trim((ms / 1000).toFixed(a < 10_000 ? 2 : 1))} s`;
+  if (a < 3_600_000) return and(`${Math.floor(ms / 60_000)} min`, Math.round((a % 60_000) / 1000), 's');
+  return and(`${Math.floor(ms / 3_600_000)} h`, Math.round((a % 3_600_000) / 60_000), 'min');
+}
+
+/** "1.50" -> "1.5", "10.0" -> "10". */
+function trim(fixed: string): string {
+  return fixed.includes('.') ? fixed.replace(/\.?0+$/, '') : fixed;
+}
+
+function and(head: string, rest: number, unit: string): string {
+  return rest === 0 ? head : `${head} ${rest} ${unit}`;
 }
 
 export function count(n: number): string {

@@ -17,7 +17,7 @@ function forCell(t: TriggerView): string {
 
 function cooldownCell(t: TriggerView, now: number): string {
   if (t.cooldown_until) return `${duration(Math.max(0, Date.parse(t.cooldown_until) - now))} left`;
-  return `${duration(t.cooldown_ms)} (idle)`;
+  return t.cooldown_ms > 0 ? `none (${duration(t.cooldown_ms)} after a firing)` : 'none';
 }
 
 export function rulesView(ctx: ViewContext): void {
