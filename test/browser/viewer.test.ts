@@ -151,12 +151,22 @@ describe('viewer against a real daemon and nats-server', () => {
     }
   });
 
-  it('renders the cpu flame graph with nats-server frames; a click zooms', async () => {
+  it('pages through older incidents', async () => {
     second = await captureUnderLoad(8, 'publishers and 8 subscribers');
     if (SHOTS) {
       await page.locator(`table.incidents tr[data-id="${second}"]`).waitFor({ timeout: 20_000 });
       await page.screenshot({ path: join(SHOTS, 'viewer-incidents.png'), clip: { x: 0, y: 0, width: 1400, height: 300 } });
     }
+    await page.goto(`${d.url}/ui/#/incidents?limit=1`);
+    await page.locator(`table.incidents tr[data-id="${second}"]`).waitFor();
+    assert.equal(await page.locator('table.incidents tbody tr').count(), 1);
+    await page.locator('button.older').click();
+    await page.locator(`table.incidents tr[data-id="${first}"]`).waitFor();
+    assert.deepEqual(await page.locator('table.incidents tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id'))), [second, first]);
+    assert.equal(await page.locator('button.older').isHidden(), true, 'no older page after the last');
+  });
+
+  it('renders the cpu flame graph with nats-server frames; a click zooms', async () => {
     await page.goto(`${d.url}/ui/#/incidents/${encodeURIComponent(second)}`);
     await page.locator(`${cpuCanvas}[data-frames]`).waitFor();
     assert.match(await page.locator('.why').innerText(), /Manual capture[\s\S]*publishers and 8 subscribers/);
