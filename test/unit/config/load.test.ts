@@ -52,6 +52,7 @@ describe('defaults', () => {
       file: '/etc/nats-autoprof/config.yaml',
       log: { level: 'info' },
       http: { listen: '0.0.0.0:9745', host: '0.0.0.0', port: 9745, auth: { bearerToken: undefined, metrics: false }, tls: undefined },
+      ui: { historyMs: 600_000, cacheSizeBytes: 64 * MiB },
       poll: { intervalMs: 5_000, timeoutMs: 2_000, maxBodyBytes: 4 * MiB, maxInFlight: 128 },
       servers: [],
       systemAccount: undefined,
