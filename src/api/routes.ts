@@ -7,10 +7,11 @@ import type { Capturer, SubmitResult } from '../capture/capturer.js';
 import { choosePath, type SystemAccountState } from '../capture/paths.js';
 import { targetOf, type CaptureRequest } from '../capture/request.js';
 import type { Clock } from '../clock.js';
-import type { Config, ProfileName, Selector } from '../config/types.js';
+import { PROFILE_NAMES, type Config, type ProfileName, type Selector } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { IncidentStore } from '../store/incident-store.js';
+import type { IncidentFilter, IncidentStore } from '../store/incident-store.js';
+import type { IncidentManifest, IncidentReason } from '../store/manifest.js';
 import { parseIncidentId } from '../store/naming.js';
 import type { LastFiring, TriggerEngine } from '../trigger/engine.js';
 import { inCooldown, nextFireAt } from '../trigger/rules.js';
@@ -66,6 +67,38 @@ function lastFiringView(f: LastFiring | undefined): Record<string, unknown> | nu
   if (!f) return null;
   if (f.outcome === 'captured') return { at: iso(f.at), outcome: 'captured', incident: f.incident, reason: null, message: null };
   return { at: iso(f.at), outcome: 'refused', incident: null, reason: f.reason, message: f.message };
+}
+
+const REASONS: readonly IncidentReason[] = ['trigger', 'manual', 'alert'];
+const STATUSES: readonly IncidentManifest['status'][] = ['ok', 'partial', 'failed'];
+/** A trigger's name as the config allows it (src/config/schema.ts). */
+const RULE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/**
+ * The list filters of GET /api/v1/incidents (an empty value does not filter); 400 naming the parameter and
+ * what it allows. A rule name need not be configured now: old incidents keep the names of removed rules.
+ */
+function incidentFilter(query: URLSearchParams): IncidentFilter {
+  const get = (name: string): string | undefined => {
+    const v = query.get(name);
+    return v === null || v === '' ? undefined : v;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[]): T | undefined => {
+    const v = get(name);
+    if (v === undefined || (allowed as readonly string[]).includes(v)) return v as T | undefined;
+    throw new HttpError(400, `"${name}" must be one of ${allowed.join(', ')}; got ${JSON.stringify(v.slice(0, 100))}`);
+  };
+  const trigger = get('trigger');
+  if (trigger !== undefined && !RULE_NAME.test(trigger)) {
+    throw new HttpError(400, `"trigger" must be a rule name (lower-case letters, digits and "-", at most 63); got ${JSON.stringify(trigger.slice(0, 100))}`);
+  }
+  return {
+    server: query.get('server') ?? undefined,
+    reason: oneOf('reason', REASONS),
+    trigger,
+    status: oneOf('status', STATUSES),
+    profile: oneOf('profile', PROFILE_NAMES),
+  };
 }
 
 /** Maps capturer refusals to HTTP codes: 409 busy, 429 limit, 422 unsupported. */
@@ -292,9 +325,9 @@ export function apiRoutes(d: ApiDeps): Route[] {
           if (!parseIncidentId(before)) throw new HttpError(400, '"before" must be an incident id (the "next" value of the previous page)');
           beforeKey = before;
         }
-        const server = query.get('server') ?? undefined;
-        // From the store's index: only this page's incidents are looked at, no manifest is parsed.
-        const page = await d.store.page({ ...(server !== undefined ? { server } : {}), ...(beforeKey !== undefined ? { before: beforeKey } : {}), limit });
+        const filter = incidentFilter(query);
+        // From the store's index (filters included): only this page's directories are looked at, no manifest is parsed.
+        const page = await d.store.page({ ...filter, ...(beforeKey !== undefined ? { before: beforeKey } : {}), limit });
         if (!page) throw new HttpError(404, `unknown incident "${beforeKey}"`);
         return json(200, {
           incidents: page.incidents.map((e) => ({
@@ -309,6 +342,7 @@ export function apiRoutes(d: ApiDeps): Route[] {
             finished_at: e.summary?.finishedAt ?? null,
             bytes: e.bytes,
             files: e.summary?.files ?? [],
+            profiles: e.summary?.profiles ?? [],
           })),
           next: page.next,
         });

@@ -49,6 +49,8 @@ export interface IncidentSummary {
   finishedAt: string;
   /** The manifest's `files` (incident.json not included). */
   files: string[];
+  /** Names of the profiles that have a file (a failed profile has none), in the manifest's order. */
+  profiles: string[];
 }
 
 export interface IncidentEntry {
@@ -64,6 +66,36 @@ export interface IncidentEntry {
   bytes: number;
   /** Undefined when incident.json is missing or invalid. */
   summary: IncidentSummary | undefined;
+}
+
+/**
+ * Which incidents a page lists; every given field must match (AND). Matched against the index's summaries,
+ * so no manifest is read; an incident whose manifest is unreadable has no summary and matches no filter.
+ */
+export interface IncidentFilter {
+  /** Server name (or its directory name). */
+  server?: string;
+  reason?: IncidentReason;
+  /** A rule name: matches when it is any of the incident's triggers. */
+  trigger?: string;
+  status?: IncidentManifest['status'];
+  /** Has a file of this profile (cpu, allocs, ...). */
+  profile?: string;
+}
+
+function matcher(f: IncidentFilter): ((e: IncidentEntry) => boolean) | undefined {
+  const { reason, trigger, status, profile } = f;
+  if (reason === undefined && trigger === undefined && status === undefined && profile === undefined) return undefined;
+  return (e) => {
+    const s = e.summary;
+    return (
+      s !== undefined &&
+      (reason === undefined || s.reason === reason) &&
+      (status === undefined || s.status === status) &&
+      (trigger === undefined || s.triggers.includes(trigger)) &&
+      (profile === undefined || s.profiles.includes(profile))
+    );
+  };
 }
 
 export interface IncidentPage {
@@ -82,6 +114,7 @@ function summaryOf(m: IncidentManifest): IncidentSummary {
     status: m.status,
     finishedAt: m.finished_at,
     files: [...m.files],
+    profiles: m.profiles.filter((p) => p.file !== null).map((p) => p.name),
   };
 }
 
@@ -604,12 +637,15 @@ export class IncidentStore {
   }
 
   /**
-   * One page of list(): up to `limit` incidents after the one with id `before` (from the start without
-   * it). Only the page's directories are checked (one lstat each); one deleted by someone else is dropped
-   * from the index and the page fills up from the next. Undefined when `before` is not listed.
+   * One page of list(): up to `limit` incidents that pass the filter, after the one with id `before` (from
+   * the start without it). The filter reads the index only; only the page's directories are checked (one
+   * lstat each); one deleted by someone else is dropped from the index and the page fills up from the next.
+   * `next` is null when no later incident passes the filter. Undefined when `before` is not listed (of its
+   * server, when `server` is given; `before` itself need not pass the other filters).
    */
-  async page(opts: { server?: string; before?: string; limit: number }): Promise<IncidentPage | undefined> {
+  async page(opts: IncidentFilter & { before?: string; limit: number }): Promise<IncidentPage | undefined> {
     const all = await this.#newestFirst(opts.server);
+    const match = matcher(opts);
     let i = 0;
     if (opts.before !== undefined) {
       const at = all.findIndex((e) => e.id === opts.before);
@@ -620,9 +656,12 @@ export class IncidentStore {
     const gone: IncidentEntry[] = [];
     for (; i < all.length && incidents.length < opts.limit; i++) {
       const e = all[i] as IncidentEntry;
+      if (match !== undefined && !match(e)) continue;
       if (await this.#exists(e)) incidents.push(e);
       else gone.push(e);
     }
+    // Is there a next page? Without a filter any later incident makes one; with one, a later match must.
+    while (match !== undefined && i < all.length && !match(all[i] as IncidentEntry)) i++;
     const more = i < all.length;
     for (const e of gone) {
       this.#indexDrop(e.id);

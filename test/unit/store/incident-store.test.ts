@@ -280,7 +280,7 @@ describe('IncidentStore reading', () => {
     assert.equal(first.startedAtMs, T + 2000);
     const manifestBytes = (await readFile(join(first.path, 'incident.json'))).byteLength;
     assert.equal(first.bytes, 20 + manifestBytes);
-    assert.deepEqual(first.summary, { reason: 'manual', trigger: null, triggers: [], alert: null, status: 'ok', finishedAt: new Date(T + 2000).toISOString(), files: ['varz.json'] });
+    assert.deepEqual(first.summary, { reason: 'manual', trigger: null, triggers: [], alert: null, status: 'ok', finishedAt: new Date(T + 2000).toISOString(), files: ['varz.json'], profiles: [] });
 
     assert.deepEqual(
       (await store.list({ server: 'a' })).map((e) => e.id),
