@@ -47,26 +47,27 @@ before(async () => {
   [httpSrv, discSrv] = await Promise.all([startServer({ name: 'vd-http' }), startServer({ name: 'vd-disc' })]);
   const dir = tempDir();
   writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
-  d = await startDaemon({
-    dir,
-    config: `
+  d = await startDaemon({ dir, config: config('ui: { history: 1m }', `[ { name: vd-http, url: "${httpSrv.monitorUrl}", prof_url: "${httpSrv.profUrl}" } ]`) });
+  await waitFor(async () => (await fetch(`${d.url}/readyz`)).status === 200, { what: 'ready', timeoutMs: 20_000 });
+  await waitFor(async () => ((await get<{ servers: unknown[] }>('/api/v1/servers')).json.servers.length === 2), { what: 'both servers watched', timeoutMs: 20_000 });
+});
+
+function config(ui: string, servers: string): string {
+  return `
 http:
   listen: "127.0.0.1:{{PORT}}"
   auth: { bearer_token_file: token }
-ui: { history: 1m }
+${ui}
 poll: { interval: 1s, timeout: 900ms }
-servers: [ { name: vd-http, url: "${httpSrv.monitorUrl}", prof_url: "${httpSrv.profUrl}" } ]
+servers: ${servers}
 system_account: { url: "${discSrv.natsUrl}", user: ${SYS_USER}, password: ${SYS_PASSWORD}, discover: true }
 triggers:
   - { name: mem-any, metric: mem, above: 1MiB, profiles: [goroutine], servers: [vd-http] }
 alerts: { profiles: [heap] }
 capture: { via: prof_port, limit: { count: 50, window: 1h } }
 storage: { dir: "{{DIR}}/profiles" }
-`,
-  });
-  await waitFor(async () => (await fetch(`${d.url}/readyz`)).status === 200, { what: 'ready', timeoutMs: 20_000 });
-  await waitFor(async () => ((await get<{ servers: unknown[] }>('/api/v1/servers')).json.servers.length === 2), { what: 'both servers watched', timeoutMs: 20_000 });
-});
+`;
+}
 
 after(async () => {
   await d?.stop('SIGKILL');
@@ -239,5 +240,27 @@ describe('GET /api/v1/incidents filters', () => {
       assert.match(r.json.error, message);
     }
     assert.equal((await get('/api/v1/incidents?reason=manual', {})).status, 401);
+  });
+});
+
+describe('reload (SIGHUP)', () => {
+  it('a new ui.history re-buckets what is kept; cache_size waits for a restart; a removed server loses its samples', async () => {
+    // Enough samples to tell a re-bucketed ring from a new one.
+    const before = await waitFor(async () => {
+      const r = (await get<Samples>('/api/v1/servers/vd-disc/samples')).json.samples;
+      return r.length >= 6 ? r : undefined;
+    }, { what: 'six samples', timeoutMs: 20_000 });
+    d.writeConfig(config('ui: { history: 2m, cache_size: 128MiB }', '[]'));
+    d.proc.kill('SIGHUP');
+    const after = await waitFor(async () => {
+      const r = await get<Samples>('/api/v1/servers/vd-disc/samples');
+      return r.json.history_ms === 120_000 ? r.json : undefined;
+    }, { what: 'the new history' });
+    // 1s buckets now, polls 1s apart: neighbours may share a bucket, but nothing older is lost.
+    assert.ok(after.samples.length >= before.length / 2, `${after.samples.length} samples after, ${before.length} before`);
+    assert.ok(after.samples[0] !== undefined && Date.parse(after.samples[0].at) <= Date.parse((before[0] as Sample).at) + 1_000);
+    const warning = d.logsWith(/configuration reloaded; changes to/)[0];
+    assert.deepEqual(warning?.['keys'], ['ui.cache_size']);
+    await waitFor(async () => (await get('/api/v1/servers/vd-http/samples')).status === 404, { what: 'vd-http to be forgotten' });
   });
 });
