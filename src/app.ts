@@ -16,6 +16,7 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics/registry.js';
 import { ProfileWorker } from './insight/profile-worker.js';
 import { IncidentStore } from './store/incident-store.js';
+import { incidentPageUrl } from './store/page-url.js';
 import { Flow } from './flow.js';
 import { planReload } from './reload-plan.js';
 import { TriggerEngine } from './trigger/engine.js';
@@ -60,7 +61,8 @@ export class App {
     this.samples = new SampleRings({ historyMs: config.ui.historyMs });
     // Per-server series are read from the inventory and the engine at each scrape, not written per poll.
     this.metrics = new Metrics({ servers: () => this.inventory.values(), rules: () => this.engine.firing() });
-    this.store = new IncidentStore({ dir: config.storage.dir, log: this.#log.child({ component: 'store' }), clock: this.#clock });
+    // An incident's manifest links its viewer page when http.external_url is set (read at each commit: a reload applies).
+    this.store = new IncidentStore({ dir: config.storage.dir, log: this.#log.child({ component: 'store' }), clock: this.#clock, pageUrl: (id) => incidentPageUrl(this.#config.http.externalUrl, id) });
     this.#varz = new VarzClient();
     this.#poller = new HttpPoller({
       client: this.#varz,

@@ -12,6 +12,7 @@ import type { Clock } from './clock.js';
 import type { Config } from './config/types.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics/registry.js';
+import { incidentPageUrl } from './store/page-url.js';
 import type { Decision, TriggerEngine } from './trigger/engine.js';
 import type { DiscoveryRound } from './watch/discovery.js';
 import type { StatszReading } from './watch/fleet.js';
@@ -214,7 +215,8 @@ export class Flow {
           `rule ${d.trigger.name} fired on ${s.label}`,
         );
       }
-      this.#o.log.info({ server: s.label, trigger: first.trigger.name, triggers: names, incident: res.id, profiles }, 'capturing');
+      const pageUrl = incidentPageUrl(this.#o.config().http.externalUrl, res.id);
+      this.#o.log.info({ server: s.label, trigger: first.trigger.name, triggers: names, incident: res.id, profiles, ...(pageUrl !== undefined ? { page_url: pageUrl } : {}) }, 'capturing');
       return;
     }
     // Refused: the rules stay armed. Count and log the first refusal of each episode only.

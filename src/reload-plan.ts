@@ -35,7 +35,7 @@ export function planReload(prev: Config, next: Config): ReloadPlan {
   // Keep what cannot change without a restart; apply everything else.
   const effective: Config = {
     ...next,
-    http: { ...prev.http, auth: next.http.auth },
+    http: { ...prev.http, auth: next.http.auth, externalUrl: next.http.externalUrl },
     poll: prev.poll,
     // Discovery settings (discover, select, stall, forget_after, prof_urls) apply at once; the connection does not.
     systemAccount: sameConnection ? next.systemAccount : prev.systemAccount,

@@ -220,6 +220,9 @@ function http(c: SchemaContext) {
     listen: listenAddress().prefault('0.0.0.0:9745').describe('address of /metrics, /healthz, /readyz and /api/v1: host:port, [ipv6]:port or :port'),
     auth: auth.prefault({}).describe('bearer token of the HTTP API'),
     tls: httpTls.optional().describe('serve HTTPS with this certificate'),
+    external_url: httpUrl('https://autoprof.example.com')
+      .optional()
+      .describe("the daemon's address as users reach it (behind a proxy, say): log lines, manifests and API answers then link each incident's page, `<external_url>/ui/#/incidents/<id>`"),
   });
 }
 
@@ -721,6 +724,7 @@ function toConfig(file: string, v: Parsed) {
       ...v.http.listen,
       auth: { bearerToken: pickSecret(v.http.auth, 'bearer_token'), metrics: v.http.auth.metrics },
       tls: v.http.tls === undefined ? undefined : { cert: v.http.tls.cert, key: v.http.tls.key },
+      externalUrl: v.http.external_url,
     },
     ui: { historyMs: v.ui.history, cacheSizeBytes: v.ui.cache_size },
     poll: { intervalMs: v.poll.interval, timeoutMs: v.poll.timeout, maxBodyBytes: v.poll.max_body_size, maxInFlight: v.poll.max_in_flight },

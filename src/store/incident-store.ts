@@ -36,6 +36,8 @@ export interface IncidentStoreOptions {
   log: Logger;
   /** Used when prune() is called without `nowMs`. */
   clock?: Clock;
+  /** The viewer page of an incident (http.external_url set), written into its manifest as `page_url`; read at each commit. */
+  pageUrl?: (id: string) => string | undefined;
 }
 
 /** What listing needs from an incident's manifest, kept in the index so that a page reads no manifest. */
@@ -162,11 +164,11 @@ export interface IncidentWriter {
     signal?: AbortSignal,
   ): Promise<{ bytes: number; sha256: string }>;
   /**
-   * Writes incident.json (with `id` set to the final id and `files` set to the files written through
-   * this writer, sorted), fsyncs, and renames the tmp dir into place. On failure the tmp dir stays
-   * (call abort()).
+   * Writes incident.json (with `id` set to the final id, `files` set to the files written through this
+   * writer, sorted, and `page_url` when the store has a page URL for it), fsyncs, and renames the tmp dir
+   * into place. On failure the tmp dir stays (call abort()).
    */
-  commit(manifest: IncidentManifest): Promise<{ path: string; id: string }>;
+  commit(manifest: IncidentManifest): Promise<{ path: string; id: string; pageUrl: string | undefined }>;
   /** Removes the tmp dir. Idempotent; a no-op after commit. */
   abort(): Promise<void>;
 }
@@ -274,6 +276,7 @@ class Writer implements IncidentWriter {
   readonly #files = new Map<string, number>();
   readonly #done: (w: Writer) => void;
   readonly #committed: (entry: IncidentEntry) => void;
+  readonly #pageUrl: (id: string) => string | undefined;
 
   constructor(
     root: string,
@@ -283,6 +286,7 @@ class Writer implements IncidentWriter {
     tmpPath: string,
     done: (w: Writer) => void,
     committed: (entry: IncidentEntry) => void,
+    pageUrl: (id: string) => string | undefined,
   ) {
     this.#root = root;
     this.server = server;
@@ -291,6 +295,7 @@ class Writer implements IncidentWriter {
     this.tmpPath = tmpPath;
     this.#done = done;
     this.#committed = committed;
+    this.#pageUrl = pageUrl;
   }
 
   get dirName(): string {
@@ -395,7 +400,7 @@ class Writer implements IncidentWriter {
     return { bytes, sha256: hash.digest('hex') };
   }
 
-  async commit(manifest: IncidentManifest): Promise<{ path: string; id: string }> {
+  async commit(manifest: IncidentManifest): Promise<{ path: string; id: string; pageUrl: string | undefined }> {
     this.#assertOpen('commit');
     this.#state = 'committing';
     const parent = join(this.#root, this.serverDir);
@@ -410,7 +415,9 @@ class Writer implements IncidentWriter {
         }
         // Set before the rename so that a concurrent prune() protects the final id too.
         this.#dirName = candidate;
-        const final: IncidentManifest = { ...manifest, id: this.id, files };
+        const pageUrl = this.#pageUrl(this.id);
+        // page_url only when known: without http.external_url a manifest looks as it always has.
+        const final: IncidentManifest & { page_url?: string } = { ...manifest, id: this.id, files, ...(pageUrl !== undefined ? { page_url: pageUrl } : {}) };
         const manifestPath = join(this.tmpPath, MANIFEST_FILE);
         const manifestBytes = Buffer.from(`${JSON.stringify(final, null, 2)}\n`, 'utf8');
         const fh = await open(manifestPath, 'w');
@@ -443,7 +450,7 @@ class Writer implements IncidentWriter {
           summary: summaryOf(final),
         });
         this.#done(this);
-        return { path: finalPath, id: this.id };
+        return { path: finalPath, id: this.id, pageUrl };
       }
       throw new Error(`${MAX_SUFFIX} incidents named ${base} already exist`);
     } catch (err) {
@@ -473,6 +480,7 @@ export class IncidentStore {
   readonly dir: string;
   readonly #log: Logger;
   readonly #clock: Clock;
+  readonly #pageUrl: (id: string) => string | undefined;
   /** Writers that have begun and neither committed nor aborted. */
   readonly #active = new Set<Writer>();
   /**
@@ -491,6 +499,7 @@ export class IncidentStore {
     this.dir = resolve(opts.dir);
     this.#log = opts.log;
     this.#clock = opts.clock ?? systemClock;
+    this.#pageUrl = opts.pageUrl ?? (() => undefined);
   }
 
   /**
@@ -618,6 +627,7 @@ export class IncidentStore {
           tmpPath,
           (w) => this.#active.delete(w),
           (entry) => this.#indexAdd(entry),
+          this.#pageUrl,
         );
         this.#active.add(writer);
         return writer;

@@ -11,6 +11,9 @@ import { removeTempDirs, startDaemon, tempDir, waitFor, type Daemon } from '../h
 import { cleanupTempDirs, startServer, SYS_PASSWORD, SYS_USER, type NatsServer } from '../helpers/nats-server.js';
 
 const TOKEN = 'viewer-data-token-3b7e';
+/** http.external_url (written with a trailing slash, which the config drops). */
+const EXTERNAL = 'https://autoprof.example.com/nats';
+const pageOf = (id: string): string => `${EXTERNAL}/ui/#/incidents/${encodeURIComponent(id)}`;
 let httpSrv: NatsServer;
 let discSrv: NatsServer;
 let d: Daemon;
@@ -57,6 +60,7 @@ function config(ui: string, servers: string): string {
 http:
   listen: "127.0.0.1:{{PORT}}"
   auth: { bearer_token_file: token }
+  external_url: "${EXTERNAL}/"
 ${ui}
 poll: { interval: 1s, timeout: 900ms }
 servers: ${servers}
@@ -142,6 +146,7 @@ describe('GET /api/v1/servers/{name}/samples', () => {
 describe('GET /api/v1/incidents filters', () => {
   interface Entry {
     id: string;
+    page_url: string | null;
     reason: string;
     status: string;
     triggers: string[];
@@ -161,6 +166,7 @@ describe('GET /api/v1/incidents filters', () => {
         const x = await post('/api/v1/captures', { server: 'vd-http', profiles });
         return x.status === 202 ? x : undefined;
       }, { what: 'a manual capture to start', timeoutMs: 20_000 });
+      assert.equal(r.json['page_url'], pageOf(r.json['id'] as string));
       manual.push(r.json['id'] as string);
       await done(r.json['id'] as string);
     }
@@ -175,8 +181,10 @@ describe('GET /api/v1/incidents filters', () => {
     };
     const a = await post('/api/v1/alerts/alertmanager', { version: '4', status: 'firing', receiver: 'autoprof', groupKey: '{}', truncatedAlerts: 0, groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am:9093', alerts: [alert] });
     assert.equal(a.status, 200, JSON.stringify(a.json));
-    alerted = (a.json['results'] as { id: string }[])[0]?.id as string;
+    const result = (a.json['results'] as { id: string; page_url: string }[])[0];
+    alerted = result?.id as string;
     assert.ok(alerted, JSON.stringify(a.json));
+    assert.equal(result?.page_url, pageOf(alerted));
     await done(alerted);
   });
 
@@ -240,6 +248,21 @@ describe('GET /api/v1/incidents filters', () => {
       assert.match(r.json.error, message);
     }
     assert.equal((await get('/api/v1/incidents?reason=manual', {})).status, 401);
+  });
+});
+
+describe('http.external_url', () => {
+  it('links each incident\'s viewer page: list entries, manifests, the rule\'s capture log line', async () => {
+    const list = await get<{ incidents: { id: string; page_url: string | null }[] }>('/api/v1/incidents');
+    assert.ok(list.json.incidents.length >= 7);
+    for (const e of list.json.incidents) {
+      assert.equal(e.page_url, pageOf(e.id));
+      const m = await get(`/api/v1/incidents/${encodeURIComponent(e.id)}`);
+      assert.equal(m.json['page_url'], pageOf(e.id), 'written into incident.json at capture time');
+    }
+    assert.match(pageOf('vd-http~20261203T160000.000Z-mem-any'), /^https:\/\/autoprof\.example\.com\/nats\/ui\/#\/incidents\/vd-http~20261203T160000\.000Z-mem-any$/);
+    const capturing = d.logsWith('capturing')[0];
+    assert.equal(capturing?.['page_url'], pageOf(capturing?.['incident'] as string));
   });
 });
 
