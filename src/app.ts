@@ -9,12 +9,15 @@ import type { Config, ServerConfig } from './config/types.js';
 import { HttpServer } from './api/http-server.js';
 import { apiRoutes } from './api/routes.js';
 import { viewerDataRoutes } from './api/viewer-data-routes.js';
+import { insightRoutes } from './api/insight-routes.js';
 import { Capturer } from './capture/capturer.js';
 import { isLoopbackUrl, PprofClient } from './capture/http-pprof.js';
 import { SystemAccount } from './capture/nats-connection.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/registry.js';
 import { ProfileWorker } from './insight/profile-worker.js';
+import { changesFinder } from './insight/changes.js';
+import { SUMMARY_MAX_BYTES } from './capture/incident-capture.js';
 import { IncidentStore } from './store/incident-store.js';
 import { incidentPageUrl } from './store/page-url.js';
 import { Flow } from './flow.js';
@@ -104,6 +107,7 @@ export class App {
       log: this.#log.child({ component: 'capture' }),
       clock: this.#clock,
       summarize: (input) => this.#profiles.summarize(input, 10),
+      changes: changesFinder({ store: this.store, worker: this.#profiles, maxBytes: SUMMARY_MAX_BYTES, log: this.#log.child({ component: 'capture' }) }),
     });
     this.#flow = new Flow({
       inventory: this.inventory,
@@ -123,7 +127,7 @@ export class App {
       auth: () => this.#config.http.auth,
       log: this.#log.child({ component: 'http' }),
       onRequest: (route, code) => this.metrics.apiRequests.inc({ route, code: String(code) }),
-      routes: apiRoutes({
+      routes: [...insightRoutes({ store: this.store, profiles: this.#profiles }), ...apiRoutes({
         inventory: this.inventory,
         engine: this.engine,
         store: this.store,
@@ -134,7 +138,7 @@ export class App {
         config: () => this.#config,
         readiness: () => this.#readiness(),
         systemAccount: () => (this.#sys === undefined ? 'none' : this.#sys.connected ? 'up' : 'down'),
-      }).concat(viewerDataRoutes({ inventory: this.inventory, samples: this.samples, clock: this.#clock, config: () => this.#config })),
+      }), ...viewerDataRoutes({ inventory: this.inventory, samples: this.samples, clock: this.#clock, config: () => this.#config })],
     });
   }
 

@@ -14,7 +14,8 @@ import type { IncidentManifest, ProfileResult } from '../store/manifest.js';
 import { incidentDirName, incidentId, serverDirName } from '../store/naming.js';
 import type { RetentionPolicy } from '../store/retention.js';
 import type { PprofClient } from './http-pprof.js';
-import { buildManifest, captureProfile, failedProfile, type Summarize } from './incident-capture.js';
+import type { FindChanges } from '../insight/changes.js';
+import { buildManifest, captureProfile, describeChanges, failedProfile, type Summarize } from './incident-capture.js';
 import { choosePath, type Path } from './paths.js';
 import { parseProfilezReply, profilezRequest, profilezSubject } from './profilez.js';
 import type { CaptureRequest } from './request.js';
@@ -37,6 +38,8 @@ export interface CapturerOptions {
   clock: Clock;
   /** Summarises a captured profile off the event loop (App passes its ProfileWorker). */
   summarize: Summarize;
+  /** What grew since the previous incident of the server (manifest `profiles[].changes`). */
+  changes?: FindChanges;
 }
 
 export interface IncidentResult {
@@ -246,6 +249,7 @@ export class Capturer {
       metrics.storageErrors.inc();
       log.error({ server: label, incident: manifest.id, err: storageFailure }, 'incident could not be written');
     } else {
+      const grew = describeChanges(results);
       log.info(
         {
           server: label,
@@ -256,8 +260,9 @@ export class Capturer {
           path,
           status: manifest.status,
           profiles: results.map((r) => ({ name: r.name, file: r.file, top: r.top[0]?.function ?? null, error: r.error })),
+          ...(grew ? { grew } : {}),
         },
-        `incident written: ${path}`,
+        `incident written: ${path}${grew ? `; grew since the previous incident: ${grew}` : ''}`,
       );
       this.#schedulePrune();
     }
@@ -324,6 +329,7 @@ export class Capturer {
       signal,
       clock,
       summarize: this.#summarize,
+      changes: this.#o.changes,
       log,
     });
     const seconds = (performance.now() - started) / 1000;
