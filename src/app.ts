@@ -6,6 +6,7 @@
  */
 import { systemClock, type Clock } from './clock.js';
 import type { Config, ServerConfig } from './config/types.js';
+import { uiRoutes } from './api/ui-routes.js';
 import { HttpServer } from './api/http-server.js';
 import { apiRoutes } from './api/routes.js';
 import { viewerDataRoutes } from './api/viewer-data-routes.js';
@@ -127,7 +128,7 @@ export class App {
       auth: () => this.#config.http.auth,
       log: this.#log.child({ component: 'http' }),
       onRequest: (route, code) => this.metrics.apiRequests.inc({ route, code: String(code) }),
-      routes: [...insightRoutes({ store: this.store, profiles: this.#profiles }), ...apiRoutes({
+      routes: [...uiRoutes(), ...insightRoutes({ store: this.store, profiles: this.#profiles }), ...apiRoutes({
         inventory: this.inventory,
         engine: this.engine,
         store: this.store,
