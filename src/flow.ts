@@ -34,6 +34,8 @@ export interface FlowOptions {
   samples?: SampleRings;
   /** Called for every server that stops being watched (after the flow dropped its rule state). */
   onForget?: (s: WatchedServer) => void;
+  /** Replicas (src/coord/): whether this replica owns a discovered server (by key); absent: it owns all. */
+  owns?: (key: string) => boolean;
 }
 
 /**
@@ -145,6 +147,11 @@ export class Flow {
       if (viaHttp.has(r.varz.serverId) || httpNames.has(r.varz.serverName)) {
         // Watched over HTTP already: one server, one set of series.
         if (inventory.get(key)?.source === 'system_account') this.forget(inventory.remove(key) as WatchedServer);
+        return;
+      }
+      if (this.#o.owns && !this.#o.owns(key)) {
+        // Another replica's server: not watched here (and dropped at once when it just moved away).
+        if (inventory.get(key)) this.forget(inventory.remove(key) as WatchedServer);
         return;
       }
       seen.add(key);

@@ -14,7 +14,8 @@ import type { IncidentManifest, ProfileResult } from '../store/manifest.js';
 import { incidentDirName, incidentId, serverDirName } from '../store/naming.js';
 import type { RetentionPolicy } from '../store/retention.js';
 import type { PprofClient } from './http-pprof.js';
-import { buildManifest, captureProfile, failedProfile, type Summarize } from './incident-capture.js';
+import type { FindChanges } from '../insight/changes.js';
+import { buildManifest, captureProfile, describeChanges, failedProfile, type Summarize } from './incident-capture.js';
 import { choosePath, type Path } from './paths.js';
 import { parseProfilezReply, profilezRequest, profilezSubject } from './profilez.js';
 import type { CaptureRequest } from './request.js';
@@ -37,12 +38,30 @@ export interface CapturerOptions {
   clock: Clock;
   /** Summarises a captured profile off the event loop (App passes its ProfileWorker). */
   summarize: Summarize;
+  /** What grew since the previous incident of the server (manifest `profiles[].changes`). */
+  changes?: FindChanges;
+  /**
+   * Asked before an admitted incident writes anything (replicas: the fleet-wide lease and limit, src/coord/).
+   * A refusal drops the incident: nothing is written, the skip is counted with the gate's reason.
+   */
+  gate?: CaptureGate;
+}
+
+/** The answer of a CaptureGate: go ahead (`release` when the incident is over), or skip for `reason`. */
+export type GateAnswer =
+  | { readonly ok: true; readonly release: () => void }
+  | { readonly ok: false; readonly reason: SkipReason; readonly message: string };
+
+export interface CaptureGate {
+  acquire(req: CaptureRequest): Promise<GateAnswer>;
 }
 
 export interface IncidentResult {
   id: string;
   path: string | undefined;
   manifest: IncidentManifest;
+  /** Set when the gate refused the incident after admission: nothing was written. */
+  skipped?: { reason: SkipReason; message: string };
 }
 
 /** The last incident admitted for a server (to answer an alert about a server a rule just captured). */
@@ -160,7 +179,7 @@ export class Capturer {
     this.#starts.push(now);
     const label2 = req.reason === 'trigger' ? (req.trigger?.name ?? 'trigger') : req.reason;
     const id = incidentId(serverDirName(label), incidentDirName(now, label2));
-    const done = this.#run(req, now, label2, plans).finally(() => this.#active.delete(req.target.key));
+    const done = this.#gated(req, now, label2, plans).finally(() => this.#active.delete(req.target.key));
     this.#active.set(req.target.key, done);
     this.#recent.set(req.target.key, {
       id,
@@ -188,6 +207,35 @@ export class Capturer {
       this.#slotsFree--;
       (this.#waiting.shift() as () => void)();
     }
+  }
+
+  /** The gate (when there is one) first; a refused incident writes nothing and gives back its limit slot. */
+  async #gated(
+    req: CaptureRequest,
+    startedAt: number,
+    dirLabel: string,
+    plans: { profile: ProfileName; choice: ReturnType<typeof choosePath> }[],
+  ): Promise<IncidentResult> {
+    const gate = this.#o.gate;
+    if (!gate) return this.#run(req, startedAt, dirLabel, plans);
+    const g: GateAnswer = await gate.acquire(req).catch((err: unknown) => ({ ok: false, reason: 'held_elsewhere', message: `the capture gate failed: ${describeError(err)}` }));
+    if (g.ok) {
+      try {
+        return await this.#run(req, startedAt, dirLabel, plans);
+      } finally {
+        g.release();
+      }
+    }
+    const label = req.target.label;
+    this.#o.metrics.capturesSkipped.inc({ server: label, reason: g.reason });
+    this.#o.log.info({ server: label, reason: g.reason, trigger: req.trigger?.name }, `capture skipped: ${g.message}`);
+    const i = this.#starts.indexOf(startedAt);
+    if (i >= 0) this.#starts.splice(i, 1);
+    if (this.#recent.get(req.target.key)?.at === startedAt) this.#recent.delete(req.target.key);
+    const id = incidentId(serverDirName(label), incidentDirName(startedAt, dirLabel));
+    const results = plans.map((p) => failedProfile(p.profile, null, `not captured: ${g.message}`, 0));
+    const manifest = buildManifest({ id, req, startedAt, finishedAt: this.#o.clock.now(), results, files: [], storageFailed: false });
+    return { id, path: undefined, manifest, skipped: { reason: g.reason, message: g.message } };
   }
 
   async #run(
@@ -246,6 +294,7 @@ export class Capturer {
       metrics.storageErrors.inc();
       log.error({ server: label, incident: manifest.id, err: storageFailure }, 'incident could not be written');
     } else {
+      const grew = describeChanges(results);
       log.info(
         {
           server: label,
@@ -256,8 +305,9 @@ export class Capturer {
           path,
           status: manifest.status,
           profiles: results.map((r) => ({ name: r.name, file: r.file, top: r.top[0]?.function ?? null, error: r.error })),
+          ...(grew ? { grew } : {}),
         },
-        `incident written: ${path}`,
+        `incident written: ${path}${grew ? `; grew since the previous incident: ${grew}` : ''}`,
       );
       this.#schedulePrune();
     }
@@ -324,6 +374,7 @@ export class Capturer {
       signal,
       clock,
       summarize: this.#summarize,
+      changes: this.#o.changes,
       log,
     });
     const seconds = (performance.now() - started) / 1000;
