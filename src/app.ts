@@ -145,7 +145,7 @@ export class App {
       auth: () => this.#config.http.auth,
       log: this.#log.child({ component: 'http' }),
       onRequest: (route, code) => this.metrics.apiRequests.inc({ route, code: String(code) }),
-      routes: [...uiRoutes(), ...insightRoutes({ store: this.store, profiles: this.#profiles }), ...apiRoutes({
+      routes: [...uiRoutes(), ...insightRoutes({ store: this.store, profiles: this.#profiles, cacheSizeBytes: config.ui.cacheSizeBytes }), ...apiRoutes({
         inventory: this.inventory,
         engine: this.engine,
         store: this.store,
