@@ -1,7 +1,7 @@
 /**
  * What the viewer's sample rings cost at fleet size (issue 16: 5,000 servers in bounded memory), measured,
  * not computed: the heap and ArrayBuffer bytes of N full rings (every bucket written), per server, and
- * whether recording allocates once the rings exist.
+ * whether recording allocates once the rings exist, and how long a reload with a new ui.history takes.
  *
  *   node --expose-gc --import tsx bench/sample-ring-memory.ts [--n 5000] [--records 2000000]
  *
@@ -63,8 +63,15 @@ for (let r = 0; r < RECORDS; r++) {
 const ns = ((performance.now() - started) * 1e6) / RECORDS;
 const growth = used() - before;
 
+// A reload that changes ui.history: each ring is re-bucketed at its next sample; the cost of doing all of them.
+const rebucketStarted = performance.now();
+rings.setHistory(2 * HISTORY_MS);
+for (let i = 0; i < N; i++) rings.record(keys[i] as string, at + BUCKET_MS, 1, 1);
+const rebucketMs = performance.now() - rebucketStarted;
+
 console.log(`servers: ${N}, buckets per server: ${SAMPLE_BUCKETS}, history: ${HISTORY_MS / 60000}m (${BUCKET_MS / 1000}s buckets)`);
 console.log(`baseline (latest sample only, plain object in a Map): ${baselineBytes.toFixed(0)} bytes per server`);
 console.log(`sample ring (full):                                  ${ringBytes.toFixed(0)} bytes per server (${((ringBytes * N) / 1024 / 1024).toFixed(1)} MiB for ${N}), ${(ringBytes / baselineBytes).toFixed(1)}x the baseline`);
 console.log(`record(): ${ns.toFixed(0)} ns each over ${RECORDS} records; heap growth over them: ${growth} bytes`);
+console.log(`reload to a history of ${(2 * HISTORY_MS) / 60000}m: every ring re-bucketed (at its next sample) in ${rebucketMs.toFixed(1)} ms in all, ${((rebucketMs * 1000) / N).toFixed(0)} µs per ring`);
 console.log(`(kept alive: ${latest.size} baseline entries, ${rings.size} rings)`);

@@ -276,11 +276,13 @@ export class Capturer {
       storageFailed: storageFailure !== undefined,
     });
     let path: string | undefined;
+    let pageUrl: string | undefined;
     if (writer && storageFailure === undefined) {
       try {
         const c = await writer.commit(manifest);
         manifest.id = c.id;
         path = c.path;
+        pageUrl = c.pageUrl;
       } catch (err) {
         storageFailure = describeError(err);
         manifest.status = 'failed';
@@ -303,6 +305,7 @@ export class Capturer {
           trigger: req.trigger?.name,
           value: req.trigger?.value,
           path,
+          ...(pageUrl !== undefined ? { page_url: pageUrl } : {}),
           status: manifest.status,
           profiles: results.map((r) => ({ name: r.name, file: r.file, top: r.top[0]?.function ?? null, error: r.error })),
           ...(grew ? { grew } : {}),

@@ -107,15 +107,29 @@ export class SampleRing {
   /**
    * New bucket width (ui.history changed on reload): the points are put into buckets of the new width, in
    * time order, so that coarser buckets keep the highest values and finer ones keep what there is.
+   * `scratch` (at least the ring's array length) lets many rings share one buffer.
    */
-  rebucket(bucketMs: number): void {
+  rebucket(bucketMs: number, scratch: Float64Array = new Float64Array(this.#data.length)): void {
     if (!(bucketMs > 0)) throw new RangeError(`invalid bucket width ${bucketMs} ms`);
     if (bucketMs === this.#bucketMs) return;
-    const old = this.points();
+    // The points oldest first into `scratch` (numbers only: 5,000 rings re-bucket without making objects).
+    const n = this.#buckets;
+    const d = this.#data;
+    let count = 0;
+    if (this.#head !== -Infinity) {
+      for (let b = this.#head - n + 1; b <= this.#head; b++) {
+        const i = this.#slot(b);
+        if (Number.isNaN(d[i] as number)) continue;
+        scratch[count * STRIDE] = d[i] as number;
+        scratch[count * STRIDE + 1] = d[i + 1] as number;
+        scratch[count * STRIDE + 2] = d[i + 2] as number;
+        count++;
+      }
+    }
     this.#bucketMs = bucketMs;
-    this.#data.fill(NaN);
+    d.fill(NaN);
     this.#head = -Infinity;
-    for (const p of old) this.record(p.at, p.cpu, p.mem);
+    for (let k = 0; k < count; k++) this.record(scratch[k * STRIDE] as number, scratch[k * STRIDE + 1] as number, scratch[k * STRIDE + 2] as number);
   }
 }
 
@@ -131,11 +145,14 @@ export class SampleRings {
   readonly #rings = new Map<string, SampleRing>();
   readonly #buckets: number;
   #historyMs: number;
+  /** One buffer for every re-bucketing (one ring at a time). */
+  readonly #scratch: Float64Array;
 
   constructor(o: SampleRingsOptions) {
     this.#buckets = o.buckets ?? SAMPLE_BUCKETS;
     if (!(o.historyMs > 0)) throw new RangeError(`invalid history ${o.historyMs} ms`);
     this.#historyMs = o.historyMs;
+    this.#scratch = new Float64Array(this.#buckets * STRIDE);
   }
 
   get historyMs(): number {
@@ -159,12 +176,20 @@ export class SampleRings {
       ring = new SampleRing(this.bucketMs, this.#buckets);
       this.#rings.set(key, ring);
     }
-    ring.record(at, cpu, mem);
+    this.#current(ring).record(at, cpu, mem);
   }
 
   /** The server's samples of the last history before `now`, oldest first; [] when it has none. */
   samples(key: string, now: number): SamplePoint[] {
-    return this.#rings.get(key)?.points(now - this.#historyMs) ?? [];
+    const ring = this.#rings.get(key);
+    return ring === undefined ? [] : this.#current(ring).points(now - this.#historyMs);
+  }
+
+  /** The ring with the current bucket width: re-bucketed at its first use after a history change. */
+  #current(ring: SampleRing): SampleRing {
+    const bucketMs = this.bucketMs;
+    if (ring.bucketMs !== bucketMs) ring.rebucket(bucketMs, this.#scratch);
+    return ring;
   }
 
   /** Frees the ring of a server that is no longer watched. */
@@ -172,11 +197,13 @@ export class SampleRings {
     return this.#rings.delete(key);
   }
 
-  /** ui.history changed (reload): every ring is re-bucketed to history / buckets, keeping its points. */
+  /**
+   * ui.history changed (reload): every ring is re-bucketed to history / buckets, keeping its points. Each
+   * ring is re-bucketed at its next sample or read, so that a reload with 5,000 servers does not hold the
+   * event loop for all of them at once (the work spreads over the next poll round).
+   */
   setHistory(historyMs: number): void {
     if (!(historyMs > 0)) throw new RangeError(`invalid history ${historyMs} ms`);
-    if (historyMs === this.#historyMs) return;
     this.#historyMs = historyMs;
-    for (const ring of this.#rings.values()) ring.rebucket(this.bucketMs);
   }
 }

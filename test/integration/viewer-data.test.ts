@@ -252,7 +252,7 @@ describe('GET /api/v1/incidents filters', () => {
 });
 
 describe('http.external_url', () => {
-  it('links each incident\'s viewer page: list entries, manifests, the rule\'s capture log line', async () => {
+  it('links each incident\'s viewer page: list entries, manifests, the capture log lines', async () => {
     const list = await get<{ incidents: { id: string; page_url: string | null }[] }>('/api/v1/incidents');
     assert.ok(list.json.incidents.length >= 7);
     for (const e of list.json.incidents) {
@@ -263,6 +263,10 @@ describe('http.external_url', () => {
     assert.match(pageOf('vd-http~20261203T160000.000Z-mem-any'), /^https:\/\/autoprof\.example\.com\/nats\/ui\/#\/incidents\/vd-http~20261203T160000\.000Z-mem-any$/);
     const capturing = d.logsWith('capturing')[0];
     assert.equal(capturing?.['page_url'], pageOf(capturing?.['incident'] as string));
+    // The line written when an incident is on disk carries its link too (manual, alert and rule captures alike).
+    const written = d.logsWith(/^incident written: /);
+    assert.ok(written.length >= 7, `${written.length} "incident written" lines`);
+    for (const w of written) assert.equal(w['page_url'], pageOf(w['incident'] as string));
   });
 });
 
