@@ -89,6 +89,7 @@ servers: [ { url: "${srv.monitorUrl}" } ]
 system_account: { url: "${srv.natsUrl}", user: ${SYS_USER}, password: ${SYS_PASSWORD} }
 triggers: [ { name: cpu-high, metric: cpu, above: 400, for: 10s } ]
 capture: { cpu_duration: 2s }
+alerts: { profiles: [goroutine] }
 storage: { dir: "{{DIR}}/profiles" }
 `,
   });
@@ -151,12 +152,22 @@ describe('viewer against a real daemon and nats-server', () => {
     }
   });
 
-  it('renders the cpu flame graph with nats-server frames; a click zooms', async () => {
+  it('pages through older incidents', async () => {
     second = await captureUnderLoad(8, 'publishers and 8 subscribers');
     if (SHOTS) {
       await page.locator(`table.incidents tr[data-id="${second}"]`).waitFor({ timeout: 20_000 });
       await page.screenshot({ path: join(SHOTS, 'viewer-incidents.png'), clip: { x: 0, y: 0, width: 1400, height: 300 } });
     }
+    await page.goto(`${d.url}/ui/#/incidents?limit=1`);
+    await page.locator(`table.incidents tr[data-id="${second}"]`).waitFor();
+    assert.equal(await page.locator('table.incidents tbody tr').count(), 1);
+    await page.locator('button.older').click();
+    await page.locator(`table.incidents tr[data-id="${first}"]`).waitFor();
+    assert.deepEqual(await page.locator('table.incidents tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id'))), [second, first]);
+    assert.equal(await page.locator('button.older').isHidden(), true, 'no older page after the last');
+  });
+
+  it('renders the cpu flame graph with nats-server frames; a click zooms', async () => {
     await page.goto(`${d.url}/ui/#/incidents/${encodeURIComponent(second)}`);
     await page.locator(`${cpuCanvas}[data-frames]`).waitFor();
     assert.match(await page.locator('.why').innerText(), /Manual capture[\s\S]*publishers and 8 subscribers/);
@@ -266,6 +277,31 @@ describe('viewer against a real daemon and nats-server', () => {
     const drawn = await frames();
     assert.ok(drawn.some((f) => f.name.includes('deliverMsg')), 'deliverMsg in the diff flame graph');
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'viewer-compare.png'), fullPage: false });
+  });
+
+  it('renders alert labels and annotations as text, never as markup', async () => {
+    const img = '<img src=x onerror="window.pwned=1">';
+    const script = '<script>window.pwned=2</script><b>bold</b>';
+    const alert = {
+      status: 'firing',
+      labels: { alertname: 'NatsHighCpu', server_name: SERVER, team: img },
+      annotations: { summary: script, description: '<a href="javascript:window.pwned=3">click</a>' },
+      startsAt: '2026-11-26T15:30:00Z',
+      endsAt: '0001-01-01T00:00:00Z',
+      generatorURL: 'http://prometheus:9090/graph',
+      fingerprint: 'feedfacecafe0001',
+    };
+    const r = await api('POST', '/api/v1/alerts/alertmanager', { receiver: 'nats-autoprof', status: 'firing', alerts: [alert], version: '4', groupKey: '{}', truncatedAlerts: 0 });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    const id = (r.json['results'] as { id?: string }[])[0]?.id;
+    assert.ok(id, JSON.stringify(r.json));
+    await waitFor(async () => (await api('GET', `/api/v1/incidents/${encodeURIComponent(id)}`)).status === 200, { timeoutMs: 30_000, what: `incident ${id}` });
+    await page.goto(`${d.url}/ui/#/incidents/${encodeURIComponent(id)}`);
+    await page.locator('.why .chip', { hasText: 'team=' }).waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator('.why .chip', { hasText: 'team=' }).innerText(), `team=${img}`);
+    assert.match(await page.locator('.why').innerText(), /<script>window\.pwned=2<\/script><b>bold<\/b>/);
+    assert.equal(await page.locator('main img, main script, main b, .why a').count(), 0);
+    assert.equal(await page.evaluate<unknown>('window.pwned'), undefined);
   });
 
   it('had no script error (only the expected 401s of the token prompt were logged)', () => {

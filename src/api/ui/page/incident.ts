@@ -47,19 +47,32 @@ function varzHighlights(doc: Doc): [string, string | null][] {
   ];
 }
 
+/** How long an incident that is not there yet (its manifest is written last) is waited for. */
+const WAIT_FOR_MANIFEST_MS = 60_000;
+
 export function incidentView(ctx: ViewContext, id: string): void {
   const status = statusLine();
   ctx.root.replaceChildren(h('p', { class: 'muted' }, 'Loading…'), status.el);
-  getJson<Manifest>(`/api/v1/incidents/${enc(id)}`, ctx.signal)
-    .then((m) => render(ctx, m))
-    .catch((err: unknown) => {
-      if (ctx.signal.aborted) return;
-      ctx.root.replaceChildren(
-        h('h1', {}, 'Incident'),
-        h('p', { class: 'error' }, err instanceof ApiError && err.status === 404 ? `No incident "${id}" (it may still be capturing, or was pruned).` : errorMessage(err)),
-        h('a', { href: route('incidents') }, 'All incidents'),
-      );
-    });
+  const since = Date.now();
+  const load = (): void => {
+    getJson<Manifest>(`/api/v1/incidents/${enc(id)}`, ctx.signal)
+      .then((m) => render(ctx, m))
+      .catch((err: unknown) => {
+        if (ctx.signal.aborted) return;
+        const missing = err instanceof ApiError && err.status === 404;
+        const waiting = missing && Date.now() - since < WAIT_FOR_MANIFEST_MS;
+        ctx.root.replaceChildren(
+          h('h1', {}, 'Incident'),
+          h('p', { class: missing ? 'muted' : 'error' }, missing ? `No incident "${id}"${waiting ? ' yet: it may still be capturing; checking again…' : ' (pruned, or never captured).'}` : errorMessage(err)),
+          h('a', { href: route('incidents') }, 'All incidents'),
+        );
+        if (waiting) {
+          const timer = window.setTimeout(load, 2_000);
+          ctx.signal.addEventListener('abort', () => window.clearTimeout(timer));
+        }
+      });
+  };
+  load();
 }
 
 function render(ctx: ViewContext, m: Manifest): void {

@@ -65,6 +65,9 @@ export function incidentsView(ctx: ViewContext): void {
   const rows = new Map<string, HTMLTableRowElement>();
   let firstLoad = true;
 
+  // Page size: 25, or `limit` from the address (1..200).
+  const asked = Number(ctx.query.get('limit'));
+  const pageSize = Number.isInteger(asked) && asked >= 1 && asked <= 200 ? asked : PAGE;
   const filterQuery = (): URLSearchParams => {
     const q = new URLSearchParams();
     for (const f of FILTERS) {
@@ -108,7 +111,7 @@ export function incidentsView(ctx: ViewContext): void {
 
   const fetchPage = (before?: string): Promise<IncidentPage> => {
     const q = filterQuery();
-    q.set('limit', String(PAGE));
+    q.set('limit', String(pageSize));
     if (before) q.set('before', before);
     return getJson<IncidentPage>(`/api/v1/incidents?${q}`, ctx.signal);
   };
@@ -158,7 +161,9 @@ export function incidentsView(ctx: ViewContext): void {
     rows.clear();
     firstLoad = true;
     // Keep the filters in the address (without a navigation) so a reload or a shared link shows the same list.
-    const q = filterQuery().toString();
+    const f = filterQuery();
+    if (pageSize !== PAGE) f.set('limit', String(pageSize));
+    const q = f.toString();
     history.replaceState(null, '', `#/incidents${q ? `?${q}` : ''}`);
     draw(new Set());
     void refresh().catch((err: unknown) => status.set(err));

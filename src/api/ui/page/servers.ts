@@ -3,7 +3,23 @@ import { ApiError, enc, getJson, type Samples, type ServerView } from './api.js'
 import { bytes, h, svg } from './dom.js';
 import { poll, setText, statusLine, type ViewContext } from './view.js';
 
+/** A page of 5,000 servers must not ask for 5,000 sample rings every few seconds. */
+const MAX_CHARTS = 100;
 const CHART_W = 180;
+
+/** Maps with at most `limit` calls in flight. */
+async function mapLimited<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
 const CHART_H = 40;
 
 /** A small line chart as inline SVG: values over time, with its latest value as text. */
@@ -47,21 +63,21 @@ export function serversView(ctx: ViewContext): void {
     tbody,
   );
   const empty = h('p', { class: 'muted', hidden: true }, 'No server is watched yet.');
-  ctx.root.replaceChildren(h('h1', {}, 'Servers'), status.el, table, empty);
+  const capped = h('p', { class: 'muted', hidden: true }, `Charts for the first ${MAX_CHARTS} servers; the others show their latest sample.`);
+  ctx.root.replaceChildren(h('h1', {}, 'Servers'), status.el, capped, table, empty);
   const rows = new Map<string, HTMLTableRowElement>();
 
   poll(
     async () => {
       const { servers } = await getJson<{ servers: ServerView[] }>('/api/v1/servers', ctx.signal);
-      const samples = await Promise.all(
-        servers.map((s) =>
-          getJson<Samples>(`/api/v1/servers/${enc(s.server)}/samples`, ctx.signal).catch((err: unknown) => {
-            if (err instanceof ApiError && err.status === 404) return undefined;
-            throw err;
-          }),
-        ),
+      const samples = await mapLimited(servers.slice(0, MAX_CHARTS), 8, (s) =>
+        getJson<Samples>(`/api/v1/servers/${enc(s.server)}/samples`, ctx.signal).catch((err: unknown) => {
+          if (err instanceof ApiError && err.status === 404) return undefined;
+          throw err;
+        }),
       );
       empty.hidden = servers.length > 0;
+      capped.hidden = servers.length <= MAX_CHARTS;
       const seen = new Set<string>();
       servers.forEach((s, k) => {
         seen.add(s.server);
