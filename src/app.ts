@@ -6,24 +6,29 @@
  */
 import { systemClock, type Clock } from './clock.js';
 import type { Config, ServerConfig } from './config/types.js';
+import { uiRoutes } from './api/ui-routes.js';
 import { HttpServer } from './api/http-server.js';
 import { apiRoutes } from './api/routes.js';
+import { viewerDataRoutes } from './api/viewer-data-routes.js';
 import { insightRoutes } from './api/insight-routes.js';
 import { Capturer } from './capture/capturer.js';
 import { isLoopbackUrl, PprofClient } from './capture/http-pprof.js';
 import { SystemAccount } from './capture/nats-connection.js';
+import { Coordinator } from './coord/coordinator.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/registry.js';
 import { ProfileWorker } from './insight/profile-worker.js';
 import { changesFinder } from './insight/changes.js';
 import { SUMMARY_MAX_BYTES } from './capture/incident-capture.js';
 import { IncidentStore } from './store/incident-store.js';
+import { incidentPageUrl } from './store/page-url.js';
 import { Flow } from './flow.js';
 import { planReload } from './reload-plan.js';
 import { TriggerEngine } from './trigger/engine.js';
 import { Discovery } from './watch/discovery.js';
 import { Inventory, type WatchedServer } from './watch/inventory.js';
 import { HttpPoller } from './watch/poller.js';
+import { SampleRings } from './watch/sample-ring.js';
 import { VarzClient } from './watch/varz.js';
 
 export interface AppOptions {
@@ -36,6 +41,7 @@ export class App {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly inventory = new Inventory();
+  readonly samples: SampleRings;
   readonly metrics: Metrics;
   readonly engine: TriggerEngine;
   readonly store: IncidentStore;
@@ -49,6 +55,8 @@ export class App {
   #retentionTimer: NodeJS.Timeout | undefined;
   readonly #discovery: Discovery | undefined;
   readonly #flow: Flow;
+  /** Replicas sharing the fleet (coordination:); undefined for a single daemon. */
+  readonly #coord: Coordinator | undefined;
   #started = false;
   #stopped: Promise<void> | undefined;
 
@@ -57,9 +65,11 @@ export class App {
     this.#log = o.log;
     this.#clock = o.clock ?? systemClock;
     this.engine = new TriggerEngine(config.triggers);
+    this.samples = new SampleRings({ historyMs: config.ui.historyMs });
     // Per-server series are read from the inventory and the engine at each scrape, not written per poll.
     this.metrics = new Metrics({ servers: () => this.inventory.values(), rules: () => this.engine.firing() });
-    this.store = new IncidentStore({ dir: config.storage.dir, log: this.#log.child({ component: 'store' }), clock: this.#clock });
+    // An incident's manifest links its viewer page when http.external_url is set (read at each commit: a reload applies).
+    this.store = new IncidentStore({ dir: config.storage.dir, log: this.#log.child({ component: 'store' }), clock: this.#clock, pageUrl: (id) => incidentPageUrl(this.#config.http.externalUrl, id) });
     this.#varz = new VarzClient();
     this.#poller = new HttpPoller({
       client: this.#varz,
@@ -91,7 +101,20 @@ export class App {
         onError: () => this.metrics.internalErrors.inc({ where: 'discovery' }),
       });
     }
+    if (config.coordination) {
+      const coord = new Coordinator({
+        config: config.coordination,
+        log: this.#log.child({ component: 'coordination' }),
+        metrics: this.metrics,
+        captureLimit: () => this.#config.capture.limit,
+        ruleCooldownMs: (name) => this.#config.triggers.find((t) => t.name === name)?.cooldownMs,
+        onViewChange: () => this.#ownershipChanged(),
+      });
+      this.#coord = coord;
+      this.metrics.enableCoordination({ owned: () => this.inventory.size, secondsSinceContact: () => coord.secondsSinceContact() });
+    }
     this.capturer = new Capturer({
+      gate: this.#coord,
       config: config.capture,
       retention: config.storage.retention,
       store: this.store,
@@ -111,7 +134,9 @@ export class App {
       clock: this.#clock,
       config: () => this.#config,
       submit: (req, opts) => this.capturer.submit(req, opts),
+      samples: this.samples,
       onForget: (s) => this.capturer.forget(s.key),
+      owns: this.#coord ? (key) => (this.#coord as Coordinator).owns(key) : undefined,
     });
     this.#http = new HttpServer({
       host: config.http.host,
@@ -120,7 +145,7 @@ export class App {
       auth: () => this.#config.http.auth,
       log: this.#log.child({ component: 'http' }),
       onRequest: (route, code) => this.metrics.apiRequests.inc({ route, code: String(code) }),
-      routes: [...insightRoutes({ store: this.store, profiles: this.#profiles }), ...apiRoutes({
+      routes: [...uiRoutes(), ...insightRoutes({ store: this.store, profiles: this.#profiles, cacheSizeBytes: config.ui.cacheSizeBytes }), ...apiRoutes({
         inventory: this.inventory,
         engine: this.engine,
         store: this.store,
@@ -131,7 +156,7 @@ export class App {
         config: () => this.#config,
         readiness: () => this.#readiness(),
         systemAccount: () => (this.#sys === undefined ? 'none' : this.#sys.connected ? 'up' : 'down'),
-      })],
+      }), ...viewerDataRoutes({ inventory: this.inventory, samples: this.samples, clock: this.#clock, config: () => this.#config })],
     });
   }
 
@@ -156,6 +181,8 @@ export class App {
     this.metrics.configReloadTimestamp.set(this.#clock.now() / 1000);
     this.#applyServers(this.#config.servers);
     this.#warnAboutPaths(this.#config);
+    // Rejects on what restarting cannot fix (the system account, no JetStream, an incompatible bucket).
+    await this.#coord?.start(2 * (this.#config.coordination?.timeoutMs ?? 0));
     if (this.#sys) {
       this.#sys.start();
       // Give the connection a moment so that the first firing can already use it.
@@ -180,6 +207,9 @@ export class App {
 
   #readiness(): { ready: boolean; reason?: string } {
     if (!this.#started) return { ready: false, reason: 'starting' };
+    if (this.#coord && !this.#coord.haveView) return { ready: false, reason: 'coordination: no member list yet' };
+    // A replica may own no server at all (more replicas than servers): that is its share, not a fault.
+    if (this.#coord && this.inventory.size === 0) return { ready: true };
     // A daemon that watches nothing can do none of its work (no rule, capture or alert can name a server):
     // not ready, so that a rollout of such a config stalls visibly instead of replacing a working one.
     if (this.inventory.size === 0) {
@@ -217,20 +247,39 @@ export class App {
     }
   }
 
-  #applyServers(servers: readonly ServerConfig[]): void {
+  #applyServers(all: readonly ServerConfig[]): void {
+    // With replicas, only this replica's share is watched (polled, evaluated, exported); keyed by URL.
+    const coord = this.#coord;
+    const servers = coord ? all.filter((s) => coord.owns(s.url)) : all;
     const removed = this.inventory.setServers(servers);
     for (const s of removed) this.#flow.forget(s);
     this.#poller.setServers(servers);
     // TLS agents of removed servers, or built from files a reload replaced, are closed.
-    void this.#varz.retain(servers);
+    void this.#varz.retain(all);
+  }
+
+  /** The live member list changed: take this replica's new share of configured and discovered servers. */
+  #ownershipChanged(): void {
+    const coord = this.#coord;
+    if (!coord) return;
+    const before = this.inventory.size;
+    this.#applyServers(this.#config.servers);
+    // Discovered servers that moved away go at once; those that moved here come with the next round.
+    for (const key of this.inventory.discoveredKeys()) if (!coord.owns(key)) this.#flow.forget(this.inventory.remove(key) as WatchedServer);
+    this.#log.info({ instance: coord.instance, members: coord.members, owned_before: before, owned: this.inventory.size }, `this replica now watches ${this.inventory.size} server(s)`);
   }
 
   /** Applies a new, already validated config. Keys that need a restart are logged and kept (see planReload). */
   reload(next: Config): void {
-    const { restartNeeded, effective } = planReload(this.#config, next);
-    this.#config = effective;
+    const plan = planReload(this.#config, next);
+    const prevCoord = this.#config.coordination;
+    // The coordination connection and buckets are set up once: changes to them wait for a restart.
+    const restartNeeded = JSON.stringify(next.coordination) === JSON.stringify(prevCoord) ? plan.restartNeeded : [...plan.restartNeeded, 'coordination'];
+    const { coordination: _next, ...effective } = plan.effective;
+    this.#config = prevCoord === undefined ? effective : { ...effective, coordination: prevCoord };
     this.#log.level = next.log.level;
     this.engine.setTriggers(next.triggers);
+    this.samples.setHistory(this.#config.ui.historyMs);
     this.capturer.updateConfig(next.capture, next.storage.retention);
     this.#applyServers(next.servers);
     if (this.#config.systemAccount?.discover) {
@@ -260,6 +309,8 @@ export class App {
       if (this.#retentionTimer) clearInterval(this.#retentionTimer);
       await Promise.all([this.#poller.stop(), this.#discovery?.stop()]);
       await this.capturer.stop(this.#config.shutdownTimeoutMs);
+      // After the captures (their leases are released), leave the member list so the servers move at once.
+      await this.#coord?.stop();
       await this.#http.stop();
       await this.#closeClients();
       this.#log.info('nats-autoprof stopped');

@@ -40,12 +40,28 @@ export interface CapturerOptions {
   summarize: Summarize;
   /** What grew since the previous incident of the server (manifest `profiles[].changes`). */
   changes?: FindChanges;
+  /**
+   * Asked before an admitted incident writes anything (replicas: the fleet-wide lease and limit, src/coord/).
+   * A refusal drops the incident: nothing is written, the skip is counted with the gate's reason.
+   */
+  gate?: CaptureGate;
+}
+
+/** The answer of a CaptureGate: go ahead (`release` when the incident is over), or skip for `reason`. */
+export type GateAnswer =
+  | { readonly ok: true; readonly release: () => void }
+  | { readonly ok: false; readonly reason: SkipReason; readonly message: string };
+
+export interface CaptureGate {
+  acquire(req: CaptureRequest): Promise<GateAnswer>;
 }
 
 export interface IncidentResult {
   id: string;
   path: string | undefined;
   manifest: IncidentManifest;
+  /** Set when the gate refused the incident after admission: nothing was written. */
+  skipped?: { reason: SkipReason; message: string };
 }
 
 /** The last incident admitted for a server (to answer an alert about a server a rule just captured). */
@@ -163,7 +179,7 @@ export class Capturer {
     this.#starts.push(now);
     const label2 = req.reason === 'trigger' ? (req.trigger?.name ?? 'trigger') : req.reason;
     const id = incidentId(serverDirName(label), incidentDirName(now, label2));
-    const done = this.#run(req, now, label2, plans).finally(() => this.#active.delete(req.target.key));
+    const done = this.#gated(req, now, label2, plans).finally(() => this.#active.delete(req.target.key));
     this.#active.set(req.target.key, done);
     this.#recent.set(req.target.key, {
       id,
@@ -191,6 +207,35 @@ export class Capturer {
       this.#slotsFree--;
       (this.#waiting.shift() as () => void)();
     }
+  }
+
+  /** The gate (when there is one) first; a refused incident writes nothing and gives back its limit slot. */
+  async #gated(
+    req: CaptureRequest,
+    startedAt: number,
+    dirLabel: string,
+    plans: { profile: ProfileName; choice: ReturnType<typeof choosePath> }[],
+  ): Promise<IncidentResult> {
+    const gate = this.#o.gate;
+    if (!gate) return this.#run(req, startedAt, dirLabel, plans);
+    const g: GateAnswer = await gate.acquire(req).catch((err: unknown) => ({ ok: false, reason: 'held_elsewhere', message: `the capture gate failed: ${describeError(err)}` }));
+    if (g.ok) {
+      try {
+        return await this.#run(req, startedAt, dirLabel, plans);
+      } finally {
+        g.release();
+      }
+    }
+    const label = req.target.label;
+    this.#o.metrics.capturesSkipped.inc({ server: label, reason: g.reason });
+    this.#o.log.info({ server: label, reason: g.reason, trigger: req.trigger?.name }, `capture skipped: ${g.message}`);
+    const i = this.#starts.indexOf(startedAt);
+    if (i >= 0) this.#starts.splice(i, 1);
+    if (this.#recent.get(req.target.key)?.at === startedAt) this.#recent.delete(req.target.key);
+    const id = incidentId(serverDirName(label), incidentDirName(startedAt, dirLabel));
+    const results = plans.map((p) => failedProfile(p.profile, null, `not captured: ${g.message}`, 0));
+    const manifest = buildManifest({ id, req, startedAt, finishedAt: this.#o.clock.now(), results, files: [], storageFailed: false });
+    return { id, path: undefined, manifest, skipped: { reason: g.reason, message: g.message } };
   }
 
   async #run(
@@ -231,11 +276,13 @@ export class Capturer {
       storageFailed: storageFailure !== undefined,
     });
     let path: string | undefined;
+    let pageUrl: string | undefined;
     if (writer && storageFailure === undefined) {
       try {
         const c = await writer.commit(manifest);
         manifest.id = c.id;
         path = c.path;
+        pageUrl = c.pageUrl;
       } catch (err) {
         storageFailure = describeError(err);
         manifest.status = 'failed';
@@ -258,6 +305,7 @@ export class Capturer {
           trigger: req.trigger?.name,
           value: req.trigger?.value,
           path,
+          ...(pageUrl !== undefined ? { page_url: pageUrl } : {}),
           status: manifest.status,
           profiles: results.map((r) => ({ name: r.name, file: r.file, top: r.top[0]?.function ?? null, error: r.error })),
           ...(grew ? { grew } : {}),

@@ -19,7 +19,10 @@ import type { Logger } from '../log.js';
 
 export type { Msg };
 
-export function connectionOptions(cfg: SystemAccountConfig): ConnectionOptions {
+/** What a connection needs: the system account's and coordination's connection keys are the same. */
+export type NatsConnectionConfig = Pick<SystemAccountConfig, 'urls' | 'user' | 'password' | 'token' | 'creds' | 'nkeySeed' | 'tls' | 'timeoutMs'>;
+
+export function connectionOptions(cfg: NatsConnectionConfig): ConnectionOptions {
   const opts: ConnectionOptions = { servers: [...cfg.urls], name: 'nats-autoprof', timeout: cfg.timeoutMs };
   if (cfg.user !== undefined) opts.user = cfg.user;
   if (cfg.password !== undefined) opts.pass = cfg.password.reveal();
@@ -171,7 +174,9 @@ export function requestAllOn(nc: NatsConnection, subject: string, body: string, 
 }
 
 export interface SystemAccountOptions {
-  config: SystemAccountConfig;
+  config: NatsConnectionConfig;
+  /** What the connection is called in log lines (default "system account"; coordination reuses this class). */
+  label?: string;
   log: Logger;
   onConnectedChange: (connected: boolean) => void;
 }
@@ -238,6 +243,7 @@ export class SystemAccount {
    */
   async #run(): Promise<void> {
     const { log, config } = this.#opts;
+    const label = this.#opts.label ?? 'system account';
     let delay = 500;
     let reported = false;
     while (!this.#stopping) {
@@ -251,27 +257,27 @@ export class SystemAccount {
         }
         this.#nc = nc;
         this.#set(true);
-        log.info({ server: nc.getServer() }, 'system account connected');
+        log.info({ server: nc.getServer() }, `${label} connected`);
         reported = false;
         delay = 500;
         for await (const s of nc.status()) {
           if (s.type === 'disconnect') {
             this.#set(false);
-            log.warn({ server: s.server }, 'system account disconnected; reconnecting');
+            log.warn({ server: s.server }, `${label} disconnected; reconnecting`);
           } else if (s.type === 'reconnect') {
             this.#set(true);
-            log.info({ server: s.server }, 'system account reconnected');
+            log.info({ server: s.server }, `${label} reconnected`);
           }
         }
         // status() ends when the connection is closed for good (by stop(), or by the client giving up).
         this.#set(false);
         if (this.#stopping) break;
         const err = await nc.closed();
-        if (!this.#stopping) log.warn({ err }, 'system account connection closed; connecting again');
+        if (!this.#stopping) log.warn({ err }, `${label} connection closed; connecting again`);
       } catch (err) {
         this.#set(false);
         if (!reported && !this.#stopping) {
-          log.error({ err, urls: config.urls }, 'cannot connect to the system account; retrying with backoff');
+          log.error({ err, urls: config.urls }, `cannot connect to the ${label}; retrying with backoff`);
           reported = true;
         }
       }

@@ -26,6 +26,7 @@ export function renderConfig(config: Config): string {
   const doc: Record<string, Plain> = {
     log: { level: config.log.level },
     http: renderHttp(config.http),
+    ui: { history: formatDuration(config.ui.historyMs), cache_size: formatSize(config.ui.cacheSizeBytes) },
     poll: {
       interval: formatDuration(config.poll.intervalMs),
       timeout: formatDuration(config.poll.timeoutMs),
@@ -57,7 +58,25 @@ export function renderConfig(config: Config): string {
       interval: formatDuration(r.intervalMs),
     },
   };
+  if (config.coordination !== undefined) doc['coordination'] = renderCoordination(config.coordination);
   return stringify(doc, { lineWidth: 0 });
+}
+
+function renderCoordination(c: NonNullable<Config['coordination']>): Plain {
+  const out: Record<string, Plain> = { url: c.urls.length === 1 && c.urls[0] !== undefined ? c.urls[0] : [...c.urls] };
+  if (c.user !== undefined) out['user'] = c.user;
+  putSecret(out, 'password', c.password);
+  putSecret(out, 'token', c.token);
+  if (c.creds !== undefined) out['creds'] = c.creds;
+  putSecret(out, 'nkey_seed', c.nkeySeed);
+  if (c.tls !== undefined) out['tls'] = renderTls(c.tls);
+  out['timeout'] = formatDuration(c.timeoutMs);
+  if (c.instance !== undefined) out['instance'] = c.instance;
+  out['heartbeat'] = formatDuration(c.heartbeatMs);
+  out['lease_ttl'] = formatDuration(c.leaseTtlMs);
+  out['buckets'] = { live: c.buckets.live, state: c.buckets.state };
+  out['replicas'] = c.replicas;
+  return out;
 }
 
 function renderHttp(h: Config['http']): Plain {
@@ -67,6 +86,7 @@ function renderHttp(h: Config['http']): Plain {
   auth['metrics'] = h.auth.metrics;
   const out: Record<string, Plain> = { listen: h.listen, auth };
   if (h.tls !== undefined) out['tls'] = { cert: h.tls.cert, key: h.tls.key };
+  if (h.externalUrl !== undefined) out['external_url'] = h.externalUrl;
   return out;
 }
 

@@ -220,6 +220,9 @@ function http(c: SchemaContext) {
     listen: listenAddress().prefault('0.0.0.0:9745').describe('address of /metrics, /healthz, /readyz and /api/v1: host:port, [ipv6]:port or :port'),
     auth: auth.prefault({}).describe('bearer token of the HTTP API'),
     tls: httpTls.optional().describe('serve HTTPS with this certificate'),
+    external_url: httpUrl('https://autoprof.example.com')
+      .optional()
+      .describe("the daemon's address as users reach it (behind a proxy, say): log lines, manifests and API answers then link each incident's page, `<external_url>/ui/#/incidents/<id>`"),
   });
 }
 
@@ -342,7 +345,25 @@ function systemAccount(c: SchemaContext) {
     ALWAYS,
   );
   return section({
-    url: natsUrls().describe('one URL or a list (nats:// or tls://); enables capture over PROFILEZ and discovery'),
+    ...natsConnection(c, {
+      url: 'one URL or a list (nats:// or tls://); enables capture over PROFILEZ and discovery',
+      timeout: 'timeout of one request over the system account',
+    }),
+    discover: bool().prefault(false).describe('watch every server that answers PING.STATSZ (and passes select)'),
+    select: select.prefault({}).describe('which discovered servers to watch: {names, clusters, tags}; empty lists select everything'),
+    stall: duration({ min: 10, max: 10 * SECOND }).prefault('250ms').describe('a discovery round ends once no reply came for this long'),
+    forget_after: duration({ min: SECOND }).prefault('5m').describe('a discovered server missing for this long is no longer watched; at least two poll intervals'),
+    prof_urls: profUrls.prefault({}).describe('prof_port URLs of discovered servers, by server name'),
+  }).superRefine((v, ctx) => natsAuthRule(v, ctx), ALWAYS);
+}
+
+/**
+ * The keys of a NATS connection: URLs, one authentication method, TLS, request timeout. The system account
+ * and coordination connect the same ways, so they share these keys (and `natsAuthRule`, `toNatsConnection`).
+ */
+function natsConnection(c: SchemaContext, describe: { url: string; timeout: string }) {
+  return {
+    url: natsUrls().describe(describe.url),
     user: str('a user name').optional().describe('user name (with password or password_file)'),
     password: secret().optional().describe('password of user'),
     password_file: secretFile(c, 'password').optional().describe('file holding the password (instead of password)'),
@@ -352,26 +373,76 @@ function systemAccount(c: SchemaContext) {
     nkey_seed: secret().optional().describe('nkey seed'),
     nkey_seed_file: secretFile(c, 'nkey_seed').optional().describe('file holding the nkey seed (instead of nkey_seed)'),
     tls: tls(c).optional().describe('client TLS: {ca, cert, key, insecure}'),
-    timeout: duration({ gt: 0, max: MAX_TIMER_MS }).prefault('5s').describe('timeout of one request over the system account'),
-    discover: bool().prefault(false).describe('watch every server that answers PING.STATSZ (and passes select)'),
-    select: select.prefault({}).describe('which discovered servers to watch: {names, clusters, tags}; empty lists select everything'),
-    stall: duration({ min: 10, max: 10 * SECOND }).prefault('250ms').describe('a discovery round ends once no reply came for this long'),
-    forget_after: duration({ min: SECOND }).prefault('5m').describe('a discovered server missing for this long is no longer watched; at least two poll intervals'),
-    prof_urls: profUrls.prefault({}).describe('prof_port URLs of discovered servers, by server name'),
-  }).superRefine((v, ctx) => {
-    for (const key of ['password', 'token', 'nkey_seed']) secretRule(ctx, v, key);
-    const keyOf = (k: 'password' | 'token' | 'nkey_seed'): string => (given(v[k]) ? k : `${k}_file`);
-    const password = given(v.password) || given(v.password_file);
-    if (password && !given(v.user)) report(ctx, [keyOf('password')], 'password without user', { hint: 'add user: or remove the password', at: 'key' });
-    if (given(v.user) && !password) report(ctx, ['user'], 'user without password', { hint: 'add password: or password_file:', at: 'key' });
-    const methods: string[] = [];
-    if (given(v.user) || password) methods.push(given(v.user) ? 'user' : keyOf('password'));
-    if (given(v.token) || given(v.token_file)) methods.push(keyOf('token'));
-    if (given(v.creds)) methods.push('creds');
-    if (given(v.nkey_seed) || given(v.nkey_seed_file)) methods.push(keyOf('nkey_seed'));
-    const second = methods[1];
-    if (second !== undefined) {
-      report(ctx, [second], `more than one authentication method: ${methods.join(', ')}`, { hint: 'use one of user+password, token, creds or nkey_seed', at: 'key' });
+    timeout: duration({ gt: 0, max: MAX_TIMER_MS }).prefault('5s').describe(describe.timeout),
+  };
+}
+
+/** One authentication method at most, and user with password. */
+function natsAuthRule(v: Raw, ctx: Ctx): void {
+  for (const key of ['password', 'token', 'nkey_seed']) secretRule(ctx, v, key);
+  const keyOf = (k: 'password' | 'token' | 'nkey_seed'): string => (given(v[k]) ? k : `${k}_file`);
+  const password = given(v['password']) || given(v['password_file']);
+  if (password && !given(v['user'])) report(ctx, [keyOf('password')], 'password without user', { hint: 'add user: or remove the password', at: 'key' });
+  if (given(v['user']) && !password) report(ctx, ['user'], 'user without password', { hint: 'add password: or password_file:', at: 'key' });
+  const methods: string[] = [];
+  if (given(v['user']) || password) methods.push(given(v['user']) ? 'user' : keyOf('password'));
+  if (given(v['token']) || given(v['token_file'])) methods.push(keyOf('token'));
+  if (given(v['creds'])) methods.push('creds');
+  if (given(v['nkey_seed']) || given(v['nkey_seed_file'])) methods.push(keyOf('nkey_seed'));
+  const second = methods[1];
+  if (second !== undefined) {
+    report(ctx, [second], `more than one authentication method: ${methods.join(', ')}`, { hint: 'use one of user+password, token, creds or nkey_seed', at: 'key' });
+  }
+}
+
+/** KV bucket names: what JetStream accepts as a bucket name. */
+function bucketName() {
+  return field({ type: 'string', pattern: '^[A-Za-z0-9_-]+$' }, (v) => {
+    const name = parseString(v, 'a bucket name');
+    if (!/^[A-Za-z0-9_-]+$/.test(name)) bad(`${JSON.stringify(clip(name))} is not a valid bucket name`, 'use letters, digits, "_" and "-" only');
+    return name;
+  });
+}
+
+/** `coordination:`: replicas that share the fleet through JetStream KV (src/coord/). */
+function coordination(c: SchemaContext) {
+  return section(
+    {
+      ...natsConnection(c, {
+        url: 'one URL or a list (nats:// or tls://) of a JetStream-enabled account (not the system account)',
+        timeout: 'timeout of one connection attempt and of one KV operation',
+      }),
+      instance: field({ type: 'string', pattern: '^[A-Za-z0-9_=.-]+$' }, (v) => {
+        const name = parseString(v, 'an instance name');
+        if (!/^[A-Za-z0-9_=.-]+$/.test(name)) bad(`${JSON.stringify(clip(name))} is not a valid instance name`, 'use letters, digits, "_", "=", "." and "-" only (it is part of a KV key)');
+        return name;
+      })
+        .optional()
+        .describe("this replica's name among the replicas, unique (default: host name and process id)"),
+      heartbeat: duration({ min: 100, max: MAX_TIMER_MS }).prefault('2s').describe('how often this replica renews its membership and reads the member list; at most half of lease_ttl'),
+      lease_ttl: duration({ min: SECOND, max: MAX_TIMER_MS }).prefault('10s').describe('a replica that stopped renewing is gone after this long (its servers move); also the life of a capture lease between renewals'),
+      buckets: section(
+        {
+          live: bucketName().prefault('nats_autoprof_live').describe('KV bucket of members and capture leases (its TTL is lease_ttl)'),
+          state: bucketName().prefault('nats_autoprof_state').describe('KV bucket of fleet-wide state: the capture.limit window, last firings (no TTL)'),
+        },
+        'a mapping like { live: nats_autoprof_live, state: nats_autoprof_state }',
+      )
+        .prefault({})
+        .describe('KV bucket names; created when missing'),
+      replicas: num({ integer: true, min: 1, max: 5 }).prefault(1).describe('JetStream replicas of the buckets when they are created (1, 3 or 5; 3 on a 3-node cluster)'),
+    },
+    'a mapping like { url: nats://127.0.0.1:4222, user: autoprof, password_file: /run/secrets/nats }',
+  ).superRefine((v, ctx) => {
+    natsAuthRule(v, ctx);
+    if (ok(v.heartbeat) && ok(v.lease_ttl) && v.heartbeat * 2 > v.lease_ttl) {
+      const what = c.has('coordination.heartbeat') ? 'heartbeat' : 'the default heartbeat';
+      report(ctx, ['heartbeat'], `${what} ${formatDuration(v.heartbeat)} is more than half of lease_ttl ${formatDuration(v.lease_ttl)}`, {
+        hint: `set heartbeat: ${formatDuration(Math.floor(v.lease_ttl / 2))} or less, or a longer lease_ttl (a replica must renew at least twice per lease)`,
+      });
+    }
+    if (ok(v.buckets) && v.buckets.live === v.buckets.state) {
+      report(ctx, ['buckets', 'state'], `the same bucket "${v.buckets.live}" as buckets.live`, { hint: 'live has a TTL and state has none: use two buckets' });
     }
   }, ALWAYS);
 }
@@ -569,6 +640,20 @@ function storage(c: SchemaContext) {
   });
 }
 
+/**
+ * The incident viewer's data: how much recent CPU/memory per server is kept in memory (the ring is a fixed
+ * number of buckets per server whatever the history, so a longer history coarsens it, it does not grow it),
+ * and the bound on the decoded-profile cache.
+ */
+function ui() {
+  return section({
+    history: duration({ min: MINUTE, max: 24 * 60 * MINUTE })
+      .prefault('10m')
+      .describe('recent CPU and memory kept per server for the viewer (GET /api/v1/servers/{name}/samples), in 120 buckets: 1m to 1d'),
+    cache_size: size({ min: MiB, max: 4 * 1024 * MiB }).prefault('64MiB').describe("bound on the viewer's cache of decoded profiles: 1MiB to 4GiB"),
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The whole document
 
@@ -580,6 +665,7 @@ export function root(c: SchemaContext) {
         .prefault({})
         .describe('logging'),
       http: http(c).prefault({}).describe('the HTTP listener: metrics, health and the API'),
+      ui: ui().prefault({}).describe('the incident viewer (/ui/) and its data'),
       poll: poll(c).prefault({}).describe('reading /varz'),
       shutdown_timeout: duration({ min: 0, max: MAX_TIMER_MS }).prefault('20s').describe('how long SIGTERM waits for captures in progress'),
       servers: servers(c).prefault([]).describe('servers watched through their monitoring port'),
@@ -588,6 +674,7 @@ export function root(c: SchemaContext) {
       alerts: alerts().prefault({}).describe('Alertmanager webhook'),
       capture: capture().prefault({}).describe('how profiles are captured'),
       storage: storage(c).prefault({}).describe('where incidents are kept, and for how long'),
+      coordination: coordination(c).optional().describe('replicas sharing the fleet through JetStream KV: one owner per server, one capture per server at a time, a fleet-wide capture.limit (off when absent)'),
     },
     'a mapping of settings (log, http, poll, servers, triggers, ...)',
   );
@@ -669,6 +756,21 @@ function crossRules(c: SchemaContext, v: Raw, ctx: Ctx): void {
     }
   });
 
+  // The system account cannot use JetStream: coordination connecting to the same servers as the same user
+  // (or with the same credentials file) cannot work. The daemon also checks at connect time (src/coord/).
+  const co = v['coordination'] === undefined ? undefined : rec(v['coordination']);
+  if (sys !== undefined && co !== undefined) {
+    const urls = (x: unknown): string[] => (Array.isArray(x) ? x.filter((u): u is string => typeof u === 'string') : []);
+    const sysUrls = urls(sys['url']);
+    const sameServers = urls(co['url']).some((u) => sysUrls.includes(u));
+    const key = ['user', 'creds', 'nkey_seed_file', 'token_file'].find((k) => given(co[k]) && JSON.stringify(co[k]) === JSON.stringify(sys[k]));
+    if (sameServers && key !== undefined) {
+      report(ctx, ['coordination', key], `coordination connects as the system_account ${key === 'user' ? 'user' : 'credentials'}, and the system account cannot use JetStream`, {
+        hint: 'use a user of an account with JetStream enabled (jetstream: enabled in its accounts block)',
+      });
+    }
+  }
+
   // What the capture method needs.
   const via = cap['via'];
   if (via === 'system_account' && sys === undefined && c.has('capture.via')) {
@@ -706,7 +808,9 @@ function toConfig(file: string, v: Parsed) {
       ...v.http.listen,
       auth: { bearerToken: pickSecret(v.http.auth, 'bearer_token'), metrics: v.http.auth.metrics },
       tls: v.http.tls === undefined ? undefined : { cert: v.http.tls.cert, key: v.http.tls.key },
+      externalUrl: v.http.external_url,
     },
+    ui: { historyMs: v.ui.history, cacheSizeBytes: v.ui.cache_size },
     poll: { intervalMs: v.poll.interval, timeoutMs: v.poll.timeout, maxBodyBytes: v.poll.max_body_size, maxInFlight: v.poll.max_in_flight },
     servers: v.servers.map((s) => ({
       url: s.url,
@@ -724,14 +828,7 @@ function toConfig(file: string, v: Parsed) {
       sys === undefined
         ? undefined
         : {
-            urls: sys.url,
-            user: sys.user,
-            password: pickSecret(sys, 'password'),
-            token: pickSecret(sys, 'token'),
-            creds: sys.creds,
-            nkeySeed: pickSecret(sys, 'nkey_seed'),
-            tls: toTls(sys.tls),
-            timeoutMs: sys.timeout,
+            ...toNatsConnection(sys),
             discover: sys.discover,
             // Tags compare case-insensitively; stored in one case.
             select: { names: sys.select.names, clusters: sys.select.clusters, tags: sys.select.tags.map((t) => t.toLowerCase()) },
@@ -778,6 +875,36 @@ function toConfig(file: string, v: Parsed) {
     },
     alerts: { labels: v.alerts.labels, profiles: v.alerts.profiles, cooldownMs: v.alerts.cooldown },
     shutdownTimeoutMs: v.shutdown_timeout,
+    // Left out when absent (not `undefined`): a config without it is exactly what it was before replicas.
+    ...(v.coordination === undefined
+      ? {}
+      : {
+          coordination: {
+            ...toNatsConnection(v.coordination),
+            /** undefined: host name and pid (src/coord/). */
+            instance: v.coordination.instance,
+            heartbeatMs: v.coordination.heartbeat,
+            leaseTtlMs: v.coordination.lease_ttl,
+            buckets: { live: v.coordination.buckets.live, state: v.coordination.buckets.state },
+            replicas: v.coordination.replicas,
+          },
+        }),
+  };
+}
+
+type ConnParsed = NonNullable<Parsed['system_account']> | NonNullable<Parsed['coordination']>;
+
+/** The connection keys of system_account or coordination, as the NATS client is given them. */
+function toNatsConnection(c: ConnParsed) {
+  return {
+    urls: c.url,
+    user: c.user,
+    password: pickSecret(c, 'password'),
+    token: pickSecret(c, 'token'),
+    creds: c.creds,
+    nkeySeed: pickSecret(c, 'nkey_seed'),
+    tls: toTls(c.tls),
+    timeoutMs: c.timeout,
   };
 }
 

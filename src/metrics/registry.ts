@@ -3,11 +3,12 @@
  * (never prom-client's global one). Names, labels and meanings are documented in README.md.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { writeExposition } from './exposition.js';
 import { registerProcessMetrics } from './process.js';
 
 export const METRIC_PREFIX = 'nats_autoprof_';
 
-export type SkipReason = 'cooldown' | 'limit' | 'busy' | 'unsupported';
+export type SkipReason = 'cooldown' | 'limit' | 'busy' | 'unsupported' | 'held_elsewhere';
 
 /**
  * What the per-server series show, read at each scrape (nothing is written per poll: at thousands of polls
@@ -128,7 +129,7 @@ export class Metrics {
   readonly triggerEscalations = new Counter({ name: 'nats_autoprof_trigger_escalations_total', help: 'Captures a rule made within its cooldown because the value climbed past the last capture by escalate.', labelNames: ['server', 'trigger'] as const, registers: [this.registry] });
   readonly triggersFired = new Counter({ name: 'nats_autoprof_triggers_fired_total', help: 'Times a rule fired.', labelNames: ['server', 'trigger'] as const, registers: [this.registry] });
   readonly captures = new Counter({ name: 'nats_autoprof_captures_total', help: 'Profiles captured by result.', labelNames: ['server', 'profile', 'via', 'result'] as const, registers: [this.registry] });
-  readonly capturesSkipped = new Counter({ name: 'nats_autoprof_captures_skipped_total', help: 'Captures not started, by reason (cooldown, limit, busy, unsupported).', labelNames: ['server', 'reason'] as const, registers: [this.registry] });
+  readonly capturesSkipped = new Counter({ name: 'nats_autoprof_captures_skipped_total', help: 'Captures not started, by reason (cooldown, limit, busy, unsupported, held_elsewhere).', labelNames: ['server', 'reason'] as const, registers: [this.registry] });
   readonly captureDuration = new Histogram({ name: 'nats_autoprof_capture_duration_seconds', help: 'Time one profile capture took.', labelNames: ['profile', 'via'] as const, buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300], registers: [this.registry] });
   readonly lastCapture = new Gauge({ name: 'nats_autoprof_last_capture_timestamp_seconds', help: 'When a profile was last captured successfully (Unix seconds).', labelNames: ['server', 'profile'] as const, registers: [this.registry] });
   readonly incidents = new Counter({ name: 'nats_autoprof_incidents_total', help: 'Incidents written, by status (ok, partial, failed).', labelNames: ['status'] as const, registers: [this.registry] });
@@ -159,6 +160,31 @@ export class Metrics {
   // --- system account ---
   readonly systemAccountConnected = new Gauge({ name: 'nats_autoprof_system_account_connected', help: 'Whether the system-account connection is up (1) or not (0).', registers: [this.registry] });
 
+  // --- coordination (replicas; registered only when coordination is configured: see enableCoordination) ---
+  #coord: { owned(): number; secondsSinceContact(): number } | undefined;
+  readonly coordinationMembers = new Gauge({ name: 'nats_autoprof_coordination_members', help: 'Live replicas in the member list this replica last read (itself included).', registers: [] });
+  readonly coordinationServersOwned: Gauge = new Gauge({
+    name: 'nats_autoprof_coordination_servers_owned', help: 'Watched servers this replica owns (polls, evaluates and exports).', registers: [],
+    collect: (): void => this.coordinationServersOwned.set(this.#coord?.owned() ?? 0),
+  });
+  readonly coordinationLeases = new Counter({ name: 'nats_autoprof_coordination_leases_total', help: 'Capture leases by result (taken; refused: held by another replica, or the fleet-wide limit; unavailable: captured without a lease while coordination was down).', labelNames: ['result'] as const, registers: [] });
+  readonly coordinationOwnershipChanges = new Counter({ name: 'nats_autoprof_coordination_ownership_changes_total', help: 'Times the live member list changed after the first, each moving servers between replicas.', registers: [] });
+  readonly coordinationErrors = new Counter({ name: 'nats_autoprof_coordination_errors_total', help: 'Failed coordination operations by op (heartbeat, lease).', labelNames: ['op'] as const, registers: [] });
+  readonly coordinationContactAge: Gauge = new Gauge({
+    name: 'nats_autoprof_coordination_last_contact_age_seconds', help: 'Seconds since this replica last reached the coordination KV bucket (since start while it never has).', registers: [],
+    collect: (): void => this.coordinationContactAge.set(this.#coord?.secondsSinceContact() ?? 0),
+  });
+
+  /** Exports the coordination metrics (a daemon without coordination exports none of them). */
+  enableCoordination(source: { owned(): number; secondsSinceContact(): number }): void {
+    if (this.#coord) return;
+    this.#coord = source;
+    const all: AnyMetric[] = [this.coordinationMembers, this.coordinationServersOwned, this.coordinationLeases, this.coordinationOwnershipChanges, this.coordinationErrors, this.coordinationContactAge];
+    for (const m of all) this.registry.registerMetric(m as Gauge<string>);
+    for (const result of ['taken', 'refused', 'unavailable']) this.coordinationLeases.inc({ result }, 0);
+    for (const op of ['heartbeat', 'lease']) this.coordinationErrors.inc({ op }, 0);
+  }
+
   /** `source` supplies the per-server and per-rule series at each scrape; without it they are empty. */
   constructor(source?: SeriesSource) {
     if (source) this.#source = source;
@@ -186,8 +212,9 @@ export class Metrics {
     await Promise.all(counted.map((m) => removeMatching(m, server)));
   }
 
+  /** The text exposition, written in one pass (exposition.ts); the same bytes as `registry.metrics()`. */
   async exposition(): Promise<string> {
-    return this.registry.metrics();
+    return writeExposition(this.registry);
   }
 }
 

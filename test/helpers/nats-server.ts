@@ -93,6 +93,8 @@ export interface ServerOptions {
   profPort?: boolean;
   /** Extra config text appended verbatim. */
   extra?: string;
+  /** Enable JetStream (store under the server's temp dir) and allow it for the APP account (never SYS). */
+  jetstream?: boolean;
 }
 
 export interface Ports {
@@ -181,8 +183,9 @@ export class NatsServer {
   }
 }
 
-function configText(name: string, ports: Ports, opts: ServerOptions): string {
+function configText(name: string, ports: Ports, opts: ServerOptions, dir = ''): string {
   const tags = opts.tags ?? ['az:test-1', 'env:test'];
+  const js = opts.jetstream === true;
   const lines = [
     `server_name: ${name}`,
     `listen: 127.0.0.1:${ports.client}`,
@@ -191,8 +194,9 @@ function configText(name: string, ports: Ports, opts: ServerOptions): string {
     `server_tags: ${JSON.stringify(tags)}`,
     'accounts {',
     `  SYS { users = [ { user: ${SYS_USER}, password: ${SYS_PASSWORD} } ] }`,
-    `  APP { users = [ { user: ${APP_USER}, password: ${APP_PASSWORD} } ] }`,
+    `  APP { users = [ { user: ${APP_USER}, password: ${APP_PASSWORD} } ]${js ? ', jetstream: enabled' : ''} }`,
     '}',
+    ...(js ? [`jetstream { store_dir: ${JSON.stringify(join(dir, `${name}-js`))}, max_memory_store: 64MB, max_file_store: 256MB }`] : []),
     'system_account: SYS',
     'cluster {',
     `  name: ${opts.clusterName ?? 'test-cluster'}`,
@@ -222,7 +226,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<NatsServer>
   return portRetry(async () => {
     const name = opts.name ?? 'n1';
     const ports = await allocPorts();
-    const srv = new NatsServer(name, ports, tempDir(), configText(name, ports, opts));
+    const dir = tempDir();
+    const srv = new NatsServer(name, ports, dir, configText(name, ports, opts, dir));
     await srv.start().catch(async (err: unknown) => {
       await srv.stop('SIGKILL');
       throw err;
@@ -258,7 +263,7 @@ export async function startCluster(
       const ports = allPorts[i] as Ports;
       const routes = allPorts.filter((_, j) => j !== i).map((p) => p.cluster);
       const tags = opts.tagsByName?.[name] ?? opts.tags;
-      return new NatsServer(name, ports, dir, configText(name, ports, { ...opts, name, routes, ...(tags ? { tags } : {}) }));
+      return new NatsServer(name, ports, dir, configText(name, ports, { ...opts, name, routes, ...(tags ? { tags } : {}) }, dir));
     });
     const started = await Promise.allSettled(servers.map((s) => s.start()));
     const failed = started.find((r) => r.status === 'rejected');

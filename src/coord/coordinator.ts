@@ -1,0 +1,378 @@
+/**
+ * Replicas sharing the fleet through JetStream KV (issue 17). One coordinator per daemon, when
+ * `coordination:` is configured:
+ * - membership: every `heartbeat` this replica renews `m.<instance>` in the `live` bucket (TTL `lease_ttl`)
+ *   and reads the others' entries; the live member list decides ownership (ownership.ts, rendezvous);
+ * - the capture gate, run before an admitted capture writes anything: a per-server lease in `live`, taken
+ *   with a KV create (compare-and-set on "no value") and renewed every heartbeat while the capture runs;
+ *   the fleet-wide `capture.limit` window in `state`, changed by compare-and-set; the last firing of each
+ *   (server, rule) in `state`, so that a server that moved is not captured again inside its cooldown;
+ * - losing JetStream: the last good member list stays in force (this replica keeps the servers it owned),
+ *   and captures of owned servers go ahead without a lease. Logged once per outage, counted.
+ */
+import { hostname } from 'node:os';
+
+import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+
+import { SystemAccount } from '../capture/nats-connection.js';
+import type { CaptureRequest } from '../capture/request.js';
+import type { Config } from '../config/types.js';
+import { describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/registry.js';
+import { bounded, CoordinationError, JS_WRONG_LAST_SEQUENCE, openBuckets, type Buckets } from './buckets.js';
+import { admit, encodeWindow, parseWindow } from './limit-window.js';
+import { MemberTracker, sameMembers } from './members.js';
+import { ownerOf, serverToken } from './ownership.js';
+
+export type CoordinationConfig = NonNullable<Config['coordination']>;
+
+/** The gate's answer: go ahead (and call `release` when the capture is over), or skip. */
+export type GateResult =
+  | { readonly ok: true; readonly release: () => void }
+  | { readonly ok: false; readonly reason: 'held_elsewhere' | 'limit' | 'cooldown'; readonly message: string };
+
+export interface CoordinatorOptions {
+  config: CoordinationConfig;
+  log: Logger;
+  metrics: Metrics;
+  /** The running capture.limit (read at each capture, so a reload applies). */
+  captureLimit: () => { count: number; windowMs: number };
+  /** A rule's cooldown by name, undefined for a rule that no longer exists. */
+  ruleCooldownMs: (name: string) => number | undefined;
+  /** The live member list changed: servers moved to or from this replica. */
+  onViewChange: () => void;
+}
+
+/** Default instance name: host name and process id, made KV-key safe. */
+export function defaultInstance(): string {
+  return `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_=.-]/g, '_');
+}
+
+const CAS_ATTEMPTS = 8;
+
+export class Coordinator {
+  readonly instance: string;
+  readonly #o: CoordinatorOptions;
+  readonly #conn: SystemAccount;
+  readonly #tracker = new MemberTracker();
+  readonly #owns = new Map<string, boolean>();
+  readonly #startedAt = performance.now();
+  #buckets: Buckets | undefined;
+  #bucketsOn: NatsConnection | undefined;
+  #members: readonly string[] = [];
+  #haveView = false;
+  #available = false;
+  #lastGoodAt: number | undefined;
+  #problem: CoordinationError | undefined;
+  #outageLogged = false;
+  #loop: Promise<void> | undefined;
+  #stopping = false;
+  readonly #wake = new AbortController();
+  readonly #firstView: { promise: Promise<void>; resolve: () => void };
+  readonly #leases = new Set<() => Promise<void>>();
+
+  constructor(o: CoordinatorOptions) {
+    this.#o = o;
+    this.instance = o.config.instance ?? defaultInstance();
+    this.#conn = new SystemAccount({ config: o.config, label: 'coordination server', log: o.log, onConnectedChange: () => undefined });
+    let resolve: () => void = () => undefined;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.#firstView = { promise, resolve };
+  }
+
+  /** The live members at the last good view (sorted). */
+  get members(): readonly string[] {
+    return this.#members;
+  }
+
+  /** Whether the last heartbeat reached the KV bucket. */
+  get available(): boolean {
+    return this.#available;
+  }
+
+  /** Whether this replica has had a member list yet (before that it owns nothing). */
+  get haveView(): boolean {
+    return this.#haveView;
+  }
+
+  /** Seconds since the last good contact with the KV bucket (since start while there was none). */
+  secondsSinceContact(): number {
+    return (performance.now() - (this.#lastGoodAt ?? this.#startedAt)) / 1000;
+  }
+
+  /** Whether this replica owns the server (inventory key) at its current view. */
+  owns(key: string): boolean {
+    let v = this.#owns.get(key);
+    if (v === undefined) {
+      v = ownerOf(key, this.#members) === this.instance;
+      this.#owns.set(key, v);
+    }
+    return v;
+  }
+
+  /**
+   * Connects and starts the heartbeat. Resolves after the first member list, or after `waitMs` without one
+   * (the replica then owns nothing until coordination answers). Rejects on a problem that needs an operator
+   * (the system account, JetStream not enabled, an incompatible bucket): restarting would not help.
+   */
+  async start(waitMs: number): Promise<void> {
+    if (this.#loop) return;
+    this.#conn.start();
+    this.#loop = this.#run();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#firstView.promise, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
+    if (!this.#haveView && this.#problem?.permanent) throw this.#problem;
+    if (!this.#haveView) this.#o.log.warn({ waited_ms: waitMs }, 'coordination has no member list yet: this replica watches nothing until it has one');
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopping) {
+      await this.#beat();
+      if (this.#stopping) break;
+      await sleep(this.#o.config.heartbeatMs, this.#wake.signal);
+    }
+  }
+
+  async #open(): Promise<Buckets> {
+    const nc = this.#conn.connection;
+    if (!nc) throw new CoordinationError('not connected to the coordination server', 'unavailable');
+    if (this.#buckets && this.#bucketsOn === nc) return this.#buckets;
+    const c = this.#o.config;
+    const b = await openBuckets(nc, { live: c.buckets.live, state: c.buckets.state, leaseTtlMs: c.leaseTtlMs, replicas: c.replicas, timeoutMs: c.timeoutMs });
+    for (const note of b.notes) this.#o.log.warn(note);
+    this.#buckets = b;
+    this.#bucketsOn = nc;
+    return b;
+  }
+
+  async #beat(): Promise<void> {
+    const c = this.#o.config;
+    const m = this.#o.metrics;
+    try {
+      const { live } = await this.#open();
+      await bounded(live.put(`m.${this.instance}`, JSON.stringify({ at: Date.now() })), c.timeoutMs, 'heartbeat');
+      const revisions = await bounded(readMembers(live), c.timeoutMs, 'reading the member list');
+      const members = this.#tracker.update(revisions, performance.now(), c.leaseTtlMs);
+      // Our own put just succeeded: we are live whatever the tracker's first impression.
+      if (!members.includes(this.instance)) members.push(this.instance), members.sort();
+      this.#lastGoodAt = performance.now();
+      this.#problem = undefined;
+      if (!this.#available && this.#outageLogged) this.#o.log.info({ members }, 'coordination is available again');
+      this.#available = true;
+      this.#outageLogged = false;
+      m.coordinationMembers.set(members.length);
+      if (!this.#haveView || !sameMembers(members, this.#members)) {
+        const before = this.#members;
+        this.#members = members;
+        this.#owns.clear();
+        if (this.#haveView) m.coordinationOwnershipChanges.inc();
+        this.#haveView = true;
+        this.#o.log.info({ instance: this.instance, members, before }, `replicas: ${members.length} live (${members.join(', ')})`);
+        this.#o.onViewChange();
+        this.#firstView.resolve();
+      }
+    } catch (err) {
+      m.coordinationErrors.inc({ op: 'heartbeat' });
+      const problem = err instanceof CoordinationError ? err : new CoordinationError(describeError(err), 'unavailable', { cause: err });
+      this.#problem = problem;
+      const wasAvailable = this.#available;
+      this.#available = false;
+      if (!this.#outageLogged || wasAvailable) {
+        this.#outageLogged = true;
+        const level = problem.permanent ? 'error' : 'warn';
+        this.#o.log[level](
+          { err: problem.message, members: this.#members },
+          this.#haveView
+            ? 'coordination unavailable: keeping the servers owned at the last good view, capturing them without a lease, until it answers again'
+            : 'coordination unavailable: no member list yet, so this replica watches nothing until it answers',
+        );
+      }
+      if (problem.permanent && !this.#haveView) this.#firstView.resolve();
+    }
+  }
+
+  /**
+   * Decides whether an admitted capture may go ahead, fleet-wide: the server's last firings (trigger
+   * captures), its capture lease, then a slot in the fleet-wide capture.limit window.
+   */
+  async acquire(req: CaptureRequest): Promise<GateResult> {
+    const m = this.#o.metrics;
+    const key = req.target.key;
+    const label = req.target.label;
+    const b = this.#available ? this.#buckets : undefined;
+    if (!b) return this.#withoutCoordination(key, label);
+    const token = serverToken(key);
+    const timeoutMs = this.#o.config.timeoutMs;
+    let release: (() => Promise<void>) | undefined;
+    try {
+      const firing = req.reason === 'trigger' ? (req.triggers ?? []).filter((t) => t.escalation_step === 0).map((t) => t.name) : [];
+      if (firing.length > 0) {
+        const now = Date.now();
+        // Rule names are [a-z0-9-]: valid KV key tokens as they are.
+        const recent = await Promise.all(firing.map((name) => bounded(b.state.get(`fired.${token}.${name}`), timeoutMs, 'reading last firings')));
+        const inCooldown = firing.filter((name, i) => {
+          const at = parseAt(recent[i]?.operation === 'PUT' ? recent[i]?.value : undefined);
+          const cooldown = this.#o.ruleCooldownMs(name);
+          return at !== undefined && cooldown !== undefined && now - at < cooldown;
+        });
+        if (inCooldown.length === firing.length) {
+          return { ok: false, reason: 'cooldown', message: `rule ${inCooldown.join(', ')} captured ${label} on another replica within its cooldown` };
+        }
+      }
+      const lease = await this.#takeLease(b.live, token, label);
+      if (!lease.ok) {
+        m.coordinationLeases.inc({ result: 'refused' });
+        return { ok: false, reason: 'held_elsewhere', message: `${label} is being captured by replica ${lease.holder}` };
+      }
+      release = lease.release;
+      const limit = this.#o.captureLimit();
+      if (!(await this.#takeSlot(b.state, limit.count, limit.windowMs))) {
+        await release();
+        m.coordinationLeases.inc({ result: 'refused' });
+        return { ok: false, reason: 'limit', message: `capture.limit reached across the replicas: ${limit.count} incidents in ${Math.round(limit.windowMs / 1000)}s` };
+      }
+      const at = JSON.stringify({ at: Date.now(), instance: this.instance });
+      await Promise.all(firing.map((name) => bounded(b.state.put(`fired.${token}.${name}`, at), timeoutMs, 'recording a firing')));
+      m.coordinationLeases.inc({ result: 'taken' });
+      const r = release;
+      return { ok: true, release: () => void r() };
+    } catch (err) {
+      if (release) await release().catch(() => undefined);
+      m.coordinationErrors.inc({ op: 'lease' });
+      this.#o.log.warn({ server: label, err: describeError(err) }, 'coordination failed while taking a capture lease');
+      return this.#withoutCoordination(key, label);
+    }
+  }
+
+  /** Guarantee 7: without JetStream, capture what this replica owned at its last good view, nothing else. */
+  #withoutCoordination(key: string, label: string): GateResult {
+    if (this.#haveView && this.owns(key)) {
+      this.#o.metrics.coordinationLeases.inc({ result: 'unavailable' });
+      return { ok: true, release: () => undefined };
+    }
+    this.#o.metrics.coordinationLeases.inc({ result: 'refused' });
+    return { ok: false, reason: 'held_elsewhere', message: `coordination is unavailable and ${label} was not this replica's at its last good view` };
+  }
+
+  /**
+   * The per-server capture lease: a KV create (succeeds only when the key has no value), renewed with
+   * compare-and-set every heartbeat while the capture runs, deleted (at our revision only) when it ends.
+   * Its TTL is the bucket's, lease_ttl: a replica that dies mid-capture frees it within lease_ttl.
+   */
+  async #takeLease(live: KV, token: string, label: string): Promise<{ ok: true; release: () => Promise<void> } | { ok: false; holder: string }> {
+    const c = this.#o.config;
+    const k = `lease.${token}`;
+    const value = JSON.stringify({ instance: this.instance, server: label, at: Date.now() });
+    let rev: number;
+    try {
+      rev = await bounded(live.create(k, value), c.timeoutMs, 'taking a capture lease');
+    } catch (err) {
+      if (codeOf(err) !== JS_WRONG_LAST_SEQUENCE) throw err;
+      const held = await bounded(live.get(k), c.timeoutMs, 'reading a capture lease');
+      const holder = held?.operation === 'PUT' ? holderOf(held.value) : undefined;
+      return { ok: false, holder: holder ?? 'unknown' };
+    }
+    let stopped = false;
+    const renew = setInterval(() => {
+      void bounded(live.update(k, value, rev), c.timeoutMs, 'renewing a capture lease').then(
+        (r) => {
+          rev = r;
+        },
+        (err: unknown) => {
+          if (stopped) return;
+          this.#o.metrics.coordinationErrors.inc({ op: 'lease' });
+          this.#o.log.warn({ server: label, err: describeError(err) }, 'could not renew the capture lease; the capture goes on');
+        },
+      );
+    }, c.heartbeatMs);
+    renew.unref();
+    const release = async (): Promise<void> => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(renew);
+      this.#leases.delete(release);
+      await bounded(live.delete(k, { previousSeq: rev }), c.timeoutMs, 'releasing a capture lease').catch(() => undefined);
+    };
+    this.#leases.add(release);
+    return { ok: true, release };
+  }
+
+  /** One slot in the fleet-wide capture.limit window, by compare-and-set (retried when another replica wrote first). */
+  async #takeSlot(state: KV, count: number, windowMs: number): Promise<boolean> {
+    const timeoutMs = this.#o.config.timeoutMs;
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const e = await bounded(state.get('limit.window'), timeoutMs, 'reading the capture.limit window');
+      const present = e !== null && e.operation === 'PUT';
+      const d = admit(parseWindow(present ? e.value : undefined), Date.now(), count, windowMs);
+      if (!d.ok) return false;
+      try {
+        if (e === null) await bounded(state.create('limit.window', encodeWindow(d.next)), timeoutMs, 'writing the capture.limit window');
+        else await bounded(state.update('limit.window', encodeWindow(d.next), e.revision), timeoutMs, 'writing the capture.limit window');
+        return true;
+      } catch (err) {
+        if (codeOf(err) !== JS_WRONG_LAST_SEQUENCE) throw err;
+      }
+    }
+    throw new CoordinationError(`the capture.limit window changed ${CAS_ATTEMPTS} times while this replica tried to take a slot`, 'unavailable');
+  }
+
+  /** Leaves the member list at once (its servers move without waiting for lease_ttl), then disconnects. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#wake.abort();
+    await this.#loop?.catch(() => undefined);
+    await Promise.all([...this.#leases].map((r) => r().catch(() => undefined)));
+    const b = this.#available ? this.#buckets : undefined;
+    if (b) await bounded(b.live.delete(`m.${this.instance}`), this.#o.config.timeoutMs, 'leaving').catch(() => undefined);
+    await this.#conn.stop();
+  }
+}
+
+async function readMembers(live: KV): Promise<Map<string, number>> {
+  const names: string[] = [];
+  for await (const k of await live.keys('m.>')) names.push(k);
+  const out = new Map<string, number>();
+  await Promise.all(
+    names.map(async (k) => {
+      const e = await live.get(k);
+      if (e !== null && e.operation === 'PUT') out.set(k.slice(2), e.revision);
+    }),
+  );
+  return out;
+}
+
+const codeOf = (err: unknown): number | undefined => (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : undefined);
+
+function parseAt(bytes: Uint8Array | undefined): number | undefined {
+  if (bytes === undefined) return undefined;
+  try {
+    const v = JSON.parse(new TextDecoder().decode(bytes)) as { at?: unknown };
+    return typeof v.at === 'number' ? v.at : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function holderOf(bytes: Uint8Array): string | undefined {
+  try {
+    const v = JSON.parse(new TextDecoder().decode(bytes)) as { instance?: unknown };
+    return typeof v.instance === 'string' ? v.instance : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}
