@@ -17,7 +17,10 @@ export type FindChanges = (server: string, profile: string, input: ProfileInput)
 export interface ChangesOptions {
   store: Pick<IncidentStore, 'page' | 'read' | 'resolveFile'>;
   worker: Pick<ProfileWorker, 'growth'>;
-  /** The worker job's bound (it is stopped after it). Default 5 s. */
+  /**
+   * Bound on the whole comparison, waiting in the worker's queue included (the job itself is stopped after
+   * it too). Default 5 s.
+   */
   timeoutMs?: number;
   /** A previous profile larger than this is not decoded (the same bound as the manifest's summary). */
   maxBytes: number;
@@ -29,7 +32,11 @@ export function changesFinder(o: ChangesOptions): FindChanges {
   const timeoutMs = o.timeoutMs ?? 5_000;
   return async (server, profile, input) => {
     let previous = '';
-    try {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms (the profile worker is busy or the profiles are large)`)), timeoutMs);
+    });
+    const compare = async (): Promise<ProfileChange[] | null> => {
       const id = await previousIncident(o.store, { server, profile, before: undefined });
       if (id === null) return null;
       previous = id;
@@ -38,10 +45,17 @@ export function changesFinder(o: ChangesOptions): FindChanges {
       const r = m?.profiles.find((p) => p.name === profile && p.file === file);
       const path = r && r.bytes <= o.maxBytes ? await o.store.resolveFile(id, file) : undefined;
       if (path === undefined) return null;
-      return await o.worker.growth({ path }, input, { timeoutMs });
+      return o.worker.growth({ path }, input, { timeoutMs });
+    };
+    const running = compare();
+    running.catch(() => undefined); // a late failure after the deadline is not an unhandled rejection
+    try {
+      return await Promise.race([running, deadline]);
     } catch (err) {
       o.log?.warn({ server, profile, previous, err: describeError(err) }, 'could not compare the profile with the previous incident; its changes are left out');
       return null;
+    } finally {
+      clearTimeout(timer);
     }
   };
 }

@@ -4,7 +4,7 @@
  * and a 5 s one compare fairly. Also the capture-time summary (`changes` in the manifest): the functions
  * whose flat share grew most since the previous incident. Pure over decoded Profiles.
  */
-import type { Profile } from 'pprof-format';
+import type { ProfileData } from './pprof-reader.js';
 import type { ProfileChange } from '../store/manifest.js';
 import { buildTree, type CallTree, compareNames, DEFAULT_MIN_SHARE, OTHER } from './flamegraph.js';
 import { chooseSampleType, Names } from './stacks.js';
@@ -41,15 +41,15 @@ export type GrowthChange = ProfileChange;
  * The sample type both profiles are compared by: `wanted`, else the target's default. Throws
  * SampleTypeError when either profile lacks it.
  */
-function commonSampleType(base: Profile, target: Profile, wanted: string | undefined): { base: number; target: number; type: string; unit: string } {
+function commonSampleType(base: ProfileData, target: ProfileData, wanted: string | undefined): { base: number; target: number; type: string; unit: string } {
   const t = chooseSampleType(target, wanted, 'the target profile');
   const b = chooseSampleType(base, t.type, 'the base profile');
   return { base: b.index, target: t.index, type: t.type, unit: t.unit };
 }
 
 /** Flat share per function name over both profiles (names shared). */
-function flatShares(base: Profile, target: Profile, idx: { base: number; target: number }, names: Names): { base: Map<number, number>; target: Map<number, number> } {
-  const side = (p: Profile, index: number): Map<number, number> => {
+function flatShares(base: ProfileData, target: ProfileData, idx: { base: number; target: number }, names: Names): { base: Map<number, number>; target: Map<number, number> } {
+  const side = (p: ProfileData, index: number): Map<number, number> => {
     const { total, flat } = flatAndCum(p, index, names);
     const shares = new Map<number, number>();
     for (const [id, v] of flat) shares.set(id, total === 0 ? 0 : v / total);
@@ -134,8 +134,8 @@ function mergeTrees(base: CallTree, target: CallTree, names: Names, minShare: nu
 }
 
 export function compareProfiles(
-  base: Profile,
-  target: Profile,
+  base: ProfileData,
+  target: ProfileData,
   o: { sampleType?: string | undefined; minShare?: number | undefined; maxChanges?: number } = {},
 ): ProfileDiff {
   const st = commonSampleType(base, target, o.sampleType);
@@ -164,7 +164,7 @@ const round4 = (x: number): number => Math.round(x * 10_000) / 10_000;
  * type grew by at least 1 percentage point, most first, shares rounded to 0.01 %. [] when none grew.
  * Throws SampleTypeError when `before` lacks the sample type.
  */
-export function growthSince(before: Profile, after: Profile): GrowthChange[] {
+export function growthSince(before: ProfileData, after: ProfileData): GrowthChange[] {
   const st = commonSampleType(before, after, undefined);
   const names = new Names();
   const shares = flatShares(before, after, { base: st.base, target: st.target }, names);

@@ -2,9 +2,9 @@
  * Flame-graph trees of a decoded pprof profile, in the compact shape the API serves (VIEWER-CONTRACT.md):
  * function names interned once, nodes in preorder as [nameIdx, total, self, parentIdx], children by total
  * descending, and frames below `minShare` of the root merged into one "other" node per parent (so a 20 MB
- * profile becomes a tree a browser can draw). Pure over a decoded Profile.
+ * profile becomes a tree a browser can draw). Pure over a decoded ProfileData.
  */
-import type { Profile } from 'pprof-format';
+import type { ProfileData } from './pprof-reader.js';
 import { chooseSampleType, forEachStack, Names, sampleTypesOf, type SampleTypeInfo } from './stacks.js';
 
 export const ROOT = 'root';
@@ -130,7 +130,7 @@ export class CallTree {
 }
 
 /** The full call tree of sample type `index` (root's name is names.id('root')). */
-export function buildTree(profile: Profile, index: number, names: Names): CallTree {
+export function buildTree(profile: ProfileData, index: number, names: Names): CallTree {
   const tree = new CallTree(names.id(ROOT));
   forEachStack(profile, index, names, (frames, value) => tree.add(frames, value));
   return tree;
@@ -194,7 +194,7 @@ export function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-export function buildFlameGraph(profile: Profile, o: FlameGraphOptions = {}): FlameGraph {
+export function buildFlameGraph(profile: ProfileData, o: FlameGraphOptions = {}): FlameGraph {
   const chosen = chooseSampleType(profile, o.sampleType);
   const names = new Names();
   const tree = buildTree(profile, chosen.index, names);

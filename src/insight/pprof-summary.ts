@@ -28,18 +28,21 @@ function isGzip(data: Uint8Array): boolean {
   return data.length >= 2 && data[0] === 0x1f && data[1] === 0x8b;
 }
 
+/** The protobuf bytes: gunzipped when gzip (at most MAX_UNCOMPRESSED_BYTES), else `data` itself. */
+export function inflateProfile(data: Uint8Array): Uint8Array {
+  if (data.byteLength === 0) throw new ProfileDecodeError('profile is empty (0 bytes)');
+  if (!isGzip(data)) return data;
+  try {
+    return gunzipSync(data, { maxOutputLength: MAX_UNCOMPRESSED_BYTES });
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ProfileDecodeError(`profile is not valid gzip: ${why}`, { cause: err });
+  }
+}
+
 /** Gunzips when needed and decodes. Throws ProfileDecodeError for anything that is not a profile. */
 export function decodeProfile(data: Uint8Array): Profile {
-  if (data.byteLength === 0) throw new ProfileDecodeError('profile is empty (0 bytes)');
-  let raw: Uint8Array = data;
-  if (isGzip(data)) {
-    try {
-      raw = gunzipSync(data, { maxOutputLength: MAX_UNCOMPRESSED_BYTES });
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      throw new ProfileDecodeError(`profile is not valid gzip: ${why}`, { cause: err });
-    }
-  }
+  const raw = inflateProfile(data);
   let profile: Profile;
   try {
     profile = Profile.decode(raw);

@@ -1,30 +1,31 @@
 /**
  * The body of the profile worker thread (started by ProfileWorker, never imported elsewhere): decodes
  * profiles off the daemon's event loop. One job at a time, in order; each reply carries the job's id.
- * The last two profiles read from files stay decoded (keyed by path, size and mtime), so the flame graph,
- * the top table and the comparison of one page view decode each file once; the thread's idle end frees them.
+ * The last two profiles read from files stay read (pprof-reader.ts; keyed by path, size and mtime), so the
+ * flame graph, the top table and the comparison of one page view gunzip each file once; the thread's idle
+ * end frees them.
  */
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
-import type { Profile } from 'pprof-format';
 import { compareProfiles, growthSince } from './compare.js';
 import { buildFlameGraph } from './flamegraph.js';
-import { decodeProfile, summarizeDecoded } from './pprof-summary.js';
+import { readProfile, type ProfileData } from './pprof-reader.js';
+import { summarizeProfile } from './pprof-summary.js';
 import type { JobInput, WorkerJob, WorkerReply, WorkerResults } from './profile-worker.js';
 import { buildTop } from './top.js';
 
 const KEEP_DECODED = 2;
-const decoded: { key: string; profile: Profile }[] = [];
+const decoded: { key: string; profile: ProfileData }[] = [];
 
-async function load(input: JobInput): Promise<Profile> {
-  if (input.kind === 'bytes') return decodeProfile(input.bytes);
+async function load(input: JobInput): Promise<ProfileData> {
+  if (input.kind === 'bytes') return readProfile(input.bytes);
   const file = await open(input.path, 'r');
   try {
     const st = await file.stat();
     const key = `${input.path}\0${st.size}\0${st.mtimeMs}`;
     const hit = decoded.find((d) => d.key === key);
     if (hit) return hit.profile;
-    const profile = decodeProfile(await file.readFile());
+    const profile = readProfile(await file.readFile());
     decoded.unshift({ key, profile });
     decoded.length = Math.min(decoded.length, KEEP_DECODED);
     return profile;
@@ -36,7 +37,7 @@ async function load(input: JobInput): Promise<Profile> {
 type Operations = { [K in WorkerJob['op']]: (job: Extract<WorkerJob, { op: K }>) => Promise<WorkerResults[K]> };
 
 const operations: Operations = {
-  summarize: async (job) => summarizeDecoded(await load(job.input), job.topN),
+  summarize: async (job) => summarizeProfile(job.input.kind === 'bytes' ? job.input.bytes : await readFile(job.input.path), job.topN),
   flamegraph: async (job) => JSON.stringify({ ...job.head, ...buildFlameGraph(await load(job.input), job) }),
   top: async (job) => JSON.stringify({ ...job.head, ...buildTop(await load(job.input), job) }),
   compare: async (job) => {

@@ -3,8 +3,7 @@
  * the diff see them: root-first function names (inlined frames expanded), each with the sample's value.
  * Pure over a decoded Profile; no I/O.
  */
-import type { Profile } from 'pprof-format';
-import { defaultSampleIndex, num, str, type Numeric } from './pprof-summary.js';
+import type { ProfileData } from './pprof-reader.js';
 
 export interface SampleTypeInfo {
   type: string;
@@ -36,17 +35,23 @@ export class Names {
   }
 }
 
-export function sampleTypesOf(profile: Profile): SampleTypeInfo[] {
-  return profile.sampleType.map((t) => ({ type: str(profile, t.type), unit: str(profile, t.unit) }));
+export function sampleTypesOf(profile: ProfileData): SampleTypeInfo[] {
+  return profile.sampleTypes.map((t) => ({ type: profile.strings[t.type] ?? '', unit: profile.strings[t.unit] ?? '' }));
 }
 
 /**
  * Index of `wanted` among the profile's sample types; without it, the type `go tool pprof` shows by
  * default (default_sample_type, else the last). Throws SampleTypeError naming the types it has.
  */
-export function chooseSampleType(profile: Profile, wanted: string | undefined, which = 'the profile'): { index: number } & SampleTypeInfo {
+export function chooseSampleType(profile: ProfileData, wanted: string | undefined, which = 'the profile'): { index: number } & SampleTypeInfo {
   const types = sampleTypesOf(profile);
-  const index = wanted === undefined ? defaultSampleIndex(profile) : types.findIndex((t) => t.type === wanted);
+  let index: number;
+  if (wanted !== undefined) index = types.findIndex((t) => t.type === wanted);
+  else {
+    const byDefault = profile.strings[profile.defaultSampleType] ?? '';
+    const at = byDefault === '' ? -1 : types.findIndex((t) => t.type === byDefault);
+    index = at >= 0 ? at : types.length - 1;
+  }
   const t = types[index];
   if (t === undefined) {
     throw new SampleTypeError(`sample type ${JSON.stringify(wanted)} is not in ${which}; it has: ${types.map((x) => x.type).join(', ')}`);
@@ -58,26 +63,26 @@ export function chooseSampleType(profile: Profile, wanted: string | undefined, w
  * Each location's frame names, leaf first (pprof lists inlined functions innermost first in `line`), by
  * location id: an array when ids are small (Go numbers them 1..n), a Map otherwise.
  */
-function locationFrames(profile: Profile, names: Names): { get(id: number): number[] | undefined } {
-  const functionNames = new Map<number, string>();
-  for (const fn of profile.function) {
-    functionNames.set(num(fn.id), str(profile, fn.name) || str(profile, fn.systemName));
+function locationFrames(profile: ProfileData, names: Names): { get(id: number): number[] | undefined } {
+  const fnName = new Map<number, number>();
+  for (const [id, s] of profile.functionNames) {
+    const name = profile.strings[s];
+    if (name) fnName.set(id, names.id(name));
   }
-  const dense = profile.location.every((l) => num(l.id) >= 0 && num(l.id) <= 4 * profile.location.length + 1024);
+  const dense = [...profile.locations.keys()].every((id) => id >= 0 && id <= 4 * profile.locations.size + 1024);
   const byArray: (number[] | undefined)[] = [];
   const byMap = new Map<number, number[]>();
-  for (const loc of profile.location) {
+  for (const [id, loc] of profile.locations) {
     const ids: number[] = [];
-    for (const line of loc.line) {
-      const name = functionNames.get(num(line.functionId));
-      if (name) ids.push(names.id(name));
+    for (const f of loc.functionIds) {
+      const n = fnName.get(f);
+      if (n !== undefined) ids.push(n);
     }
-    if (ids.length === 0) {
-      const address = num(loc.address);
-      ids.push(names.id(address ? `0x${address.toString(16)}` : '<unknown>'));
-    }
-    if (dense) byArray[num(loc.id)] = ids;
-    else byMap.set(num(loc.id), ids);
+    // Addresses are uint64; the reader gives int64 semantics, so high (kernel) addresses come back negative.
+    const address = loc.address < 0 ? loc.address + 2 ** 64 : loc.address;
+    if (ids.length === 0) ids.push(names.id(address ? `0x${address.toString(16)}` : '<unknown>'));
+    if (dense) byArray[id] = ids;
+    else byMap.set(id, ids);
   }
   return dense ? { get: (id) => byArray[id] } : byMap;
 }
@@ -87,26 +92,24 @@ function locationFrames(profile: Profile, names: Names): { get(id: number): numb
  * (indices into `names`; the array is reused between calls, copy it to keep it) and the value. Returns the
  * total over all samples.
  */
-export function forEachStack(profile: Profile, index: number, names: Names, visit: (frames: readonly number[], value: number) => void): number {
+export function forEachStack(profile: ProfileData, index: number, names: Names, visit: (frames: readonly number[], value: number) => void): number {
   const byLocation = locationFrames(profile, names);
   const unknown = names.id('<unknown>');
   const stack: number[] = [];
   let total = 0;
-  for (const sample of profile.sample) {
-    const raw = sample.value[index];
-    if (raw === undefined) continue;
-    const value = num(raw);
-    if (value === 0) continue;
+  profile.forEachSample((locationIds, values) => {
+    const value = values[index];
+    if (value === undefined || value === 0) return;
     total += value;
     stack.length = 0;
-    // locationId[0] is the leaf: walk from the last (the root) and each location's lines from the outermost.
-    for (let i = sample.locationId.length - 1; i >= 0; i--) {
-      const ids = byLocation.get(num(sample.locationId[i] as Numeric)) ?? [unknown];
+    // locationIds[0] is the leaf: walk from the last (the root) and each location's lines from the outermost.
+    for (let i = locationIds.length - 1; i >= 0; i--) {
+      const ids = byLocation.get(locationIds[i] as number) ?? [unknown];
       for (let j = ids.length - 1; j >= 0; j--) stack.push(ids[j] as number);
     }
     // A sample without locations (Go writes one for goroutines it could not unwind) still counts somewhere.
     if (stack.length === 0) stack.push(unknown);
     visit(stack, value);
-  }
+  });
   return total;
 }

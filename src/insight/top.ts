@@ -1,9 +1,9 @@
 /**
  * The top table of a decoded pprof profile (`go tool pprof -top`): per function its flat value (as the
  * leaf frame) and cum value (anywhere on the stack, counted once per sample even under recursion), with
- * shares of the total. Pure over a decoded Profile.
+ * shares of the total. Pure over a decoded ProfileData.
  */
-import type { Profile } from 'pprof-format';
+import type { ProfileData } from './pprof-reader.js';
 import { compareNames } from './flamegraph.js';
 import { chooseSampleType, forEachStack, Names, sampleTypesOf, type SampleTypeInfo } from './stacks.js';
 
@@ -26,7 +26,7 @@ export interface TopTable {
 }
 
 /** Flat and cum values per function name (indices into `names`) for sample type `index`. */
-export function flatAndCum(profile: Profile, index: number, names: Names): { total: number; flat: Map<number, number>; cum: Map<number, number> } {
+export function flatAndCum(profile: ProfileData, index: number, names: Names): { total: number; flat: Map<number, number>; cum: Map<number, number> } {
   const flat = new Map<number, number>();
   const cum = new Map<number, number>();
   // seen[name] === sample number: the function was already counted for this sample (recursion).
@@ -46,7 +46,7 @@ export function flatAndCum(profile: Profile, index: number, names: Names): { tot
 }
 
 /** Rows sorted by flat descending (then cum, then name); at most `limit`. */
-export function buildTop(profile: Profile, o: { sampleType?: string | undefined; limit?: number | undefined } = {}): TopTable {
+export function buildTop(profile: ProfileData, o: { sampleType?: string | undefined; limit?: number | undefined } = {}): TopTable {
   const chosen = chooseSampleType(profile, o.sampleType);
   const names = new Names();
   const { total, flat, cum } = flatAndCum(profile, chosen.index, names);

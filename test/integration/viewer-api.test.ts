@@ -187,6 +187,10 @@ describe('profiles over the API', () => {
       [`/api/v1/incidents/${enc(first)}/profiles/cpu/flamegraph`, 404, `incident "${first}" has no profile "cpu"; it has: allocs, goroutine`],
       [`/api/v1/incidents/viewer-a~20200101T000000.000Z-manual/profiles/allocs/top`, 404, 'unknown incident "viewer-a~20200101T000000.000Z-manual"'],
       [`/api/v1/incidents/nope/previous`, 404, 'unknown incident "nope"'],
+      // Nothing outside the store is reachable: ids are checked, profiles are looked up in the manifest.
+      [`/api/v1/incidents/${enc(first)}/profiles/..%2F..%2Fincident.json/flamegraph`, 400, 'invalid path segment: "../../incident.json"'],
+      [`/api/v1/incidents/${enc(first)}/profiles/incident.json/top`, 404, `incident "${first}" has no profile "incident.json"; it has: allocs, goroutine`],
+      [`/api/v1/compare?base=${enc('../../etc/passwd/cpu')}&target=${enc(`${second}/allocs`)}`, 400, '"base" must be an incident id and a profile name, like base=<incident id>/cpu; got "../../etc/passwd/cpu"'],
     ];
     for (const [path, status, error] of cases) {
       const r = await get(path);

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { describeChanges } from '../../../src/capture/incident-capture.js';
 import { changesFinder } from '../../../src/insight/changes.js';
 import { previousIncident } from '../../../src/insight/previous.js';
 import { ProfileWorker } from '../../../src/insight/profile-worker.js';
@@ -84,8 +85,16 @@ describe('capture-time changes against the previous incident', async () => {
     assert.equal(await find('nats-3', 'cpu', now), null);
     assert.deepEqual(
       lines.filter((l) => l.msg.startsWith('could not compare')).map((l) => l.err),
-      ['sample type "cpu" is not in the base profile; it has: goroutine', 'profile is not a pprof protobuf (and not gzip): Unrecognized value type: 6'],
+      ['sample type "cpu" is not in the base profile; it has: goroutine', 'profile is not a pprof protobuf (and not gzip): unsupported wire type 6'],
     );
+  });
+
+  it('null within its time bound when the worker does not answer (busy with other work)', async () => {
+    const stuck = changesFinder({ store, worker: { growth: () => new Promise(() => undefined) }, maxBytes: 4 * 1024 * 1024, log, timeoutMs: 200 });
+    const t = performance.now();
+    assert.equal(await stuck('nats-1', 'cpu', now), null);
+    assert.ok(performance.now() - t >= 190);
+    assert.equal(lines.at(-1)?.err, 'no answer within 200 ms (the profile worker is busy or the profiles are large)');
   });
 
   it('a previous profile over maxBytes is not decoded', async () => {
@@ -100,5 +109,19 @@ describe('parseManifest and changes', () => {
     assert.equal(parseManifest(old)?.profiles[0]?.changes, null);
     const m = manifest('n', T, [{ ...result('cpu', 1), changes: [{ function: 'f', before_share: 0, after_share: 0.5 }] }]);
     assert.deepEqual(parseManifest(JSON.parse(JSON.stringify(m)))?.profiles[0]?.changes, [{ function: 'f', before_share: 0, after_share: 0.5 }]);
+  });
+});
+
+describe('describeChanges (the capture log line)', () => {
+  it('names each profile that grew, its first three changes, rounded percentages', () => {
+    const grown = (fs: [string, number, number][]) => fs.map(([f, b, a]) => ({ function: f, before_share: b, after_share: a }));
+    const line = describeChanges([
+      { ...result('cpu', 1), changes: grown([['runtime.mapassign', 0.03, 0.41], ['a', 0.005, 0.0625], ['b', 0.1, 0.2], ['c', 0, 0.015]]) },
+      { ...result('allocs', 1), changes: [] },
+      { ...result('heap', 1), changes: null },
+      { ...result('goroutine', 1), changes: grown([['runtime.gopark', 0.5, 0.9]]) },
+    ]);
+    assert.equal(line, 'cpu: runtime.mapassign 3% -> 41%, a 0.5% -> 6.3%, b 10% -> 20%; goroutine: runtime.gopark 50% -> 90%');
+    assert.equal(describeChanges([{ ...result('cpu', 1), changes: null }]), '');
   });
 });

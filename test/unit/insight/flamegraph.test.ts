@@ -4,13 +4,14 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { buildFlameGraph, type FlameGraph } from '../../../src/insight/flamegraph.js';
-import { decodeProfile, summarizeProfile } from '../../../src/insight/pprof-summary.js';
+import { readProfile } from '../../../src/insight/pprof-reader.js';
+import { summarizeProfile } from '../../../src/insight/pprof-summary.js';
 import { SampleTypeError } from '../../../src/insight/stacks.js';
 import { encodeProfile, type ProfileSpec } from './make-profile.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/profiles');
 const fixture = (name: string): Buffer => readFileSync(join(fixtures, `${name}.pb.gz`));
-const decode = (spec: ProfileSpec) => decodeProfile(encodeProfile(spec));
+const decode = (spec: ProfileSpec) => readProfile(encodeProfile(spec));
 
 /** The tree as readable rows: "  name total self" with two spaces per depth. */
 function render(g: FlameGraph): string[] {
@@ -147,7 +148,7 @@ describe('buildFlameGraph on profiles recorded from nats-server', () => {
     it(`${name}: the total of the default sample type, a well-formed tree, nats-server frames`, () => {
       const data = fixture(name);
       const summary = summarizeProfile(data);
-      const full = buildFlameGraph(decodeProfile(data), { minShare: 0 });
+      const full = buildFlameGraph(readProfile(data), { minShare: 0 });
       assert.equal(full.sample_type, summary.sampleType);
       assert.equal(full.total, summary.total);
       assertWellFormed(full);
@@ -159,7 +160,7 @@ describe('buildFlameGraph on profiles recorded from nats-server', () => {
       for (const [n, , self] of full.nodes) flat.set(full.names[n] as string, (flat.get(full.names[n] as string) ?? 0) + self);
       for (const t of summary.top) assert.equal(flat.get(t.function), t.flat, t.function);
 
-      const pruned = buildFlameGraph(decodeProfile(data), { minShare: 0.05 });
+      const pruned = buildFlameGraph(readProfile(data), { minShare: 0.05 });
       assertWellFormed(pruned);
       assert.equal(pruned.total, full.total);
       // The CPU profile has many small frames; the others are small enough that little or nothing merges.
@@ -170,7 +171,7 @@ describe('buildFlameGraph on profiles recorded from nats-server', () => {
   }
 
   it('every sample type of the heap profile', () => {
-    const p = decodeProfile(fixture('heap'));
+    const p = readProfile(fixture('heap'));
     for (const t of ['alloc_objects', 'alloc_space', 'inuse_objects', 'inuse_space']) {
       const g = buildFlameGraph(p, { sampleType: t });
       assert.equal(g.sample_type, t);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { compareProfiles, growthSince } from '../../../src/insight/compare.js';
 import { buildFlameGraph } from '../../../src/insight/flamegraph.js';
 import { InsightCache } from '../../../src/insight/insight-cache.js';
-import { decodeProfile } from '../../../src/insight/pprof-summary.js';
+import { readProfile } from '../../../src/insight/pprof-reader.js';
 import { ProfileWorker, ProfileWorkerError } from '../../../src/insight/profile-worker.js';
 import { SampleTypeError } from '../../../src/insight/stacks.js';
 import { buildTop } from '../../../src/insight/top.js';
@@ -22,7 +22,7 @@ describe('ProfileWorker: flame graphs, top tables, diffs and growth in the threa
 
   for (const name of ['cpu', 'heap', 'allocs', 'goroutine']) {
     it(`${name}: the same answers as the pure functions, as JSON text with the head first`, async () => {
-      const p = decodeProfile(readFileSync(path(name)));
+      const p = readProfile(readFileSync(path(name)));
       const fg = await w.flamegraph({ path: path(name) }, { head, sampleType: undefined, minShare: 0.01 });
       assert.equal(fg, JSON.stringify({ ...head, ...buildFlameGraph(p, { minShare: 0.01 }) }));
       assert.ok(fg.startsWith(`{"incident":"${head.incident}","profile":"x","sample_type":`));
@@ -32,8 +32,8 @@ describe('ProfileWorker: flame graphs, top tables, diffs and growth in the threa
   }
 
   it('compare and growth take the base/previous profile first', async () => {
-    const heap = decodeProfile(readFileSync(path('heap')));
-    const allocs = decodeProfile(readFileSync(path('allocs')));
+    const heap = readProfile(readFileSync(path('heap')));
+    const allocs = readProfile(readFileSync(path('allocs')));
     const base = { incident: 'a~1', profile: 'heap' };
     const target = { incident: 'b~2', profile: 'allocs' };
     const text = await w.compare({ path: path('heap') }, { path: path('allocs') }, { base, target, sampleType: 'alloc_space', minShare: 0.001 });

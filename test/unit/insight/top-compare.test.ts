@@ -4,14 +4,15 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { compareProfiles, describeGrowth, growthSince, type ProfileDiff } from '../../../src/insight/compare.js';
-import { decodeProfile, summarizeProfile } from '../../../src/insight/pprof-summary.js';
+import { readProfile } from '../../../src/insight/pprof-reader.js';
+import { summarizeProfile } from '../../../src/insight/pprof-summary.js';
 import { SampleTypeError } from '../../../src/insight/stacks.js';
 import { buildTop } from '../../../src/insight/top.js';
 import { encodeProfile, type ProfileSpec } from './make-profile.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/profiles');
 const fixture = (name: string): Buffer => readFileSync(join(fixtures, `${name}.pb.gz`));
-const decode = (spec: ProfileSpec) => decodeProfile(encodeProfile(spec));
+const decode = (spec: ProfileSpec) => readProfile(encodeProfile(spec));
 const CPU: ProfileSpec['types'] = [
   ['samples', 'count'],
   ['cpu', 'nanoseconds'],
@@ -50,7 +51,7 @@ describe('buildTop', () => {
     it(`${name}: the same flat values as the manifest summary, flat sums to the total`, () => {
       const data = fixture(name);
       const s = summarizeProfile(data, 10);
-      const t = buildTop(decodeProfile(data), { limit: 1000 });
+      const t = buildTop(readProfile(data), { limit: 1000 });
       assert.equal(t.total, s.total);
       const flat = new Map(t.rows.map((r) => [r.function, r.flat]));
       for (const x of s.top) assert.equal(flat.get(x.function), x.flat, x.function);
@@ -116,7 +117,7 @@ describe('compareProfiles', () => {
   });
 
   it('a profile against itself: no changes, equal totals at every node', () => {
-    const p = decodeProfile(fixture('cpu'));
+    const p = readProfile(fixture('cpu'));
     const d = compareProfiles(p, p);
     assert.deepEqual(d.changes, []);
     for (const [, b, t] of d.nodes) assert.equal(b, t);
@@ -124,7 +125,7 @@ describe('compareProfiles', () => {
   });
 
   it('recorded heap against recorded allocs (same Go heap profile types): changes sorted by |delta|, at most 50', () => {
-    const d = compareProfiles(decodeProfile(fixture('heap')), decodeProfile(fixture('allocs')), { sampleType: 'alloc_space' });
+    const d = compareProfiles(readProfile(fixture('heap')), readProfile(fixture('allocs')), { sampleType: 'alloc_space' });
     assert.ok(d.changes.length <= 50);
     for (let i = 1; i < d.changes.length; i++) assert.ok(Math.abs((d.changes[i - 1] as { delta: number }).delta) >= Math.abs((d.changes[i] as { delta: number }).delta));
   });
