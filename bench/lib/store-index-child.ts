@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   await store.init();
   const initMs = performance.now() - t;
 
-  const route = routesMod.apiRoutes({ store }).find((r) => r.name === 'incidents');
+  const route = routesMod.apiRoutes({ store, config: () => ({ http: {} }) }).find((r) => r.name === 'incidents');
   if (!route) throw new Error('no incidents route');
   const pageMs: number[] = [];
   let pageCount = 0;
