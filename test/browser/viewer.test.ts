@@ -85,7 +85,8 @@ http:
   listen: "127.0.0.1:{{PORT}}"
   auth: { bearer_token_file: token }
 poll: { interval: 250ms, timeout: 200ms }
-servers: [ { url: "${srv.monitorUrl}" } ]
+# the second server never answers: labelled by its URL, it must not cost the page its other charts
+servers: [ { url: "${srv.monitorUrl}" }, { url: "http://127.0.0.1:1" } ]
 system_account: { url: "${srv.natsUrl}", user: ${SYS_USER}, password: ${SYS_PASSWORD} }
 triggers: [ { name: cpu-high, metric: cpu, above: 400, for: 10s } ]
 capture: { cpu_duration: 2s }
@@ -127,6 +128,8 @@ describe('viewer against a real daemon and nats-server', () => {
     await waitFor(async () => Number(await row.locator('svg.spark-cpu').getAttribute('data-points')) >= 3, { timeoutMs: 15_000, what: 'CPU samples in the chart' });
     assert.ok(Number(await row.locator('svg.spark-mem').getAttribute('data-points')) >= 3);
     assert.match((await row.locator('svg.spark-mem polyline.spark-line').getAttribute('points')) ?? '', /^[\d.]+,[\d.]+( [\d.]+,[\d.]+){2,}/);
+    const dead = page.locator('table.servers tr[data-server="http://127.0.0.1:1"]');
+    assert.match(await dead.innerText(), /down/);
     assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('nats-autoprof.token')"), TOKEN);
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'viewer-servers.png'), clip: { x: 0, y: 0, width: 1400, height: 260 } });
   });

@@ -70,11 +70,15 @@ export function serversView(ctx: ViewContext): void {
   poll(
     async () => {
       const { servers } = await getJson<{ servers: ServerView[] }>('/api/v1/servers', ctx.signal);
+      // A server that never answered has no samples (and is labelled by its URL, which is no path segment):
+      // no request. One server's failed request costs its chart, not the page; a 401 still asks for the token.
       const samples = await mapLimited(servers.slice(0, MAX_CHARTS), 8, (s) =>
-        getJson<Samples>(`/api/v1/servers/${enc(s.server)}/samples`, ctx.signal).catch((err: unknown) => {
-          if (err instanceof ApiError && err.status === 404) return undefined;
-          throw err;
-        }),
+        s.sample === null
+          ? Promise.resolve(undefined)
+          : getJson<Samples>(`/api/v1/servers/${enc(s.server)}/samples`, ctx.signal).catch((err: unknown) => {
+              if (err instanceof ApiError && err.status !== 401) return undefined;
+              throw err;
+            }),
       );
       empty.hidden = servers.length > 0;
       capped.hidden = servers.length <= MAX_CHARTS;
