@@ -61,6 +61,7 @@ describe('defaults', () => {
         via: 'auto',
         cpuDurationMs: 5_000,
         timeoutMs: 10_000,
+        allocsWindowMs: 10_000,
         maxConcurrent: 4,
         limit: { count: 12, windowMs: 3_600_000 },
         maxProfileBytes: 64 * MiB,
