@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { decodeProfile } from '../../src/insight/pprof-summary.js';
-import { removeTempDirs, ROOT, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
+import { removeTempDirs, ROOT, runCli, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
 import { incidents } from '../helpers/incidents.js';
 import { cleanupTempDirs, startServer, SYS_PASSWORD, SYS_USER, type NatsServer } from '../helpers/nats-server.js';
 
@@ -133,4 +133,20 @@ describe('allocs_delta from a real nats-server', () => {
       assert.match(out.stdout, /flat%/);
     });
   }
+
+  it('through the one-shot CLI: --timeout is the window, two snapshots subtracted', async () => {
+    const dir = tempDir();
+    const r = await runCli(['capture', 'allocs_delta', '--server', srv.natsUrl, '--user', SYS_USER, '--timeout', '2s', '--dir', dir], { NATS_PASSWORD: SYS_PASSWORD });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const [inc] = incidents(dir);
+    assert.ok(inc);
+    const p = inc.manifest.profiles[0];
+    assert.equal(p?.name, 'allocs_delta');
+    assert.equal(p?.via, 'system_account');
+    assert.equal(p?.sample_type, 'alloc_space');
+    const t = totals(join(inc.dir, 'allocs_delta.pb.gz'));
+    const seconds = t.durationNs / 1e9;
+    assert.ok(seconds >= 1.9 && seconds < 4, `duration ${seconds}s, window 2s`);
+    assert.ok((t.values[1] as number) > 0);
+  });
 });

@@ -406,6 +406,7 @@ describe('secrets', () => {
         '  via: auto',
         '  cpu_duration: 5s',
         '  timeout: 10s',
+        '  allocs_window: 10s',
         '  max_concurrent: 4',
         '  limit:',
         '    count: 12',
