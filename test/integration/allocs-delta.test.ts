@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { decodeProfile } from '../../src/insight/pprof-summary.js';
 import { removeTempDirs, ROOT, runCli, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
-import { incidents } from '../helpers/incidents.js';
+import { incidents, tree } from '../helpers/incidents.js';
 import { cleanupTempDirs, startServer, SYS_PASSWORD, SYS_USER, type NatsServer } from '../helpers/nats-server.js';
 
 const run = promisify(execFile);
@@ -37,7 +37,7 @@ async function goTool(): Promise<{ bin: string; goroot: string }> {
   return { bin, goroot: join(bin, '..', '..') };
 }
 
-async function daemon(via: 'prof_port' | 'system_account'): Promise<Daemon> {
+async function daemon(via: 'prof_port' | 'system_account', more = '', windowText = '2s'): Promise<Daemon> {
   const dir = tempDir();
   writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
   const d = await startDaemon({
@@ -48,9 +48,9 @@ poll: { interval: 250ms, timeout: 200ms }
 servers: [ { url: "${srv.monitorUrl}", prof_url: "${srv.profUrl}" } ]
 system_account: { url: "${srv.natsUrl}", user: ${SYS_USER}, password: ${SYS_PASSWORD} }
 triggers: []
-capture: { via: ${via}, allocs_window: 2s }
+capture: { via: ${via}, allocs_window: ${windowText} }
 storage: { dir: "{{DIR}}/profiles" }
-`,
+${more}`,
   });
   daemons.push(d);
   await waitFor(async () => {
@@ -131,6 +131,31 @@ describe('allocs_delta from a real nats-server', () => {
       assert.match(out.stdout, /Type: alloc_space/);
       assert.match(out.stdout, /Duration: 2/);
       assert.match(out.stdout, /flat%/);
+    });
+  }
+
+  for (const via of ['prof_port', 'system_account'] as const) {
+    it(`through ${via}: a shutdown during the window writes no allocs_delta file, only the abort`, async () => {
+      const d = await daemon(via, 'shutdown_timeout: 0s', '60s');
+      const res = await fetch(`${d.url}/api/v1/captures`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ server: 'delta-a', profiles: ['allocs_delta'] }),
+      });
+      assert.equal(res.status, 202, await res.text());
+      // Well inside the window (the first snapshot or Go's wait has begun).
+      await new Promise((r) => setTimeout(r, 1_500));
+      const started = performance.now();
+      assert.equal(await d.stop(), 0);
+      assert.ok(performance.now() - started < 30_000, 'the shutdown waited for the window');
+      const root = join(d.dir, 'profiles');
+      assert.deepEqual(tree(root).filter((f) => f.includes('.tmp') || f.endsWith('allocs_delta.pb.gz')), []);
+      const [inc] = incidents(root);
+      assert.ok(inc, 'the aborted incident is recorded');
+      const p = inc.manifest.profiles[0];
+      assert.equal(p?.name, 'allocs_delta');
+      assert.equal(p?.file, null);
+      assert.match(p?.error ?? '', /aborted/);
     });
   }
 
