@@ -80,7 +80,7 @@ const OPTIONS: { name: string; type: 'string' | 'boolean'; short?: string; arg?:
   { name: 'baseline-spread', type: 'boolean', default: 'off', help: 'the polling baseline spreads its first polls over one interval (off: all at once)' },
   { name: 'cpu-prof', type: 'string', arg: 'DIR', default: 'none', help: 'write a CPU profile of each measured window into DIR' },
   { name: 'main', type: 'string', arg: 'PATH', default: 'dist/main.js', help: 'another build of the daemon (before/after runs)' },
-  { name: 'node-args', type: 'string', arg: '"..."', default: 'none', help: 'extra node flags for the daemon' },
+  { name: 'node-args', type: 'string', arg: '"..."', default: 'none', help: 'extra node flags for the daemon, written --node-args="--flag ..." (a value starting with - needs the =)' },
   { name: 'before', type: 'string', arg: 'PATH', default: 'none', help: 'capture-lateness, store-index: a built checkout of the earlier code, measured in the same run' },
   { name: 'field-rules', type: 'boolean', default: 'off', help: 'polling: five rules on varz fields per server (two rates, one escalating) instead of the two fleet rules' },
   { name: 'max-in-flight', type: 'string', arg: 'K', default: "the daemon's (128)", help: 'polling: the daemon\'s poll.max_in_flight' },

@@ -40,8 +40,11 @@ function samples(text: string): Map<string, string> {
   return out;
 }
 
-/** Series whose value moves between two scrapes a moment apart (the process's own figures, the API counter). */
-const MOVING = /^nats_autoprof_(process_|nodejs_|api_requests_total|poll_|polls_total|last_poll_success)/;
+/**
+ * Series whose value moves between two scrapes a moment apart: the process's own figures, the API counter, and
+ * the watched server's own CPU and memory (a poll can land between the two scrapes, every 500 ms).
+ */
+const MOVING = /^nats_autoprof_(process_|nodejs_|api_requests_total|poll_|polls_total|last_poll_success|server_cpu_percent|server_memory_bytes)/;
 
 describe('/metrics with and without Accept-Encoding: gzip', () => {
   let srv: NatsServer;
