@@ -124,6 +124,7 @@ export class App {
       log: this.#log.child({ component: 'capture' }),
       clock: this.#clock,
       summarize: (input) => this.#profiles.summarize(input, 10),
+      allocsDelta: (before, after, windowMs) => this.#profiles.allocsDelta(before, after, windowMs),
       changes: changesFinder({ store: this.store, worker: this.#profiles, maxBytes: SUMMARY_MAX_BYTES, log: this.#log.child({ component: 'capture' }) }),
     });
     this.#flow = new Flow({

@@ -19,6 +19,8 @@ import { buildManifest, captureProfile, describeChanges, failedProfile, type Sum
 import { choosePath, type Path } from './paths.js';
 import { parseProfilezReply, profilezRequest, profilezSubject } from './profilez.js';
 import type { CaptureRequest } from './request.js';
+import { readWhole, snapshotDelta, type AllocsDelta } from './allocs-delta.js';
+import { allocsDelta as allocsDeltaInProcess } from '../insight/delta.js';
 
 /** What the capturer needs from the system-account connection. */
 export interface ProfilezRequester {
@@ -40,6 +42,8 @@ export interface CapturerOptions {
   summarize: Summarize;
   /** What grew since the previous incident of the server (manifest `profiles[].changes`). */
   changes?: FindChanges;
+  /** allocs_delta's subtraction off the event loop (App passes its ProfileWorker's allocsDelta); default: in-process. */
+  allocsDelta?: AllocsDelta;
   /**
    * Asked before an admitted incident writes anything (replicas: the fleet-wide lease and limit, src/coord/).
    * A refusal drops the incident: nothing is written, the skip is counted with the gate's reason.
@@ -359,6 +363,7 @@ export class Capturer {
       profile,
       via,
       fetch: async (sig) => {
+        if (profile === 'allocs_delta') return { bytes: await this.#allocsDelta(req, via, sig) };
         if (via === 'system_account') {
           const sys = this.#o.systemAccount;
           if (!sys) throw new CaptureError('no system account', 'unsupported', {});
@@ -390,6 +395,29 @@ export class Capturer {
     }
     metrics.captureDuration.observe({ profile, via }, seconds);
     return result;
+  }
+
+  /** allocs_delta over `capture.allocs_window`: Go's delta through prof_port, two PROFILEZ snapshots subtracted otherwise. */
+  async #allocsDelta(req: CaptureRequest, via: Path, signal: AbortSignal): Promise<Uint8Array> {
+    const { config, clock } = this.#o;
+    const windowMs = config.allocsWindowMs;
+    const subtract: AllocsDelta = this.#o.allocsDelta ?? (async (b, a, w) => allocsDeltaInProcess(b, a, w));
+    const label = req.target.label;
+    if (via === 'system_account') {
+      const sys = this.#o.systemAccount;
+      const serverId = req.target.serverId;
+      if (!sys || !serverId) throw new CaptureError('no system account or server_id unknown', 'unsupported', {});
+      const snapshot = async (sig: AbortSignal): Promise<Uint8Array> => {
+        const msg = await sys.request(profilezSubject(serverId), profilezRequest('allocs_delta', 0), { timeoutMs: config.timeoutMs, signal: sig });
+        return parseProfilezReply(msg.data, { server: label, profile: 'allocs_delta' });
+      };
+      return snapshotDelta({ snapshot, windowMs, clock, signal, subtract });
+    }
+    const profUrl = req.target.profUrl;
+    if (!profUrl) throw new CaptureError('no prof_url', 'unsupported', {});
+    // The server answers after the window: the request's timeout is the window plus the usual one, like cpu's.
+    const stream = await this.#o.pprof.open(profUrl, 'allocs_delta', windowMs, { timeoutMs: windowMs + config.timeoutMs, signal });
+    return subtract(undefined, await readWhole(stream, config.maxProfileBytes), windowMs);
   }
 
   #schedulePrune(): void {

@@ -7,11 +7,13 @@ import type { ProfileName } from '../config/types.js';
 import { requestCancel } from '../cancel.js';
 import { CaptureError } from '../errors.js';
 
-export function pprofPath(profile: ProfileName, cpuDurationMs: number): string {
-  if (profile === 'cpu') {
-    // Always an explicit number of seconds: a missing or zero value means 30 s to the server.
-    return `/debug/pprof/profile?seconds=${Math.max(1, Math.round(cpuDurationMs / 1000))}`;
-  }
+/** `durationMs`: the length of a cpu profile, or the window of allocs_delta. */
+export function pprofPath(profile: ProfileName, durationMs: number): string {
+  // Always an explicit number of seconds: a missing or zero value means 30 s to the server.
+  const seconds = Math.max(1, Math.round(durationMs / 1000));
+  if (profile === 'cpu') return `/debug/pprof/profile?seconds=${seconds}`;
+  // Go's delta profile: the server takes two snapshots `seconds` apart and answers their difference.
+  if (profile === 'allocs_delta') return `/debug/pprof/allocs?seconds=${seconds}`;
   return `/debug/pprof/${profile}`;
 }
 
@@ -38,8 +40,8 @@ export class PprofClient {
    * Starts the request and returns the body as a stream of chunks, after checking the status and the
    * gzip magic of the first bytes. A 500 while profiling CPU means the profiler is busy (retryable).
    */
-  async open(profUrl: string, profile: ProfileName, cpuDurationMs: number, opts: PprofFetchOptions): Promise<AsyncIterable<Uint8Array>> {
-    const url = `${profUrl}${pprofPath(profile, cpuDurationMs)}`;
+  async open(profUrl: string, profile: ProfileName, durationMs: number, opts: PprofFetchOptions): Promise<AsyncIterable<Uint8Array>> {
+    const url = `${profUrl}${pprofPath(profile, durationMs)}`;
     const ctx = { url, profile, via: 'prof_port' };
     const cancel = requestCancel(opts.timeoutMs, opts.signal);
     let res;

@@ -9,9 +9,12 @@ export function profilezSubject(serverId: string): string {
   return `$SYS.REQ.SERVER.${serverId}.PROFILEZ`;
 }
 
-/** The request body: `duration` is integer nanoseconds and only sent for cpu. */
+/**
+ * The request body: `duration` is integer nanoseconds and only sent for cpu. allocs_delta asks for an
+ * `allocs` snapshot (PROFILEZ has no delta; allocs-delta.ts takes two and subtracts them).
+ */
 export function profilezRequest(profile: ProfileName, cpuDurationMs: number, debug = 0): string {
-  const body: Record<string, unknown> = { name: profile, debug };
+  const body: Record<string, unknown> = { name: profile === 'allocs_delta' ? 'allocs' : profile, debug };
   if (profile === 'cpu') body['duration'] = Math.round(cpuDurationMs) * 1_000_000;
   return JSON.stringify(body);
 }

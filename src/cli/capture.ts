@@ -9,6 +9,7 @@
  */
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { snapshotDelta } from '../capture/allocs-delta.js';
 import { buildManifest, captureProfile, isGzip } from '../capture/incident-capture.js';
 import { closeBounded, connectOnce, requestAllOn, requestOn } from '../capture/nats-connection.js';
 import { systemClock } from '../clock.js';
@@ -155,6 +156,11 @@ export function parseCaptureArgs(args: string[], env: Readonly<Record<string, st
     throw new UsageError(`--level ${levelText}: use 0 (gzip protobuf for go tool pprof, the default), 1 or 2 (text)`);
   }
   const level = Number(levelText);
+  // allocs_delta: two allocs snapshots --timeout apart, subtracted; only protobuf can be subtracted.
+  if (profiles.includes('allocs_delta')) {
+    if (level !== 0) throw new UsageError(`--level ${levelText}: allocs_delta is computed from protobuf profiles; use --level 0`);
+    if (timeoutMs < MIN_CPU_MS) throw new UsageError(`--timeout ${timeoutText}: for allocs_delta, --timeout is the window and must be at least 1s`);
+  }
 
   const dir = values.dir ?? DEFAULT_DIR;
   if (dir.trim() === '') throw new UsageError('--dir must not be empty');
@@ -463,6 +469,14 @@ async function captureOne(
     profile,
     via: 'system_account',
     fetch: async (sig) => {
+      if (profile === 'allocs_delta') {
+        const snapshot = async (ss: AbortSignal): Promise<Uint8Array> => {
+          const m = await requestOn(nc, profilezSubject(v.serverId), profilezRequest(profile, 0), { timeoutMs: o.timeoutMs, signal: ss });
+          return parseProfilezReply(m.data, { server: v.serverName, profile });
+        };
+        const subtract = (b: Uint8Array | undefined, a: Uint8Array, w: number): Promise<Uint8Array> => profiles.allocsDelta(b, a, w);
+        return { bytes: await snapshotDelta({ snapshot, windowMs: o.timeoutMs, clock: systemClock, signal: sig, subtract }) };
+      }
       const msg = await requestOn(nc, profilezSubject(v.serverId), profilezRequest(profile, o.timeoutMs, o.level), { timeoutMs: waitMs(profile, o.timeoutMs), signal: sig });
       return { bytes: parseProfilezReply(msg.data, { server: v.serverName, profile }, o.level) };
     },
@@ -608,7 +622,7 @@ export async function capture(args: string[], io: CaptureIo, version: () => stri
       return 1;
     }
     const store = new IncidentStore({ dir: resolve(io.cwd(), o.dir), log: createLogger('error', { write: (s: string) => io.stderr.write(s) }) });
-    const what = o.profiles.map((p) => (p === 'cpu' ? `cpu (${formatDuration(o.timeoutMs)})` : p)).join(', ');
+    const what = o.profiles.map((p) => (p === 'cpu' || p === 'allocs_delta' ? `${p} (${formatDuration(o.timeoutMs)})` : p)).join(', ');
     progress.line(`capturing ${what} from ${selected.map((s) => s.varz.serverName).join(', ')}`);
 
     const waiting = new Map<string, { profile: string; sinceMs: number }>();

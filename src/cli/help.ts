@@ -52,7 +52,9 @@ saved as one incident, in the daemon's layout: DIR/<server>/<time>-manual/{incid
 <profile>.pb.gz}. One line per server and profile is printed: the file and its top function, or FAILED
 and why.
 
-Profiles: cpu allocs heap goroutine block mutex threadcreate (several may be given).
+Profiles: cpu allocs heap goroutine block mutex threadcreate allocs_delta (several may be given).
+allocs_delta is what was allocated during --timeout: two allocs snapshots that far apart, subtracted
+(allocs counts everything since the server started).
 
 Connection (exactly one of --server and --config):
   -s, --server URL     NATS URL of any server (repeat or separate with commas for more)
@@ -69,6 +71,7 @@ Selection (each repeatable or comma-separated; a list matches any of its values;
 
 Capture:
   -t, --timeout D      for cpu: the profile's length, 1s to 15s (it is waited for plus 2s);
+                       for allocs_delta: its window, at least 1s;
                        for the other profiles: how long to wait for each (default 5s)
       --level N        pprof debug level: 0 gzip protobuf for go tool pprof (default);
                        1 or 2 text, saved as <profile>.txt (cpu is always protobuf)

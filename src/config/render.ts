@@ -44,6 +44,7 @@ export function renderConfig(config: Config): string {
     via: c.via,
     cpu_duration: formatDuration(c.cpuDurationMs),
     timeout: formatDuration(c.timeoutMs),
+    allocs_window: formatDuration(c.allocsWindowMs),
     max_concurrent: c.maxConcurrent,
     limit: { count: c.limit.count, window: formatDuration(c.limit.windowMs) },
     max_profile_size: formatSize(c.maxProfileBytes),

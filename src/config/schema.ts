@@ -44,7 +44,8 @@ import type { Bounds, Ctx, SchemaContext } from './fields.js';
 import { checkPath, closestPath, numericPaths, type MonitorDoc } from '../trigger/monitor-fields.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
-export const PROFILE_NAMES = ['cpu', 'allocs', 'heap', 'goroutine', 'block', 'mutex', 'threadcreate'] as const;
+// allocs_delta: what was allocated during capture.allocs_window (allocs is cumulative since the server started).
+export const PROFILE_NAMES = ['cpu', 'allocs', 'heap', 'goroutine', 'block', 'mutex', 'threadcreate', 'allocs_delta'] as const;
 export const TRIGGER_METRICS = ['cpu', 'cpu_per_core', 'mem', 'mem_of_limit'] as const;
 export const CAPTURE_VIAS = ['auto', 'system_account', 'prof_port'] as const;
 
@@ -615,6 +616,9 @@ function capture() {
       .describe('auto: the system account when configured and the server supports the profile, else prof_url; or force system_account or prof_port'),
     cpu_duration: duration({ min: SECOND, max: 5 * MINUTE }).prefault('5s').describe('length of a CPU profile: 1s to 5m; at most 15s through the system account'),
     timeout: duration({ gt: 0, max: MAX_TIMER_MS }).prefault('10s').describe('time allowed for a non-CPU profile; added to cpu_duration for a CPU profile'),
+    allocs_window: duration({ min: SECOND, max: 5 * MINUTE })
+      .prefault('10s')
+      .describe('window of the allocs_delta profile (what was allocated in it): 1s to 5m (rounded to whole seconds through prof_port, whose request may take the window plus timeout)'),
     max_concurrent: num({ integer: true, min: 1, max: 64 }).prefault(4).describe('profile requests in flight across all servers'),
     limit: section({
       count: num({ integer: true, min: 1 }).prefault(12).describe('most incidents in any window, all servers together'),
@@ -860,6 +864,7 @@ function toConfig(file: string, v: Parsed) {
       via: v.capture.via,
       cpuDurationMs: v.capture.cpu_duration,
       timeoutMs: v.capture.timeout,
+      allocsWindowMs: v.capture.allocs_window,
       maxConcurrent: v.capture.max_concurrent,
       limit: { count: v.capture.limit.count, windowMs: v.capture.limit.window },
       maxProfileBytes: v.capture.max_profile_size,

@@ -13,6 +13,7 @@ import { readProfile, type ProfileData } from './pprof-reader.js';
 import { summarizeProfile } from './pprof-summary.js';
 import type { JobInput, WorkerJob, WorkerReply, WorkerResults } from './profile-worker.js';
 import { buildTop } from './top.js';
+import { allocsDelta } from './delta.js';
 
 const KEEP_DECODED = 2;
 const decoded: { key: string; profile: ProfileData }[] = [];
@@ -48,6 +49,10 @@ const operations: Operations = {
   growth: async (job) => {
     const before = await load(job.other);
     return growthSince(before, await load(job.input));
+  },
+  delta: async (job) => {
+    const bytes = async (i: JobInput): Promise<Uint8Array> => (i.kind === 'bytes' ? i.bytes : readFile(i.path));
+    return allocsDelta(job.other === undefined ? undefined : await bytes(job.other), await bytes(job.input), job.windowMs);
   },
 };
 

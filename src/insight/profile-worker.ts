@@ -39,6 +39,7 @@ export type WorkerJob = { id: number; input: JobInput } & (
   | { op: 'top'; head: AnswerHead; sampleType: string | undefined; limit: number }
   | { op: 'compare'; other: JobInput; base: AnswerHead; target: AnswerHead; sampleType: string | undefined; minShare: number }
   | { op: 'growth'; other: JobInput }
+  | { op: 'delta'; other: JobInput | undefined; windowMs: number }
 );
 
 /** What each operation answers: flamegraph, top and compare as the JSON text of the API's body. */
@@ -48,6 +49,8 @@ export interface WorkerResults {
   top: string;
   compare: string;
   growth: GrowthChange[];
+  /** allocs_delta: the gzip protobuf of `input` minus `other` (see insight/delta.ts). */
+  delta: Uint8Array;
 }
 
 export type WorkerReply =
@@ -165,6 +168,16 @@ export class ProfileWorker {
   /** The functions whose share grew since `before` (see growthSince); rejects like flamegraph(). */
   growth(before: ProfileInput, after: ProfileInput, j: JobOptions = {}): Promise<GrowthChange[]> {
     return this.#submit('growth', [after, before], (id, [a, b]) => ({ id, input: a, other: b, op: 'growth' }), j);
+  }
+
+  /**
+   * `after` minus `before`, two cumulative `allocs` snapshots taken `windowMs` apart, as the gzip protobuf of
+   * allocs_delta.pb.gz (see allocsDelta in delta.ts); without `before`, `after` is already a delta (Go's) and
+   * only gets its default sample type. Rejects like summarize().
+   */
+  allocsDelta(before: ProfileInput | undefined, after: ProfileInput, windowMs: number, j: JobOptions = {}): Promise<Uint8Array> {
+    const inputs: [ProfileInput, ...ProfileInput[]] = before === undefined ? [after] : [after, before];
+    return this.#submit('delta', inputs, (id, [a, b]) => ({ id, input: a, other: before === undefined ? undefined : b, op: 'delta', windowMs }), j);
   }
 
   #submit<K extends keyof WorkerResults>(

@@ -222,7 +222,7 @@ describe('capture: clear failures', () => {
   });
 
   const usage: [string, string[], RegExp][] = [
-    ['an unknown profile', ['capture', 'cpu', 'bogus'], /^nats-autoprof: unknown profile "bogus"; valid profiles: cpu allocs heap goroutine block mutex threadcreate$/m],
+    ['an unknown profile', ['capture', 'cpu', 'bogus'], /^nats-autoprof: unknown profile "bogus"; valid profiles: cpu allocs heap goroutine block mutex threadcreate allocs_delta$/m],
     ['a 20s CPU profile', ['capture', 'cpu', '--timeout', '20s'], /--timeout 20s: for cpu, --timeout is the profile's length and must be between 1s and 15s/],
     ['no profile', ['capture'], /name at least one profile/],
   ];

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { parseWebhook } from '../../../src/api/alertmanager.js';
 import { BadRequest, parseCaptureBody } from '../../../src/api/bodies.js';
 
-const PROFILES = 'cpu, allocs, heap, goroutine, block, mutex, threadcreate';
+const PROFILES = 'cpu, allocs, heap, goroutine, block, mutex, threadcreate, allocs_delta';
 
 function refused(f: () => unknown): string {
   try {

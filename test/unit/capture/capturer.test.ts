@@ -103,6 +103,7 @@ const baseConfig: CaptureConfig = {
   via: 'prof_port',
   cpuDurationMs: 1_000,
   timeoutMs: 2_000,
+  allocsWindowMs: 1_000,
   maxConcurrent: 2,
   limit: { count: 3, windowMs: 3_600_000 },
   maxProfileBytes: 1024 * 1024,

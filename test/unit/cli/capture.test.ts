@@ -99,8 +99,8 @@ describe('capture arguments', () => {
   });
 
   const bad: [string, string[], string | RegExp, Record<string, string>?][] = [
-    ['an unknown profile', ['cpu', 'Heap', ...SERVER], 'unknown profile "Heap"; valid profiles: cpu allocs heap goroutine block mutex threadcreate'],
-    ['no profile', [...SERVER], 'name at least one profile: nats-autoprof capture <profile>... (valid profiles: cpu allocs heap goroutine block mutex threadcreate)'],
+    ['an unknown profile', ['cpu', 'Heap', ...SERVER], 'unknown profile "Heap"; valid profiles: cpu allocs heap goroutine block mutex threadcreate allocs_delta'],
+    ['no profile', [...SERVER], 'name at least one profile: nats-autoprof capture <profile>... (valid profiles: cpu allocs heap goroutine block mutex threadcreate allocs_delta)'],
     ['a 20s cpu profile', ['cpu', '--timeout', '20s', ...SERVER], "--timeout 20s: for cpu, --timeout is the profile's length and must be between 1s and 15s (PROFILEZ refuses other lengths)"],
     ['a 500ms cpu profile', ['allocs', 'cpu', '--timeout', '500ms', ...SERVER], /^--timeout 500ms: for cpu/],
     ['a timeout that is not a duration', ['heap', '--timeout', 'soon', ...SERVER], /^--timeout: "soon" is not a duration/],
