@@ -34,7 +34,7 @@ function setup(answers: GateAnswer[]) {
   const events: string[] = [];
   const capturer = new Capturer({
     config: { via: 'prof_port', cpuDurationMs: 1_000, timeoutMs: 2_000, maxConcurrent: 2, limit: { count: 1, windowMs: 3_600_000 }, maxProfileBytes: 1 << 20 },
-    retention: { maxIncidentsPerServer: 100, maxTotalSizeBytes: 1e12, maxAgeMs: 1e12, intervalMs: 600_000 },
+    retention: { maxIncidentsPerServer: 100, maxTotalSizeBytes: 1e12, maxAgeMs: 1e12 },
     store,
     systemAccount: undefined,
     pprof: {
