@@ -16,8 +16,12 @@ export class CoordinationError extends AutoprofError {
     super(message, {}, options);
     this.kind = kind;
   }
+  /**
+   * Restarting cannot fix these. "JetStream not enabled" for an ordinary account is not counted: a server
+   * answers so for a moment after a connection is made or a cluster forms, and an operator may enable it.
+   */
   get permanent(): boolean {
-    return this.kind !== 'unavailable';
+    return this.kind === 'system_account' || this.kind === 'incompatible_bucket';
   }
 }
 

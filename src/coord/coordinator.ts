@@ -137,7 +137,8 @@ export class Coordinator {
     while (!this.#stopping) {
       await this.#beat();
       if (this.#stopping) break;
-      await sleep(this.#o.config.heartbeatMs, this.#wake.signal);
+      // Until the first member list, try again sooner: the replica watches nothing meanwhile.
+      await sleep(this.#haveView ? this.#o.config.heartbeatMs : Math.min(this.#o.config.heartbeatMs, 250), this.#wake.signal);
     }
   }
 
@@ -190,7 +191,9 @@ export class Coordinator {
       this.#problem = problem;
       const wasAvailable = this.#available;
       this.#available = false;
-      if (!this.#outageLogged || wasAvailable) {
+      // A first heartbeat may fail for a moment after connecting; an outage is one that lasts (or a real problem).
+      const settling = !this.#haveView && !problem.permanent && performance.now() - this.#startedAt < this.#o.config.timeoutMs;
+      if (!settling && (!this.#outageLogged || wasAvailable)) {
         this.#outageLogged = true;
         const level = problem.permanent ? 'error' : 'warn';
         this.#o.log[level](
