@@ -5,6 +5,7 @@
  * doing only an undici GET and JSON.parse (bench/lib/baseline-poll.mjs).
  *
  *   node --import tsx bench/polling.ts [--n 3,10,100,1000,5000] [--duration 60] [--smoke] [--cpu-prof DIR] [--field-rules]
+ * --max-in-flight K: the daemon's poll.max_in_flight.
  * --field-rules: five rules on varz fields per server (two rates, one escalating) instead of the two fleet rules.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -94,6 +95,7 @@ async function daemonPhase(
     intervalMs,
     timeoutMs: intervalMs,
     ...(o.fieldRules ? { triggers: FIELD_RULES } : {}),
+    maxInFlight: o.maxInFlight,
   });
   const d = await BenchDaemon.start({ config, dir, cpuProfDir: o.cpuProf, readyTimeoutMs: 120_000 });
   let scraper: Scraper | undefined;
@@ -152,7 +154,8 @@ export async function polling(o: BenchOptions): Promise<BenchResult> {
   const notes: string[] = [
     `interval 1 s, timeout 1 s, ${durationS} s measured per phase after ${warmupS} s warm-up; /metrics scraped every ${o.scrapeMs / 1000} s; ` +
       `baseline's first polls ${o.baselineSpread ? 'spread over one interval' : 'all at once'}` +
-      (o.fieldRules ? '; daemon rules: five on varz fields (--field-rules)' : ''),
+      (o.fieldRules ? '; daemon rules: five on varz fields (--field-rules)' : '') +
+      (o.maxInFlight ? `; daemon poll.max_in_flight: ${o.maxInFlight}` : ''),
   ];
   for (const n of ns) {
     const c = `N=${n}`;

@@ -6,7 +6,7 @@
  *   node --import tsx bench/run.ts --smoke         # tiny N, a few seconds each (what CI runs)
  *   node --import tsx bench/run.ts --only polling,footprint --duration 20 --json out.json
  *
- * Each benchmark also runs alone: node --import tsx bench/<polling|fleet|detection|capture-memory|footprint|capture-lateness|store-index|server-cost>.ts
+ * Each benchmark also runs alone: node --import tsx bench/<polling|fleet|detection|capture-memory|footprint|capture-lateness|store-index|server-cost|flamegraph>.ts
  * (--help: the flags and their defaults)
  * Flags: --smoke, --n 100,1000, --duration S, --trials K, --scrape S (0: no Prometheus-like scrapes),
  * --named (servers get names in the config), --baseline-spread (the baseline spreads its first polls over one
@@ -20,6 +20,7 @@ import { captureLateness } from './capture-lateness.js';
 import { captureMemory } from './capture-memory.js';
 import { detection } from './detection.js';
 import { fleet } from './fleet.js';
+import { flamegraph } from './flamegraph.js';
 import { footprint } from './footprint.js';
 import { killAll } from './lib/children.js';
 import { log, machine, notes, parseOptions, table, type BenchOptions, type BenchResult } from './lib/report.js';
@@ -36,6 +37,7 @@ export const BENCHMARKS: Record<string, (o: BenchOptions) => Promise<BenchResult
   'capture-lateness': captureLateness,
   'store-index': storeIndex,
   'server-cost': serverCost,
+  flamegraph,
 };
 
 async function main(): Promise<number> {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every test file under test/ with node's test runner (Node 20 does not expand globs itself).
-// Usage: node scripts/run-tests.mjs [unit|integration|<path>...]
+// Usage: node scripts/run-tests.mjs [unit|integration|browser|<path>...]
 // Every test has a 240 s limit: a hang fails with its name instead of holding CI.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -21,7 +21,7 @@ function find(dir) {
 const args = process.argv.slice(2);
 let files;
 if (args.length === 0) files = find(join(root, 'test'));
-else files = args.flatMap((a) => (['unit', 'integration'].includes(a) ? find(join(root, 'test', a)) : [resolve(a)]));
+else files = args.flatMap((a) => (['unit', 'integration', 'browser'].includes(a) ? find(join(root, 'test', a)) : [resolve(a)]));
 files.sort();
 if (files.length === 0) {
   console.error('no test files found');

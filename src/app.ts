@@ -6,8 +6,11 @@
  */
 import { systemClock, type Clock } from './clock.js';
 import type { Config, ServerConfig } from './config/types.js';
+import { uiRoutes } from './api/ui-routes.js';
 import { HttpServer } from './api/http-server.js';
 import { apiRoutes } from './api/routes.js';
+import { viewerDataRoutes } from './api/viewer-data-routes.js';
+import { insightRoutes } from './api/insight-routes.js';
 import { Capturer } from './capture/capturer.js';
 import { isLoopbackUrl, PprofClient } from './capture/http-pprof.js';
 import { SystemAccount } from './capture/nats-connection.js';
@@ -15,13 +18,17 @@ import { Coordinator } from './coord/coordinator.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/registry.js';
 import { ProfileWorker } from './insight/profile-worker.js';
+import { changesFinder } from './insight/changes.js';
+import { SUMMARY_MAX_BYTES } from './capture/incident-capture.js';
 import { IncidentStore } from './store/incident-store.js';
+import { incidentPageUrl } from './store/page-url.js';
 import { Flow } from './flow.js';
 import { planReload } from './reload-plan.js';
 import { TriggerEngine } from './trigger/engine.js';
 import { Discovery } from './watch/discovery.js';
 import { Inventory, type WatchedServer } from './watch/inventory.js';
 import { HttpPoller } from './watch/poller.js';
+import { SampleRings } from './watch/sample-ring.js';
 import { VarzClient } from './watch/varz.js';
 
 export interface AppOptions {
@@ -34,6 +41,7 @@ export class App {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly inventory = new Inventory();
+  readonly samples: SampleRings;
   readonly metrics: Metrics;
   readonly engine: TriggerEngine;
   readonly store: IncidentStore;
@@ -57,9 +65,11 @@ export class App {
     this.#log = o.log;
     this.#clock = o.clock ?? systemClock;
     this.engine = new TriggerEngine(config.triggers);
+    this.samples = new SampleRings({ historyMs: config.ui.historyMs });
     // Per-server series are read from the inventory and the engine at each scrape, not written per poll.
     this.metrics = new Metrics({ servers: () => this.inventory.values(), rules: () => this.engine.firing() });
-    this.store = new IncidentStore({ dir: config.storage.dir, log: this.#log.child({ component: 'store' }), clock: this.#clock });
+    // An incident's manifest links its viewer page when http.external_url is set (read at each commit: a reload applies).
+    this.store = new IncidentStore({ dir: config.storage.dir, log: this.#log.child({ component: 'store' }), clock: this.#clock, pageUrl: (id) => incidentPageUrl(this.#config.http.externalUrl, id) });
     this.#varz = new VarzClient();
     this.#poller = new HttpPoller({
       client: this.#varz,
@@ -115,6 +125,7 @@ export class App {
       log: this.#log.child({ component: 'capture' }),
       clock: this.#clock,
       summarize: (input) => this.#profiles.summarize(input, 10),
+      changes: changesFinder({ store: this.store, worker: this.#profiles, maxBytes: SUMMARY_MAX_BYTES, log: this.#log.child({ component: 'capture' }) }),
     });
     this.#flow = new Flow({
       inventory: this.inventory,
@@ -124,6 +135,7 @@ export class App {
       clock: this.#clock,
       config: () => this.#config,
       submit: (req, opts) => this.capturer.submit(req, opts),
+      samples: this.samples,
       onForget: (s) => this.capturer.forget(s.key),
       owns: this.#coord ? (key) => (this.#coord as Coordinator).owns(key) : undefined,
     });
@@ -134,7 +146,7 @@ export class App {
       auth: () => this.#config.http.auth,
       log: this.#log.child({ component: 'http' }),
       onRequest: (route, code) => this.metrics.apiRequests.inc({ route, code: String(code) }),
-      routes: apiRoutes({
+      routes: [...uiRoutes(), ...insightRoutes({ store: this.store, profiles: this.#profiles, cacheSizeBytes: config.ui.cacheSizeBytes }), ...apiRoutes({
         inventory: this.inventory,
         engine: this.engine,
         store: this.store,
@@ -145,7 +157,7 @@ export class App {
         config: () => this.#config,
         readiness: () => this.#readiness(),
         systemAccount: () => (this.#sys === undefined ? 'none' : this.#sys.connected ? 'up' : 'down'),
-      }),
+      }), ...viewerDataRoutes({ inventory: this.inventory, samples: this.samples, clock: this.#clock, config: () => this.#config })],
     });
   }
 
@@ -268,6 +280,7 @@ export class App {
     this.#config = prevCoord === undefined ? effective : { ...effective, coordination: prevCoord };
     this.#log.level = next.log.level;
     this.engine.setTriggers(next.triggers);
+    this.samples.setHistory(this.#config.ui.historyMs);
     this.capturer.updateConfig(next.capture, next.storage.retention);
     this.#applyServers(next.servers);
     if (this.#config.systemAccount?.discover) {

@@ -12,11 +12,13 @@ import type { Clock } from './clock.js';
 import type { Config } from './config/types.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics/registry.js';
+import { incidentPageUrl } from './store/page-url.js';
 import type { Decision, TriggerEngine } from './trigger/engine.js';
 import type { DiscoveryRound } from './watch/discovery.js';
 import type { StatszReading } from './watch/fleet.js';
 import type { Inventory, Reading, WatchedServer } from './watch/inventory.js';
 import type { PollResult } from './watch/poller.js';
+import type { SampleRings } from './watch/sample-ring.js';
 
 export interface FlowOptions {
   inventory: Inventory;
@@ -28,6 +30,8 @@ export interface FlowOptions {
   config: () => Config;
   /** Hands a request to the capturer; admission is decided at once. */
   submit: (req: CaptureRequest, opts: { countSkip: boolean }) => SubmitResult;
+  /** Recent cpu/mem per server for the viewer: fed with every reading the inventory gets, freed with the server. */
+  samples?: SampleRings;
   /** Called for every server that stops being watched (after the flow dropped its rule state). */
   onForget?: (s: WatchedServer) => void;
   /** Replicas (src/coord/): whether this replica owns a discovered server (by key); absent: it owns all. */
@@ -76,6 +80,7 @@ export class Flow {
   forget(s: WatchedServer): void {
     const { engine, inventory, metrics, log } = this.#o;
     engine.forget(s.key);
+    this.#o.samples?.delete(s.key);
     // Series are per label: keep them while another watched entry still carries the same name.
     if (!inventory.byLabel(s.label)) void metrics.forgetServer(s.label);
     this.#o.onForget?.(s);
@@ -91,13 +96,14 @@ export class Flow {
     else this.#missed(r.key, r.error.message, now);
   }
 
-  /** A server answered (HTTP poll or discovery round): inventory, rules. */
+  /** A server answered (HTTP poll or discovery round): inventory, sample ring, rules. */
   #seen(key: string, reading: Reading, now: number, discovered?: { profUrl: string | undefined }): void {
     const change = this.#o.inventory.ok(key, reading, now, discovered);
     const s = this.#o.inventory.get(key);
     if (!change || !s) return;
     if (change.previousLabel !== undefined) void this.#o.metrics.forgetServer(change.previousLabel);
     const v = reading.varz;
+    this.#o.samples?.record(key, now, v.cpu, v.mem);
     if (change.added) this.#o.log.info({ server: s.label, server_id: v.serverId, version: v.version, cluster: v.cluster }, 'discovered server');
     else if (change.stateChanged) this.#o.log.info({ server: s.label, url: s.config?.url, server_id: v.serverId, version: v.version }, 'server is up');
     const decisions = this.#o.engine.observe(key, s.label, { ok: true, varz: v }, now);
@@ -216,7 +222,8 @@ export class Flow {
           `rule ${d.trigger.name} fired on ${s.label}`,
         );
       }
-      this.#o.log.info({ server: s.label, trigger: first.trigger.name, triggers: names, incident: res.id, profiles }, 'capturing');
+      const pageUrl = incidentPageUrl(this.#o.config().http.externalUrl, res.id);
+      this.#o.log.info({ server: s.label, trigger: first.trigger.name, triggers: names, incident: res.id, profiles, ...(pageUrl !== undefined ? { page_url: pageUrl } : {}) }, 'capturing');
       return;
     }
     // Refused: the rules stay armed. Count and log the first refusal of each episode only.

@@ -12,6 +12,7 @@ import { CHECK_HELP, MAIN_HELP, RUN_HELP } from './cli/help.js';
 import { configWarnings, loadConfig } from './config/load.js';
 import { renderConfig } from './config/render.js';
 import { ConfigError, StorageError, UsageError, describeError } from './errors.js';
+import { tuneHeap } from './heap.js';
 import { createLogger, type Logger } from './log.js';
 
 const EXIT_OK = 0;
@@ -62,6 +63,7 @@ async function run(args: string[]): Promise<number> {
   const { values } = parse(args, commonOptions);
   if (values.help) return print(RUN_HELP);
   if (values.version) return print(`${version()}\n`);
+  tuneHeap(process.execArgv, process.env['NODE_OPTIONS'] ?? '');
   const file = configFile(values.config, process.env);
   const config = await loadConfig(file, process.env, missingConfigHint(values.config, process.env));
   const log = createLogger(config.log.level);

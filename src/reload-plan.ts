@@ -29,14 +29,18 @@ export function planReload(prev: Config, next: Config): ReloadPlan {
   if (next.poll.intervalMs !== prev.poll.intervalMs || next.poll.timeoutMs !== prev.poll.timeoutMs || next.poll.maxBodyBytes !== prev.poll.maxBodyBytes || next.poll.maxInFlight !== prev.poll.maxInFlight) {
     restartNeeded.push('poll');
   }
+  // The decoded-profile cache is sized when the profile worker starts; ui.history applies at once (the sample
+  // rings are re-bucketed, keeping their points).
+  if (next.ui.cacheSizeBytes !== prev.ui.cacheSizeBytes) restartNeeded.push('ui.cache_size');
   // Keep what cannot change without a restart; apply everything else.
   const effective: Config = {
     ...next,
-    http: { ...prev.http, auth: next.http.auth },
+    http: { ...prev.http, auth: next.http.auth, externalUrl: next.http.externalUrl },
     poll: prev.poll,
     // Discovery settings (discover, select, stall, forget_after, prof_urls) apply at once; the connection does not.
     systemAccount: sameConnection ? next.systemAccount : prev.systemAccount,
     storage: { ...next.storage, dir: prev.storage.dir },
+    ui: { ...next.ui, cacheSizeBytes: prev.ui.cacheSizeBytes },
   };
   return { restartNeeded, effective, sameConnection };
 }

@@ -39,6 +39,8 @@ export function daemonConfig(o: {
   level?: string;
   /** Replaces the default `storage: { dir: "{{DIR}}/profiles" }` line. */
   storage?: string;
+  /** poll.max_in_flight (omitted: the daemon's default). */
+  maxInFlight?: number | undefined;
 }): string {
   const servers =
     o.servers.length === 0
@@ -48,7 +50,7 @@ export function daemonConfig(o: {
           .join('\n')}\n`;
   return `log: { level: ${o.level ?? 'info'} }
 http: { listen: "127.0.0.1:{{PORT}}" }
-poll: { interval: ${ms(o.intervalMs)}, timeout: ${ms(o.timeoutMs)} }
+poll: { interval: ${ms(o.intervalMs)}, timeout: ${ms(o.timeoutMs)}${o.maxInFlight ? `, max_in_flight: ${o.maxInFlight}` : ''} }
 ${o.storage ?? 'storage: { dir: "{{DIR}}/profiles" }'}
 ${servers}${o.triggers ?? FLEET_RULES}${o.extra ?? ''}`;
 }

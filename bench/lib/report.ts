@@ -64,6 +64,8 @@ export interface BenchOptions {
   before: string | undefined;
   /** polling: the daemon runs five rules on varz fields (bench/lib/config.ts FIELD_RULES) instead of the two fleet rules. */
   fieldRules?: boolean;
+  /** polling: the daemon's `poll.max_in_flight` (default: the daemon's own). */
+  maxInFlight?: number | undefined;
 }
 
 /** The shared flags of every benchmark (and bench/run.ts): parseArgs spec, default and one line of help. */
@@ -81,6 +83,7 @@ const OPTIONS: { name: string; type: 'string' | 'boolean'; short?: string; arg?:
   { name: 'node-args', type: 'string', arg: '"..."', default: 'none', help: 'extra node flags for the daemon' },
   { name: 'before', type: 'string', arg: 'PATH', default: 'none', help: 'capture-lateness, store-index: a built checkout of the earlier code, measured in the same run' },
   { name: 'field-rules', type: 'boolean', default: 'off', help: 'polling: five rules on varz fields per server (two rates, one escalating) instead of the two fleet rules' },
+  { name: 'max-in-flight', type: 'string', arg: 'K', default: "the daemon's (128)", help: 'polling: the daemon\'s poll.max_in_flight' },
   { name: 'only', type: 'string', arg: 'A,B', default: 'all', help: 'run.ts: the benchmarks to run' },
   { name: 'json', type: 'string', arg: 'FILE', default: 'none', help: 'also write the results as JSON' },
   { name: 'quiet', type: 'boolean', default: 'off', help: 'no progress lines on stderr' },
@@ -145,6 +148,7 @@ export function parseOptions(argv = process.argv.slice(2)): BenchOptions {
     baselineSpread: values['baseline-spread'] === true,
     before: str('before'),
     fieldRules: values['field-rules'] === true,
+    maxInFlight: str('max-in-flight') !== undefined ? Number(str('max-in-flight')) : undefined,
   };
 }
 

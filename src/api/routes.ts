@@ -7,11 +7,13 @@ import type { Capturer, SubmitResult } from '../capture/capturer.js';
 import { choosePath, type SystemAccountState } from '../capture/paths.js';
 import { targetOf, type CaptureRequest } from '../capture/request.js';
 import type { Clock } from '../clock.js';
-import type { Config, ProfileName, Selector } from '../config/types.js';
+import { PROFILE_NAMES, type Config, type ProfileName, type Selector } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { IncidentStore } from '../store/incident-store.js';
+import type { IncidentFilter, IncidentStore } from '../store/incident-store.js';
+import type { IncidentManifest, IncidentReason } from '../store/manifest.js';
 import { parseIncidentId } from '../store/naming.js';
+import { incidentPageUrl } from '../store/page-url.js';
 import type { LastFiring, TriggerEngine } from '../trigger/engine.js';
 import { inCooldown, nextFireAt } from '../trigger/rules.js';
 import { selects } from '../watch/fleet.js';
@@ -68,6 +70,44 @@ function lastFiringView(f: LastFiring | undefined): Record<string, unknown> | nu
   return { at: iso(f.at), outcome: 'refused', incident: null, reason: f.reason, message: f.message };
 }
 
+const REASONS: readonly IncidentReason[] = ['trigger', 'manual', 'alert'];
+const STATUSES: readonly IncidentManifest['status'][] = ['ok', 'partial', 'failed'];
+/** A trigger's name as the config allows it (src/config/schema.ts). */
+const RULE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/**
+ * The list filters of GET /api/v1/incidents (an empty value does not filter); 400 naming the parameter and
+ * what it allows. A rule name need not be configured now: old incidents keep the names of removed rules.
+ */
+function incidentFilter(query: URLSearchParams): IncidentFilter {
+  const get = (name: string): string | undefined => {
+    const v = query.get(name);
+    return v === null || v === '' ? undefined : v;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[]): T | undefined => {
+    const v = get(name);
+    if (v === undefined || (allowed as readonly string[]).includes(v)) return v as T | undefined;
+    throw new HttpError(400, `"${name}" must be one of ${allowed.join(', ')}; got ${JSON.stringify(v.slice(0, 100))}`);
+  };
+  const trigger = get('trigger');
+  if (trigger !== undefined && !RULE_NAME.test(trigger)) {
+    throw new HttpError(400, `"trigger" must be a rule name (lower-case letters, digits and "-", at most 63); got ${JSON.stringify(trigger.slice(0, 100))}`);
+  }
+  return {
+    server: query.get('server') ?? undefined,
+    reason: oneOf('reason', REASONS),
+    trigger,
+    status: oneOf('status', STATUSES),
+    profile: oneOf('profile', PROFILE_NAMES),
+  };
+}
+
+/** `{ page_url }` of an incident when http.external_url is set, else nothing (answers look as they always have). */
+function pageUrlOf(config: Config, id: string): { page_url?: string } {
+  const url = incidentPageUrl(config.http.externalUrl, id);
+  return url === undefined ? {} : { page_url: url };
+}
+
 /** Maps capturer refusals to HTTP codes: 409 busy, 429 limit, 422 unsupported. */
 function refusalStatus(reason: string): number {
   return reason === 'limit' ? 429 : reason === 'busy' ? 409 : 422;
@@ -111,17 +151,19 @@ export function apiRoutes(d: ApiDeps): Route[] {
       return { server: s.label, r: d.capturer.submit(req) };
     });
     for (const { server, r } of results) {
-      if (r.accepted) d.log.info({ server, incident: r.id, profiles, via: 'api' }, 'manual capture started');
+      if (r.accepted) d.log.info({ server, incident: r.id, profiles, via: 'api', ...pageUrlOf(config, r.id) }, 'manual capture started');
     }
     const accepted = results.filter((x): x is { server: string; r: Extract<SubmitResult, { accepted: true }> } => x.r.accepted);
     const refused = results.filter((x): x is { server: string; r: Extract<SubmitResult, { accepted: false }> } => !x.r.accepted);
     if (o.server !== undefined) {
       const only = results[0] as (typeof results)[number];
-      if (only.r.accepted) return json(202, { id: only.r.id, server: only.server, profiles, status: 'capturing', url: `/api/v1/incidents/${encodeURIComponent(only.r.id)}` });
+      if (only.r.accepted) {
+        return json(202, { id: only.r.id, server: only.server, profiles, status: 'capturing', url: `/api/v1/incidents/${encodeURIComponent(only.r.id)}`, ...pageUrlOf(config, only.r.id) });
+      }
       return json(refusalStatus(only.r.reason), { error: only.r.message, reason: only.r.reason });
     }
     const body2 = {
-      incidents: accepted.map((x) => ({ server: x.server, id: x.r.id })),
+      incidents: accepted.map((x) => ({ server: x.server, id: x.r.id, ...pageUrlOf(config, x.r.id) })),
       skipped: refused.map((x) => ({ server: x.server, reason: x.r.reason, message: x.r.message })),
     };
     if (accepted.length > 0) return json(202, body2);
@@ -177,7 +219,7 @@ export function apiRoutes(d: ApiDeps): Route[] {
           { alert: a.name, fingerprint: a.fingerprint, server: hit.label, incident: recent.id, triggers: recent.triggers },
           'alert answered with the incident a rule captured',
         );
-        return { fingerprint: a.fingerprint, alert: a.name, server: hit.label, result: 'already_captured', id: recent.id, triggers: recent.triggers };
+        return { fingerprint: a.fingerprint, alert: a.name, server: hit.label, result: 'already_captured', id: recent.id, triggers: recent.triggers, ...pageUrlOf(config, recent.id) };
       }
       const r = d.capturer.submit({
         target: targetOf(hit.s),
@@ -192,8 +234,8 @@ export function apiRoutes(d: ApiDeps): Route[] {
       }
       alertSeen.set(a.fingerprint, now);
       count('captured');
-      d.log.info({ alert: a.name, fingerprint: a.fingerprint, server: hit.label, incident: r.id }, 'alert capture started');
-      return { fingerprint: a.fingerprint, alert: a.name, server: hit.label, result: 'captured', id: r.id };
+      d.log.info({ alert: a.name, fingerprint: a.fingerprint, server: hit.label, incident: r.id, ...pageUrlOf(config, r.id) }, 'alert capture started');
+      return { fingerprint: a.fingerprint, alert: a.name, server: hit.label, result: 'captured', id: r.id, ...pageUrlOf(config, r.id) };
     });
     // One line per payload, not one per alert (a payload can name 10,000 unknown servers).
     const note = unknownLog.note(unknown, config.alerts.labels);
@@ -292,10 +334,11 @@ export function apiRoutes(d: ApiDeps): Route[] {
           if (!parseIncidentId(before)) throw new HttpError(400, '"before" must be an incident id (the "next" value of the previous page)');
           beforeKey = before;
         }
-        const server = query.get('server') ?? undefined;
-        // From the store's index: only this page's incidents are looked at, no manifest is parsed.
-        const page = await d.store.page({ ...(server !== undefined ? { server } : {}), ...(beforeKey !== undefined ? { before: beforeKey } : {}), limit });
+        const filter = incidentFilter(query);
+        // From the store's index (filters included): only this page's directories are looked at, no manifest is parsed.
+        const page = await d.store.page({ ...filter, ...(beforeKey !== undefined ? { before: beforeKey } : {}), limit });
         if (!page) throw new HttpError(404, `unknown incident "${beforeKey}"`);
+        const externalUrl = d.config().http.externalUrl;
         return json(200, {
           incidents: page.incidents.map((e) => ({
             id: e.id,
@@ -309,6 +352,8 @@ export function apiRoutes(d: ApiDeps): Route[] {
             finished_at: e.summary?.finishedAt ?? null,
             bytes: e.bytes,
             files: e.summary?.files ?? [],
+            profiles: e.summary?.profiles ?? [],
+            page_url: incidentPageUrl(externalUrl, e.id) ?? null,
           })),
           next: page.next,
         });

@@ -14,7 +14,8 @@ import type { IncidentManifest, ProfileResult } from '../store/manifest.js';
 import { incidentDirName, incidentId, serverDirName } from '../store/naming.js';
 import type { RetentionPolicy } from '../store/retention.js';
 import type { PprofClient } from './http-pprof.js';
-import { buildManifest, captureProfile, failedProfile, type Summarize } from './incident-capture.js';
+import type { FindChanges } from '../insight/changes.js';
+import { buildManifest, captureProfile, describeChanges, failedProfile, type Summarize } from './incident-capture.js';
 import { choosePath, type Path } from './paths.js';
 import { parseProfilezReply, profilezRequest, profilezSubject } from './profilez.js';
 import type { CaptureRequest } from './request.js';
@@ -37,6 +38,8 @@ export interface CapturerOptions {
   clock: Clock;
   /** Summarises a captured profile off the event loop (App passes its ProfileWorker). */
   summarize: Summarize;
+  /** What grew since the previous incident of the server (manifest `profiles[].changes`). */
+  changes?: FindChanges;
   /**
    * Asked before an admitted incident writes anything (replicas: the fleet-wide lease and limit, src/coord/).
    * A refusal drops the incident: nothing is written, the skip is counted with the gate's reason.
@@ -273,11 +276,13 @@ export class Capturer {
       storageFailed: storageFailure !== undefined,
     });
     let path: string | undefined;
+    let pageUrl: string | undefined;
     if (writer && storageFailure === undefined) {
       try {
         const c = await writer.commit(manifest);
         manifest.id = c.id;
         path = c.path;
+        pageUrl = c.pageUrl;
       } catch (err) {
         storageFailure = describeError(err);
         manifest.status = 'failed';
@@ -291,6 +296,7 @@ export class Capturer {
       metrics.storageErrors.inc();
       log.error({ server: label, incident: manifest.id, err: storageFailure }, 'incident could not be written');
     } else {
+      const grew = describeChanges(results);
       log.info(
         {
           server: label,
@@ -299,10 +305,12 @@ export class Capturer {
           trigger: req.trigger?.name,
           value: req.trigger?.value,
           path,
+          ...(pageUrl !== undefined ? { page_url: pageUrl } : {}),
           status: manifest.status,
           profiles: results.map((r) => ({ name: r.name, file: r.file, top: r.top[0]?.function ?? null, error: r.error })),
+          ...(grew ? { grew } : {}),
         },
-        `incident written: ${path}`,
+        `incident written: ${path}${grew ? `; grew since the previous incident: ${grew}` : ''}`,
       );
       this.#schedulePrune();
     }
@@ -369,6 +377,7 @@ export class Capturer {
       signal,
       clock,
       summarize: this.#summarize,
+      changes: this.#o.changes,
       log,
     });
     const seconds = (performance.now() - started) / 1000;

@@ -26,6 +26,7 @@ export function renderConfig(config: Config): string {
   const doc: Record<string, Plain> = {
     log: { level: config.log.level },
     http: renderHttp(config.http),
+    ui: { history: formatDuration(config.ui.historyMs), cache_size: formatSize(config.ui.cacheSizeBytes) },
     poll: {
       interval: formatDuration(config.poll.intervalMs),
       timeout: formatDuration(config.poll.timeoutMs),
@@ -85,6 +86,7 @@ function renderHttp(h: Config['http']): Plain {
   auth['metrics'] = h.auth.metrics;
   const out: Record<string, Plain> = { listen: h.listen, auth };
   if (h.tls !== undefined) out['tls'] = { cert: h.tls.cert, key: h.tls.key };
+  if (h.externalUrl !== undefined) out['external_url'] = h.externalUrl;
   return out;
 }
 

@@ -220,6 +220,9 @@ function http(c: SchemaContext) {
     listen: listenAddress().prefault('0.0.0.0:9745').describe('address of /metrics, /healthz, /readyz and /api/v1: host:port, [ipv6]:port or :port'),
     auth: auth.prefault({}).describe('bearer token of the HTTP API'),
     tls: httpTls.optional().describe('serve HTTPS with this certificate'),
+    external_url: httpUrl('https://autoprof.example.com')
+      .optional()
+      .describe("the daemon's address as users reach it (behind a proxy, say): log lines, manifests and API answers then link each incident's page, `<external_url>/ui/#/incidents/<id>`"),
   });
 }
 
@@ -637,6 +640,20 @@ function storage(c: SchemaContext) {
   });
 }
 
+/**
+ * The incident viewer's data: how much recent CPU/memory per server is kept in memory (the ring is a fixed
+ * number of buckets per server whatever the history, so a longer history coarsens it, it does not grow it),
+ * and the bound on the decoded-profile cache.
+ */
+function ui() {
+  return section({
+    history: duration({ min: MINUTE, max: 24 * 60 * MINUTE })
+      .prefault('10m')
+      .describe('recent CPU and memory kept per server for the viewer (GET /api/v1/servers/{name}/samples), in 120 buckets: 1m to 1d'),
+    cache_size: size({ min: MiB, max: 4 * 1024 * MiB }).prefault('64MiB').describe("bound on the viewer's cache of decoded profiles: 1MiB to 4GiB"),
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The whole document
 
@@ -648,6 +665,7 @@ export function root(c: SchemaContext) {
         .prefault({})
         .describe('logging'),
       http: http(c).prefault({}).describe('the HTTP listener: metrics, health and the API'),
+      ui: ui().prefault({}).describe('the incident viewer (/ui/) and its data'),
       poll: poll(c).prefault({}).describe('reading /varz'),
       shutdown_timeout: duration({ min: 0, max: MAX_TIMER_MS }).prefault('20s').describe('how long SIGTERM waits for captures in progress'),
       servers: servers(c).prefault([]).describe('servers watched through their monitoring port'),
@@ -790,7 +808,9 @@ function toConfig(file: string, v: Parsed) {
       ...v.http.listen,
       auth: { bearerToken: pickSecret(v.http.auth, 'bearer_token'), metrics: v.http.auth.metrics },
       tls: v.http.tls === undefined ? undefined : { cert: v.http.tls.cert, key: v.http.tls.key },
+      externalUrl: v.http.external_url,
     },
+    ui: { historyMs: v.ui.history, cacheSizeBytes: v.ui.cache_size },
     poll: { intervalMs: v.poll.interval, timeoutMs: v.poll.timeout, maxBodyBytes: v.poll.max_body_size, maxInFlight: v.poll.max_in_flight },
     servers: v.servers.map((s) => ({
       url: s.url,

@@ -17,10 +17,10 @@ export const MAX_UNCOMPRESSED_BYTES = 256 * 1024 * 1024;
 /** Name used for samples whose leaf location has no symbol information. */
 const UNKNOWN = '<unknown>';
 
-type Numeric = number | bigint;
+export type Numeric = number | bigint;
 
 /** pprof int64/uint64 fields arrive as number (small) or bigint (large or negative). */
-function num(v: Numeric): number {
+export function num(v: Numeric): number {
   return typeof v === 'bigint' ? Number(BigInt.asIntN(64, v)) : v;
 }
 
@@ -68,7 +68,7 @@ export function decodeProfile(data: Uint8Array): Profile {
   return profile;
 }
 
-function str(profile: Profile, index: Numeric): string {
+export function str(profile: Profile, index: Numeric): string {
   return profile.stringTable.strings[num(index)] ?? '';
 }
 
@@ -85,7 +85,7 @@ export function profileDurationNs(data: Uint8Array): number | undefined {
 }
 
 /** Index of the sample type `go tool pprof` shows by default: `default_sample_type` if set, else the last. */
-function defaultSampleIndex(profile: Profile): number {
+export function defaultSampleIndex(profile: Profile): number {
   const wanted = str(profile, profile.defaultSampleType);
   if (wanted !== '') {
     const i = profile.sampleType.findIndex((t) => str(profile, t.type) === wanted);

@@ -3,8 +3,10 @@
  * protobuf), and the daemon's polls must keep their schedule meanwhile, so it runs in one worker thread
  * (node:worker_threads): started on the first job, one job at a time in order, a bounded queue, a
  * timeout per job (the worker is then terminated and a new one serves the next job), a new worker after
- * a crash, and close() for shutdown. Jobs name an operation (`summarize` today) so that heavier profile
- * work (flame-graph trees, diffs) shares the same thread and lifecycle.
+ * a crash, and close() for shutdown. Jobs name an operation (`summarize` for manifests, `flamegraph`, `top`
+ * and `compare` for the API, `growth` for the capture-time changes), all sharing the thread and lifecycle.
+ * The API's answers come back as JSON text serialised in the thread, so the event loop neither builds
+ * nor stringifies a tree.
  *
  * The thread's code is profile-worker-thread.{js,ts} beside this file: compiled .js under dist/, and .ts
  * under tsx (tests, benchmarks), where the thread first registers tsx's loader itself (a worker's
@@ -12,19 +14,44 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { ProfileSummary } from '../store/manifest.js';
+import type { GrowthChange } from './compare.js';
 import { ProfileDecodeError } from './pprof-summary.js';
+import { SampleTypeError } from './stacks.js';
 
 /** A profile as bytes (copied once and transferred to the thread) or as a file the thread reads itself. */
 export type ProfileInput = Uint8Array | { path: string };
 
-/** What the thread is asked to do (internal protocol between ProfileWorker and profile-worker-thread). */
-export type WorkerJob = {
-  id: number;
-  input: { kind: 'bytes'; bytes: Uint8Array } | { kind: 'path'; path: string };
-} & { op: 'summarize'; topN: number };
+/** Which profile an API answer is about (its first keys). */
+export interface AnswerHead {
+  incident: string;
+  profile: string;
+}
+
+export type JobInput = { kind: 'bytes'; bytes: Uint8Array } | { kind: 'path'; path: string };
+
+/**
+ * What the thread is asked to do (internal protocol between ProfileWorker and profile-worker-thread).
+ * `input` is the profile (the target of a comparison, the new one for growth); `other` the base/previous one.
+ */
+export type WorkerJob = { id: number; input: JobInput } & (
+  | { op: 'summarize'; topN: number }
+  | { op: 'flamegraph'; head: AnswerHead; sampleType: string | undefined; minShare: number }
+  | { op: 'top'; head: AnswerHead; sampleType: string | undefined; limit: number }
+  | { op: 'compare'; other: JobInput; base: AnswerHead; target: AnswerHead; sampleType: string | undefined; minShare: number }
+  | { op: 'growth'; other: JobInput }
+);
+
+/** What each operation answers: flamegraph, top and compare as the JSON text of the API's body. */
+export interface WorkerResults {
+  summarize: ProfileSummary;
+  flamegraph: string;
+  top: string;
+  compare: string;
+  growth: GrowthChange[];
+}
 
 export type WorkerReply =
-  | { id: number; ok: true; result: ProfileSummary }
+  | { id: number; ok: true; result: WorkerResults[keyof WorkerResults] }
   | { id: number; ok: false; error: { name: string; message: string; code?: unknown } };
 
 export type ProfileWorkerErrorKind = 'busy' | 'timeout' | 'crashed' | 'closed' | 'failed';
@@ -56,8 +83,15 @@ interface Pending {
   job: WorkerJob;
   transfer: ArrayBuffer[];
   what: string;
-  resolve: (v: ProfileSummary) => void;
+  timeoutMs: number;
+  resolve: (v: unknown) => void;
   reject: (e: Error) => void;
+}
+
+/** Per-job options of the API and capture-time operations. */
+export interface JobOptions {
+  /** Overrides the worker's timeout for this job (capture-time work must never hold a capture up for long). */
+  timeoutMs?: number;
 }
 
 const HERE = import.meta.url;
@@ -102,30 +136,73 @@ export class ProfileWorker {
    * are not a profile, and ProfileWorkerError for everything else.
    */
   summarize(input: ProfileInput, topN = 10): Promise<ProfileSummary> {
-    return this.#submit(input, (id, i) => ({ id, input: i, op: 'summarize', topN }));
+    return this.#submit('summarize', [input], (id, [i]) => ({ id, input: i, op: 'summarize', topN }));
   }
 
-  #submit(input: ProfileInput, make: (id: number, input: WorkerJob['input']) => WorkerJob): Promise<ProfileSummary> {
+  /**
+   * The flame graph of a profile (see buildFlameGraph) as JSON text. Rejects with SampleTypeError when the
+   * profile lacks `sampleType`, ProfileDecodeError for bytes that are not a profile, ProfileWorkerError otherwise.
+   */
+  flamegraph(input: ProfileInput, o: { head: AnswerHead; sampleType: string | undefined; minShare: number }, j: JobOptions = {}): Promise<string> {
+    return this.#submit('flamegraph', [input], (id, [i]) => ({ id, input: i, op: 'flamegraph', ...o }), j);
+  }
+
+  /** The top table of a profile (see buildTop) as JSON text; rejects like flamegraph(). */
+  top(input: ProfileInput, o: { head: AnswerHead; sampleType: string | undefined; limit: number }, j: JobOptions = {}): Promise<string> {
+    return this.#submit('top', [input], (id, [i]) => ({ id, input: i, op: 'top', ...o }), j);
+  }
+
+  /** Two profiles compared (see compareProfiles) as JSON text; rejects like flamegraph(). */
+  compare(
+    base: ProfileInput,
+    target: ProfileInput,
+    o: { base: AnswerHead; target: AnswerHead; sampleType: string | undefined; minShare: number },
+    j: JobOptions = {},
+  ): Promise<string> {
+    return this.#submit('compare', [target, base], (id, [t, b]) => ({ id, input: t, other: b, op: 'compare', ...o }), j);
+  }
+
+  /** The functions whose share grew since `before` (see growthSince); rejects like flamegraph(). */
+  growth(before: ProfileInput, after: ProfileInput, j: JobOptions = {}): Promise<GrowthChange[]> {
+    return this.#submit('growth', [after, before], (id, [a, b]) => ({ id, input: a, other: b, op: 'growth' }), j);
+  }
+
+  #submit<K extends keyof WorkerResults>(
+    _op: K,
+    inputs: [ProfileInput, ...ProfileInput[]],
+    make: (id: number, inputs: [JobInput, JobInput]) => WorkerJob & { op: K },
+    j: JobOptions = {},
+  ): Promise<WorkerResults[K]> {
     if (this.#closed) return Promise.reject(new ProfileWorkerError('the profile worker is closed', 'closed'));
     if (this.#queue.length >= this.#maxQueue) {
       return Promise.reject(new ProfileWorkerError(`the profile worker is busy: ${this.#maxQueue} jobs are already waiting`, 'busy'));
     }
-    let jobInput: WorkerJob['input'];
-    let transfer: ArrayBuffer[] = [];
-    let what: string;
-    if (input instanceof Uint8Array) {
-      // Copied into a buffer of its own and moved: the caller keeps its bytes, the thread gets them without a second copy.
-      const bytes = new Uint8Array(input.byteLength);
-      bytes.set(input);
-      jobInput = { kind: 'bytes', bytes };
-      transfer = [bytes.buffer];
-      what = `a profile of ${input.byteLength} bytes`;
-    } else {
-      jobInput = { kind: 'path', path: input.path };
-      what = input.path;
-    }
-    return new Promise<ProfileSummary>((resolve, reject) => {
-      this.#queue.push({ job: make(this.#nextId++, jobInput), transfer, what, resolve, reject });
+    const transfer: ArrayBuffer[] = [];
+    const whats: string[] = [];
+    const jobInputs = inputs.map((input): JobInput => {
+      if (input instanceof Uint8Array) {
+        // Copied into a buffer of its own and moved: the caller keeps its bytes, the thread gets them without a second copy.
+        const bytes = new Uint8Array(input.byteLength);
+        bytes.set(input);
+        transfer.push(bytes.buffer);
+        whats.push(`a profile of ${input.byteLength} bytes`);
+        return { kind: 'bytes', bytes };
+      }
+      whats.push(input.path);
+      return { kind: 'path', path: input.path };
+    });
+    const first = jobInputs[0] as JobInput;
+    const job = make(this.#nextId++, [first, jobInputs[1] ?? first]);
+    return new Promise<WorkerResults[K]>((resolve, reject) => {
+      this.#queue.push({
+        job,
+        transfer,
+        what: whats.join(' and '),
+        timeoutMs: j.timeoutMs ?? this.#timeoutMs,
+        // The thread answers job.op's result type (profile-worker-thread's operation table is typed by WorkerResults).
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
       this.#pump();
     });
   }
@@ -141,7 +218,7 @@ export class ProfileWorker {
     const worker = this.#worker ?? this.#start();
     worker.ref();
     this.#current = next;
-    this.#timer = setTimeout(() => this.#onTimeout(), this.#timeoutMs);
+    this.#timer = setTimeout(() => this.#onTimeout(next.timeoutMs), next.timeoutMs);
     worker.postMessage(next.job, next.transfer);
   }
 
@@ -188,6 +265,7 @@ export class ProfileWorker {
     if (!p) return;
     if (reply.ok) p.resolve(reply.result);
     else if (reply.error.name === 'ProfileDecodeError') p.reject(new ProfileDecodeError(reply.error.message));
+    else if (reply.error.name === 'SampleTypeError') p.reject(new SampleTypeError(reply.error.message));
     else {
       const code = typeof reply.error.code === 'string' ? reply.error.code : undefined;
       p.reject(new ProfileWorkerError(`cannot read ${p.what}: ${reply.error.message}`, 'failed', code === undefined ? {} : { code }));
@@ -195,11 +273,11 @@ export class ProfileWorker {
     this.#pump();
   }
 
-  #onTimeout(): void {
+  #onTimeout(timeoutMs: number): void {
     const worker = this.#worker;
     const p = this.#finish();
     if (worker) this.#drop(worker);
-    p?.reject(new ProfileWorkerError(`the profile worker took longer than ${this.#timeoutMs} ms reading ${p.what}; it was stopped and a new one serves the next job`, 'timeout'));
+    p?.reject(new ProfileWorkerError(`the profile worker took longer than ${timeoutMs} ms reading ${p.what}; it was stopped and a new one serves the next job`, 'timeout'));
     this.#pump();
   }
 

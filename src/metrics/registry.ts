@@ -3,6 +3,7 @@
  * (never prom-client's global one). Names, labels and meanings are documented in README.md.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { writeExposition } from './exposition.js';
 import { registerProcessMetrics } from './process.js';
 
 export const METRIC_PREFIX = 'nats_autoprof_';
@@ -211,8 +212,9 @@ export class Metrics {
     await Promise.all(counted.map((m) => removeMatching(m, server)));
   }
 
+  /** The text exposition, written in one pass (exposition.ts); the same bytes as `registry.metrics()`. */
   async exposition(): Promise<string> {
-    return this.registry.metrics();
+    return writeExposition(this.registry);
   }
 }
 

@@ -36,6 +36,8 @@ export interface IncidentStoreOptions {
   log: Logger;
   /** Used when prune() is called without `nowMs`. */
   clock?: Clock;
+  /** The viewer page of an incident (http.external_url set), written into its manifest as `page_url`; read at each commit. */
+  pageUrl?: (id: string) => string | undefined;
 }
 
 /** What listing needs from an incident's manifest, kept in the index so that a page reads no manifest. */
@@ -49,6 +51,8 @@ export interface IncidentSummary {
   finishedAt: string;
   /** The manifest's `files` (incident.json not included). */
   files: string[];
+  /** Names of the profiles that have a file (a failed profile has none), in the manifest's order. */
+  profiles: string[];
 }
 
 export interface IncidentEntry {
@@ -64,6 +68,36 @@ export interface IncidentEntry {
   bytes: number;
   /** Undefined when incident.json is missing or invalid. */
   summary: IncidentSummary | undefined;
+}
+
+/**
+ * Which incidents a page lists; every given field must match (AND). Matched against the index's summaries,
+ * so no manifest is read; an incident whose manifest is unreadable has no summary and matches no filter.
+ */
+export interface IncidentFilter {
+  /** Server name (or its directory name). */
+  server?: string;
+  reason?: IncidentReason;
+  /** A rule name: matches when it is any of the incident's triggers. */
+  trigger?: string;
+  status?: IncidentManifest['status'];
+  /** Has a file of this profile (cpu, allocs, ...). */
+  profile?: string;
+}
+
+function matcher(f: IncidentFilter): ((e: IncidentEntry) => boolean) | undefined {
+  const { reason, trigger, status, profile } = f;
+  if (reason === undefined && trigger === undefined && status === undefined && profile === undefined) return undefined;
+  return (e) => {
+    const s = e.summary;
+    return (
+      s !== undefined &&
+      (reason === undefined || s.reason === reason) &&
+      (status === undefined || s.status === status) &&
+      (trigger === undefined || s.triggers.includes(trigger)) &&
+      (profile === undefined || s.profiles.includes(profile))
+    );
+  };
 }
 
 export interface IncidentPage {
@@ -82,6 +116,7 @@ function summaryOf(m: IncidentManifest): IncidentSummary {
     status: m.status,
     finishedAt: m.finished_at,
     files: [...m.files],
+    profiles: m.profiles.filter((p) => p.file !== null).map((p) => p.name),
   };
 }
 
@@ -129,11 +164,11 @@ export interface IncidentWriter {
     signal?: AbortSignal,
   ): Promise<{ bytes: number; sha256: string }>;
   /**
-   * Writes incident.json (with `id` set to the final id and `files` set to the files written through
-   * this writer, sorted), fsyncs, and renames the tmp dir into place. On failure the tmp dir stays
-   * (call abort()).
+   * Writes incident.json (with `id` set to the final id, `files` set to the files written through this
+   * writer, sorted, and `page_url` when the store has a page URL for it), fsyncs, and renames the tmp dir
+   * into place. On failure the tmp dir stays (call abort()).
    */
-  commit(manifest: IncidentManifest): Promise<{ path: string; id: string }>;
+  commit(manifest: IncidentManifest): Promise<{ path: string; id: string; pageUrl: string | undefined }>;
   /** Removes the tmp dir. Idempotent; a no-op after commit. */
   abort(): Promise<void>;
 }
@@ -241,6 +276,7 @@ class Writer implements IncidentWriter {
   readonly #files = new Map<string, number>();
   readonly #done: (w: Writer) => void;
   readonly #committed: (entry: IncidentEntry) => void;
+  readonly #pageUrl: (id: string) => string | undefined;
 
   constructor(
     root: string,
@@ -250,6 +286,7 @@ class Writer implements IncidentWriter {
     tmpPath: string,
     done: (w: Writer) => void,
     committed: (entry: IncidentEntry) => void,
+    pageUrl: (id: string) => string | undefined,
   ) {
     this.#root = root;
     this.server = server;
@@ -258,6 +295,7 @@ class Writer implements IncidentWriter {
     this.tmpPath = tmpPath;
     this.#done = done;
     this.#committed = committed;
+    this.#pageUrl = pageUrl;
   }
 
   get dirName(): string {
@@ -362,7 +400,7 @@ class Writer implements IncidentWriter {
     return { bytes, sha256: hash.digest('hex') };
   }
 
-  async commit(manifest: IncidentManifest): Promise<{ path: string; id: string }> {
+  async commit(manifest: IncidentManifest): Promise<{ path: string; id: string; pageUrl: string | undefined }> {
     this.#assertOpen('commit');
     this.#state = 'committing';
     const parent = join(this.#root, this.serverDir);
@@ -377,7 +415,9 @@ class Writer implements IncidentWriter {
         }
         // Set before the rename so that a concurrent prune() protects the final id too.
         this.#dirName = candidate;
-        const final: IncidentManifest = { ...manifest, id: this.id, files };
+        const pageUrl = this.#pageUrl(this.id);
+        // page_url only when known: without http.external_url a manifest looks as it always has.
+        const final: IncidentManifest & { page_url?: string } = { ...manifest, id: this.id, files, ...(pageUrl !== undefined ? { page_url: pageUrl } : {}) };
         const manifestPath = join(this.tmpPath, MANIFEST_FILE);
         const manifestBytes = Buffer.from(`${JSON.stringify(final, null, 2)}\n`, 'utf8');
         const fh = await open(manifestPath, 'w');
@@ -410,7 +450,7 @@ class Writer implements IncidentWriter {
           summary: summaryOf(final),
         });
         this.#done(this);
-        return { path: finalPath, id: this.id };
+        return { path: finalPath, id: this.id, pageUrl };
       }
       throw new Error(`${MAX_SUFFIX} incidents named ${base} already exist`);
     } catch (err) {
@@ -440,6 +480,7 @@ export class IncidentStore {
   readonly dir: string;
   readonly #log: Logger;
   readonly #clock: Clock;
+  readonly #pageUrl: (id: string) => string | undefined;
   /** Writers that have begun and neither committed nor aborted. */
   readonly #active = new Set<Writer>();
   /**
@@ -458,6 +499,7 @@ export class IncidentStore {
     this.dir = resolve(opts.dir);
     this.#log = opts.log;
     this.#clock = opts.clock ?? systemClock;
+    this.#pageUrl = opts.pageUrl ?? (() => undefined);
   }
 
   /**
@@ -585,6 +627,7 @@ export class IncidentStore {
           tmpPath,
           (w) => this.#active.delete(w),
           (entry) => this.#indexAdd(entry),
+          this.#pageUrl,
         );
         this.#active.add(writer);
         return writer;
@@ -604,12 +647,15 @@ export class IncidentStore {
   }
 
   /**
-   * One page of list(): up to `limit` incidents after the one with id `before` (from the start without
-   * it). Only the page's directories are checked (one lstat each); one deleted by someone else is dropped
-   * from the index and the page fills up from the next. Undefined when `before` is not listed.
+   * One page of list(): up to `limit` incidents that pass the filter, after the one with id `before` (from
+   * the start without it). The filter reads the index only; only the page's directories are checked (one
+   * lstat each); one deleted by someone else is dropped from the index and the page fills up from the next.
+   * `next` is null when no later incident passes the filter. Undefined when `before` is not listed (of its
+   * server, when `server` is given; `before` itself need not pass the other filters).
    */
-  async page(opts: { server?: string; before?: string; limit: number }): Promise<IncidentPage | undefined> {
+  async page(opts: IncidentFilter & { before?: string; limit: number }): Promise<IncidentPage | undefined> {
     const all = await this.#newestFirst(opts.server);
+    const match = matcher(opts);
     let i = 0;
     if (opts.before !== undefined) {
       const at = all.findIndex((e) => e.id === opts.before);
@@ -620,9 +666,12 @@ export class IncidentStore {
     const gone: IncidentEntry[] = [];
     for (; i < all.length && incidents.length < opts.limit; i++) {
       const e = all[i] as IncidentEntry;
+      if (match !== undefined && !match(e)) continue;
       if (await this.#exists(e)) incidents.push(e);
       else gone.push(e);
     }
+    // Is there a next page? Without a filter any later incident makes one; with one, a later match must.
+    while (match !== undefined && i < all.length && !match(all[i] as IncidentEntry)) i++;
     const more = i < all.length;
     for (const e of gone) {
       this.#indexDrop(e.id);

@@ -12,6 +12,15 @@ export interface TopFunction {
   share: number;
 }
 
+/** A function whose flat share grew since the previous incident of the same server and profile. */
+export interface ProfileChange {
+  function: string;
+  /** flat share in the previous incident's profile, 0..1 */
+  before_share: number;
+  /** flat share in this one, 0..1 */
+  after_share: number;
+}
+
 export interface ProfileSummary {
   sampleType: string;
   unit: string;
@@ -34,6 +43,13 @@ export interface ProfileResult {
   top: TopFunction[];
   /** the sample type `top` is ranked by */
   sample_type: string | null;
+  /**
+   * Up to 5 functions whose flat share grew by at least 1 percentage point since the previous incident of
+   * the same server with this profile, most first; [] when none grew; null for the first incident of its
+   * server, or when the comparison could not be made. Absent in manifests written before it existed:
+   * `parseManifest` fills in null.
+   */
+  changes?: ProfileChange[] | null;
 }
 
 /** One rule's firing as recorded in an incident. */
@@ -133,5 +149,6 @@ export function parseManifest(json: unknown): IncidentManifest | undefined {
   const m = json as unknown as IncidentManifest;
   // Older manifests have `trigger` only.
   if (json.triggers === undefined) m.triggers = m.trigger === null ? [] : [m.trigger];
+  for (const p of m.profiles) if (!Array.isArray(p.changes)) p.changes = null;
   return m;
 }

@@ -1,7 +1,8 @@
 /**
  * Polls every configured monitoring endpoint at a fixed rate. The servers are spread over a fixed number of
  * batches per interval, each one timer wake-up that starts its members' polls, so polls arrive evenly over the
- * interval (no burst of N requests, no timer per server). Each poll runs on its own, so a slow server never
+ * interval (no burst of N requests, no timer per server); a small fleet (up to 32 servers) shares one batch, so
+ * it costs one wake-up per interval. Each poll runs on its own, so a slow server never
  * delays the others, and a server whose previous poll is still running is skipped at its batch's wake-up
  * until it answers or times out.
  *
@@ -37,6 +38,11 @@ export interface PollerOptions {
   maxInFlight?: number;
   /** Timer wake-ups per interval that servers are spread over (default DEFAULT_BATCHES_PER_INTERVAL; a power of two). */
   batchesPerInterval?: number;
+  /**
+   * Servers a batch takes before the next batch is opened (default DEFAULT_BATCH_CAPACITY); past that many
+   * per batch, every server joins the least-loaded batch.
+   */
+  batchCapacity?: number;
 }
 
 /**
@@ -118,6 +124,14 @@ interface Batch {
  */
 export const DEFAULT_BATCHES_PER_INTERVAL = 16;
 
+/**
+ * A small fleet fills one batch before opening another: 10 servers are one timer wake-up per interval, not 10.
+ * Each wake-up costs about as much as a poll on this kind of VM (BENCHMARKS.md, issue 19), and 32 polls started
+ * together are no burst worth spreading (the in-flight bound is 128). From 16 × 32 = 512 servers on, every batch
+ * holds at least this many and servers are spread evenly over all of them.
+ */
+export const DEFAULT_BATCH_CAPACITY = 32;
+
 /** 0, k/2, k/4, 3k/4, ...: each next batch halves the largest gap, so a few servers are spread evenly too. */
 function fillOrder(k: number): number[] {
   const bits = Math.round(Math.log2(k));
@@ -140,6 +154,7 @@ export class HttpPoller {
   readonly #batches: Batch[];
   /** Batch indexes in the order ties are broken when choosing the least-loaded batch. */
   readonly #fillOrder: number[];
+  readonly #capacity: number;
   /** Monotonic origin of the batch phases (set by start()). */
   #origin = 0;
   #running = false;
@@ -153,6 +168,9 @@ export class HttpPoller {
     if (!Number.isInteger(k) || k < 1 || (k & (k - 1)) !== 0) throw new RangeError(`batchesPerInterval must be a power of two, not ${k}`);
     this.#batches = Array.from({ length: k }, (_, index) => ({ index, members: new Set<Target>(), next: 0, timer: undefined }));
     this.#fillOrder = fillOrder(k);
+    const c = opts.batchCapacity ?? DEFAULT_BATCH_CAPACITY;
+    if (!Number.isInteger(c) || c < 1) throw new RangeError(`batchCapacity must be a positive integer, not ${c}`);
+    this.#capacity = c;
   }
 
   get keys(): string[] {
@@ -197,13 +215,21 @@ export class HttpPoller {
     return { added, removed };
   }
 
+  /**
+   * Where a new server goes: the first open batch (in fill order) with room below the capacity, else the first
+   * empty batch, else (every batch at capacity) the least-loaded one.
+   */
   #leastLoaded(): Batch {
+    let empty: Batch | undefined;
     let best: Batch | undefined;
     for (const i of this.#fillOrder) {
       const b = this.#batches[i] as Batch;
-      if (!best || b.members.size < best.members.size) best = b;
+      const size = b.members.size;
+      if (size > 0 && size < this.#capacity) return b;
+      if (size === 0) empty ??= b;
+      if (!best || size < best.members.size) best = b;
     }
-    return best as Batch;
+    return empty ?? (best as Batch);
   }
 
   /** Starts polling: batch i first wakes i/k of an interval from now, so the first round is spread too. */

@@ -26,6 +26,9 @@ describe('planReload', () => {
     { name: 'poll timing needs a restart', edit: (t) => t.replace('interval: 5s', 'interval: 10s'), restart: ['poll'] },
     { name: 'poll.max_in_flight needs a restart', edit: (t) => t.replace('timeout: 2s }', 'timeout: 2s, max_in_flight: 16 }'), restart: ['poll'] },
     { name: 'the connection password needs a restart', edit: (t) => t.replace('password: pw', 'password: other'), restart: ['system_account (connection)'] },
+    { name: 'http.external_url applies at once', edit: (t) => t.replace('listen: "127.0.0.1:9745" }', 'listen: "127.0.0.1:9745", external_url: "https://ap.example.com" }'), restart: [] },
+    { name: 'ui.history applies at once', edit: (t) => `${t}ui: { history: 30m }\n`, restart: [] },
+    { name: 'ui.cache_size needs a restart', edit: (t) => `${t}ui: { cache_size: 128MiB }\n`, restart: ['ui.cache_size'] },
     { name: 'discovery settings apply at once', edit: (t) => t.replace('password: pw }', 'password: pw, discover: true }'), restart: [] },
     {
       name: 'several at once, in a fixed order',
@@ -44,6 +47,9 @@ describe('planReload', () => {
       assert.equal(plan.effective.storage.dir, prev.storage.dir);
       assert.equal(plan.effective.poll, prev.poll);
       assert.equal(plan.effective.triggers, next.triggers);
+      assert.equal(plan.effective.ui.historyMs, next.ui.historyMs);
+      assert.equal(plan.effective.http.externalUrl, next.http.externalUrl);
+      assert.equal(plan.effective.ui.cacheSizeBytes, prev.ui.cacheSizeBytes);
       assert.equal(plan.effective.systemAccount, plan.sameConnection ? next.systemAccount : prev.systemAccount);
       assert.equal(plan.sameConnection, !c.restart.includes('system_account (connection)'));
     });

@@ -51,7 +51,8 @@ describe('defaults', () => {
     assert.deepEqual(c, {
       file: '/etc/nats-autoprof/config.yaml',
       log: { level: 'info' },
-      http: { listen: '0.0.0.0:9745', host: '0.0.0.0', port: 9745, auth: { bearerToken: undefined, metrics: false }, tls: undefined },
+      http: { listen: '0.0.0.0:9745', host: '0.0.0.0', port: 9745, auth: { bearerToken: undefined, metrics: false }, tls: undefined, externalUrl: undefined },
+      ui: { historyMs: 600_000, cacheSizeBytes: 64 * MiB },
       poll: { intervalMs: 5_000, timeoutMs: 2_000, maxBodyBytes: 4 * MiB, maxInFlight: 128 },
       servers: [],
       systemAccount: undefined,
@@ -380,6 +381,9 @@ describe('secrets', () => {
         '  listen: 0.0.0.0:9745',
         '  auth:',
         '    metrics: false',
+        'ui:',
+        '  history: 10m',
+        '  cache_size: 64MiB',
         'poll:',
         '  interval: 5s',
         '  timeout: 2s',
@@ -440,6 +444,8 @@ describe('http, discovery and alerts', () => {
     '  listen: "127.0.0.1:9999"',
     '  auth: { bearer_token_file: api-token, metrics: true }',
     '  tls: { cert: server.pem, key: ./server-key.pem }',
+    '  external_url: "https://autoprof.example.com/base/"',
+    'ui: { history: 90m, cache_size: 256MiB }',
     'poll: { interval: 2s }',
     'system_account:',
     '  url: nats://a:4222',
@@ -471,6 +477,7 @@ describe('http, discovery and alerts', () => {
         port: 9999,
         auth: { bearerToken: 'api-t0ken', metrics: true },
         tls: { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server-key.pem') },
+        externalUrl: 'https://autoprof.example.com/base',
       },
     );
     assert.ok(c.http.auth.bearerToken instanceof Secret);
@@ -510,6 +517,7 @@ describe('http, discovery and alerts', () => {
     assert.equal(JSON.stringify(again), JSON.stringify(c));
     assert.match(text, /\n {2}stall: 10ms\n {2}forget_after: 4s\n {2}prof_urls:\n {4}nats-old-1: http:\/\/10\.0\.0\.1:65432\n {4}__proto__: /);
     assert.match(text, /\n {2}tls:\n {4}cert: \/.*\/server\.pem\n/);
+    assert.match(text, /\n {2}external_url: https:\/\/autoprof\.example\.com\/base\nui:\n {2}history: 1h30m\n {2}cache_size: 256MiB\n/);
     assert.match(text, /\nalerts:\n {2}labels:\n {4}- instance\n {4}- Server_Name\n {2}profiles:\n {4}- goroutine\n {2}cooldown: 0s\n/);
   });
 

@@ -91,7 +91,7 @@ describe('IncidentStore writing', () => {
     assert.deepEqual(await w.writeStream('cpu.pb.gz', chunks(['ab', 'cd', 'e']), 5), { bytes: 5, sha256: sha('abcde') });
     const res = await w.commit(manifest({ files: ['ignored'] }));
     const finalPath = join(dir, 'nats_1', '20261126T153000.123Z-cpu_high');
-    assert.deepEqual(res, { path: finalPath, id: 'nats_1~20261126T153000.123Z-cpu_high' });
+    assert.deepEqual(res, { path: finalPath, id: 'nats_1~20261126T153000.123Z-cpu_high', pageUrl: undefined });
     assert.deepEqual((await readdir(join(dir, 'nats_1'))).sort(), ['20261126T153000.123Z-cpu_high']);
     assert.deepEqual((await readdir(finalPath)).sort(), ['cpu.pb.gz', 'incident.json', 'varz.json']);
     assert.equal(await readFile(join(finalPath, 'cpu.pb.gz'), 'utf8'), 'abcde');
@@ -113,6 +113,26 @@ describe('IncidentStore writing', () => {
     assert.equal(third, 'n1~20261126T153000.123Z-alert-2');
     assert.equal((await store.read(third))?.id, third);
     assert.equal((await readdir(join(dir, 'n1'))).length, 3);
+  });
+
+  it('with a page URL, the manifest and the commit carry the final id\'s page; without one, no page_url key', async () => {
+    const dir = join(base, `s${n++}`);
+    const pageUrl = (id: string): string => `https://autoprof.example.com/ui/#/incidents/${encodeURIComponent(id)}`;
+    const store = new IncidentStore({ dir, log: testLogger().log, pageUrl });
+    await store.init();
+    await addIncident(store, 'n1', T, 'alert');
+    const w = await store.begin('n1', T, 'alert');
+    const c = await w.commit(manifest());
+    assert.equal(c.id, 'n1~20261126T153000.123Z-alert-1');
+    assert.equal(c.pageUrl, 'https://autoprof.example.com/ui/#/incidents/n1~20261126T153000.123Z-alert-1');
+    const onDisk = JSON.parse(await readFile(join(c.path, 'incident.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(onDisk['page_url'], c.pageUrl);
+    assert.equal((await store.read(c.id) as Record<string, unknown> | undefined)?.['page_url'], c.pageUrl);
+
+    const plain = (await newStore()).store;
+    const p = await (await plain.begin('n1', T, 'manual')).commit(manifest());
+    assert.equal(p.pageUrl, undefined);
+    assert.ok(!('page_url' in (JSON.parse(await readFile(join(p.path, 'incident.json'), 'utf8')) as object)));
   });
 
   it('two incidents in progress with the same name get separate tmp dirs', async () => {
@@ -280,7 +300,7 @@ describe('IncidentStore reading', () => {
     assert.equal(first.startedAtMs, T + 2000);
     const manifestBytes = (await readFile(join(first.path, 'incident.json'))).byteLength;
     assert.equal(first.bytes, 20 + manifestBytes);
-    assert.deepEqual(first.summary, { reason: 'manual', trigger: null, triggers: [], alert: null, status: 'ok', finishedAt: new Date(T + 2000).toISOString(), files: ['varz.json'] });
+    assert.deepEqual(first.summary, { reason: 'manual', trigger: null, triggers: [], alert: null, status: 'ok', finishedAt: new Date(T + 2000).toISOString(), files: ['varz.json'], profiles: [] });
 
     assert.deepEqual(
       (await store.list({ server: 'a' })).map((e) => e.id),

@@ -58,7 +58,8 @@ class FakeVarz {
   }
 }
 
-function setup(o: { intervalMs?: number; batchesPerInterval?: number; onResult?: (r: PollResult) => void; onOverrun?: (key: string) => void } = {}) {
+/** Batch capacity 1 unless the test asks (`batchCapacity: undefined` for the default): most schedule tests watch how a few servers are spread. */
+function setup(o: { intervalMs?: number; batchesPerInterval?: number; batchCapacity?: number | undefined; onResult?: (r: PollResult) => void; onOverrun?: (key: string) => void } = {}) {
   const clock = new FakeClock();
   const client = new FakeVarz(clock);
   const results: PollResult[] = [];
@@ -83,6 +84,7 @@ function setup(o: { intervalMs?: number; batchesPerInterval?: number; onResult?:
     onError: () => errors++,
     clock,
     batchesPerInterval: o.batchesPerInterval,
+    batchCapacity: 'batchCapacity' in o ? o.batchCapacity : 1,
   });
   return { clock, client, results, overruns, logs, poller, errors: () => errors };
 }
@@ -406,7 +408,41 @@ describe('HttpPoller batches: servers spread over a few wake-ups per interval', 
     await t.poller.stop();
   });
 
-  it('rejects a batch count that is not a power of two', () => {
+  it('rejects a batch count that is not a power of two, and a capacity below 1', () => {
     assert.throws(() => setup({ batchesPerInterval: 12 }), { name: 'RangeError', message: 'batchesPerInterval must be a power of two, not 12' });
+    assert.throws(() => setup({ batchCapacity: 0 }), { name: 'RangeError', message: 'batchCapacity must be a positive integer, not 0' });
+  });
+
+  it('a small fleet fills one batch before opening the next (default capacity 32): 10 servers are one wake-up per interval', async () => {
+    const t = setup({ batchCapacity: undefined });
+    t.poller.setServers(urls(10).map((u) => server(u)));
+    assert.deepEqual(t.poller.batchSizes, [10, ...Array<number>(15).fill(0)]);
+    t.poller.start();
+    assert.equal(t.clock.pending, 1, 'one timer');
+    await t.clock.advance(5_000 - 1);
+    assert.deepEqual([...byTime(t.client).entries()], [0, 1_000, 2_000, 3_000, 4_000].map((at) => [at, 10]));
+    assert.equal(t.clock.armed, 5 + 1, 'one timer per interval, not one per poll');
+    for (const u of urls(10)) assert.deepEqual(t.client.times(u), [0, 1_000, 2_000, 3_000, 4_000]);
+    await t.poller.stop();
+  });
+
+  it('past 32 servers the next batch opens half an interval later; past 16 × 32 every server joins the least-loaded batch', async () => {
+    const t = setup({ batchCapacity: undefined });
+    t.poller.setServers(urls(40).map((u) => server(u)));
+    assert.deepEqual(t.poller.batchSizes, [32, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0]);
+    t.poller.start();
+    await t.clock.advance(999);
+    assert.deepEqual([...byTime(t.client).entries()], [[0, 32], [500, 8]]);
+    await t.poller.stop();
+    // Removing a server of the full batch reopens it; the new server fills that gap first.
+    const kept = urls(40).slice(1);
+    t.poller.setServers(kept.map((u) => server(u)));
+    t.poller.setServers([...kept, ...urls(1, 500)].map((u) => server(u)));
+    assert.deepEqual(t.poller.batchSizes, [32, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0]);
+
+    const big = setup({ batchCapacity: undefined });
+    big.poller.setServers(urls(5_000).map((u) => server(u)));
+    const sizes = big.poller.batchSizes;
+    assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `5000 servers spread evenly: ${sizes.join(',')}`);
   });
 });

@@ -1,0 +1,104 @@
+import * as assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { changesFinder } from '../../../src/insight/changes.js';
+import { previousIncident } from '../../../src/insight/previous.js';
+import { ProfileWorker } from '../../../src/insight/profile-worker.js';
+import { IncidentStore } from '../../../src/store/incident-store.js';
+import { parseManifest, type IncidentManifest, type ProfileResult } from '../../../src/store/manifest.js';
+import { encodeProfile } from './make-profile.js';
+
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/profiles');
+const T = Date.UTC(2026, 10, 26, 15, 30, 0, 0);
+const CPU: [string, string][] = [
+  ['samples', 'count'],
+  ['cpu', 'nanoseconds'],
+];
+
+function manifest(server: string, at: number, profiles: ProfileResult[]): IncidentManifest {
+  return {
+    version: 1,
+    id: 'placeholder',
+    server: { name: server, id: null, cluster: null, version: null, tags: [], url: null },
+    reason: 'manual',
+    trigger: null,
+    triggers: [],
+    alert: null,
+    note: null,
+    via: 'prof_port',
+    started_at: new Date(at).toISOString(),
+    finished_at: new Date(at + 1000).toISOString(),
+    status: 'ok',
+    profiles,
+    files: [],
+  };
+}
+
+function result(name: string, bytes: number): ProfileResult {
+  return { name, file: `${name}.pb.gz`, bytes, sha256: null, duration_ms: 1, via: 'prof_port', error: null, top: [], sample_type: null };
+}
+
+async function write(store: IncidentStore, server: string, at: number, files: Record<string, Uint8Array>): Promise<string> {
+  const w = await store.begin(server, at, 'manual');
+  for (const [f, data] of Object.entries(files)) await w.writeFile(f, data);
+  const c = await w.commit(manifest(server, at, Object.entries(files).map(([f, data]) => result(f.replace('.pb.gz', ''), data.byteLength))));
+  return c.id;
+}
+
+describe('capture-time changes against the previous incident', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'autoprof-changes-'));
+  const lines: { msg: string; err?: string }[] = [];
+  const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as { msg: string }) });
+  const store = new IncidentStore({ dir, log });
+  await store.init();
+  const worker = new ProfileWorker();
+  after(async () => {
+    await worker.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const find = changesFinder({ store, worker, maxBytes: 4 * 1024 * 1024, log });
+
+  const before = encodeProfile({ types: CPU, samples: [{ stack: ['main', 'mapassign'], values: [1, 3] }, { stack: ['main', 'work'], values: [1, 97] }] });
+  const now = encodeProfile({ types: CPU, samples: [{ stack: ['main', 'mapassign'], values: [1, 41] }, { stack: ['main', 'work'], values: [1, 59] }] });
+
+  it('null for the first incident of a server; the newest earlier one with the profile otherwise', async () => {
+    assert.equal(await find('nats-1', 'cpu', now), null);
+    const first = await write(store, 'nats-1', T, { 'cpu.pb.gz': before });
+    await write(store, 'nats-1', T + 1000, { 'allocs.pb.gz': await readFile(join(fixtures, 'allocs.pb.gz')) });
+    await write(store, 'nats-2', T + 2000, { 'cpu.pb.gz': now });
+    assert.deepEqual(await find('nats-1', 'cpu', now), [{ function: 'mapassign', before_share: 0.03, after_share: 0.41 }]);
+    assert.deepEqual(await find('nats-1', 'cpu', before), []);
+    assert.equal(await find('nats-1', 'heap', now), null);
+    assert.equal(await previousIncident(store, { server: 'nats-1', profile: 'cpu', before: undefined }), first);
+    assert.equal(await previousIncident(store, { server: 'nats-1', profile: 'cpu', before: first }), null);
+  });
+
+  it('null, with one warning, when the previous profile cannot be compared (other sample types, not a profile)', async () => {
+    await write(store, 'nats-3', T, { 'cpu.pb.gz': await readFile(join(fixtures, 'goroutine.pb.gz')) });
+    assert.equal(await find('nats-3', 'cpu', now), null);
+    await write(store, 'nats-3', T + 1000, { 'cpu.pb.gz': Buffer.from('not a profile') });
+    assert.equal(await find('nats-3', 'cpu', now), null);
+    assert.deepEqual(
+      lines.filter((l) => l.msg.startsWith('could not compare')).map((l) => l.err),
+      ['sample type "cpu" is not in the base profile; it has: goroutine', 'profile is not a pprof protobuf (and not gzip): Unrecognized value type: 6'],
+    );
+  });
+
+  it('a previous profile over maxBytes is not decoded', async () => {
+    const small = changesFinder({ store, worker, maxBytes: 10, log });
+    assert.equal(await small('nats-1', 'cpu', now), null);
+  });
+});
+
+describe('parseManifest and changes', () => {
+  it('a manifest written before `changes` existed reads as changes: null; a list is kept', () => {
+    const old = JSON.parse(JSON.stringify(manifest('n', T, [result('cpu', 1)]))) as Record<string, unknown>;
+    assert.equal(parseManifest(old)?.profiles[0]?.changes, null);
+    const m = manifest('n', T, [{ ...result('cpu', 1), changes: [{ function: 'f', before_share: 0, after_share: 0.5 }] }]);
+    assert.deepEqual(parseManifest(JSON.parse(JSON.stringify(m)))?.profiles[0]?.changes, [{ function: 'f', before_share: 0, after_share: 0.5 }]);
+  });
+});
