@@ -10,10 +10,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { metricValue, removeTempDirs, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { metricValue, removeTempDirs, runCli, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
 import { incidents } from '../helpers/incidents.js';
 import { startJetStreamCluster } from '../helpers/nats-cluster.js';
-import { APP_PASSWORD, APP_USER, cleanupTempDirs, startServer, type NatsServer } from '../helpers/nats-server.js';
+import { APP_PASSWORD, APP_USER, cleanupTempDirs, startServer, SYS_PASSWORD, SYS_USER, type NatsServer } from '../helpers/nats-server.js';
 import { promtoolCheck } from '../helpers/promtool.js';
 
 const LEASE_TTL_MS = 3_000;
@@ -119,6 +122,20 @@ function incidentCounts(reason = 'trigger'): Map<string, number> {
 
 const ALL = ['r1', 'r2', 'r3'];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('coordination pointed at the system account', () => {
+  it('the daemon refuses to start (exit 1) and says that the system account cannot use JetStream', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'sys.yaml');
+    writeFileSync(
+      file,
+      config('sys').replace(`user: ${APP_USER}`, `user: ${SYS_USER}`).replace(`password: ${APP_PASSWORD}`, `password: ${SYS_PASSWORD}`).replaceAll('{{PORT}}', '0').replaceAll('{{DIR}}', dir),
+    );
+    const r = await runCli(['run', '--config', file]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /could not start: coordination connects to the system account, which cannot use JetStream: use a user of an account with JetStream enabled/);
+  });
+});
 
 describe('three replicas share six servers through JetStream KV', () => {
   let first: Map<string, string>;
