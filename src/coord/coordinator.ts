@@ -75,6 +75,10 @@ export class Coordinator {
   readonly #wake = new AbortController();
   readonly #firstView: { promise: Promise<void>; resolve: () => void };
   readonly #leases = new Set<() => Promise<void>>();
+  /** Tells this process's member entries from another process's under the same instance name. */
+  readonly #nonce = Math.random().toString(36).slice(2, 12);
+  #warnedTwin = false;
+  #memberRev: number | undefined;
 
   constructor(o: CoordinatorOptions) {
     this.#o = o;
@@ -159,7 +163,7 @@ export class Coordinator {
     const m = this.#o.metrics;
     try {
       const { live } = await this.#open();
-      await bounded(live.put(`m.${this.instance}`, JSON.stringify({ at: Date.now() })), c.timeoutMs, 'heartbeat');
+      await this.#renewMembership(live);
       const revisions = await bounded(readMembers(live), c.timeoutMs, 'reading the member list');
       const members = this.#tracker.update(revisions, performance.now(), c.leaseTtlMs);
       // Our own put just succeeded: we are live whatever the tracker's first impression.
@@ -205,6 +209,32 @@ export class Coordinator {
       }
       if (problem.permanent && !this.#haveView) this.#firstView.resolve();
     }
+  }
+
+  /**
+   * Renews `m.<instance>` by compare-and-set on this process's last revision: when that fails and the entry
+   * carries another process's nonce, a second replica runs under the same instance name (both would own the
+   * same servers): said once, loudly. Then (or when our entry expired meanwhile) a plain put.
+   */
+  async #renewMembership(live: KV): Promise<void> {
+    const c = this.#o.config;
+    const key = `m.${this.instance}`;
+    const value = JSON.stringify({ at: Date.now(), nonce: this.#nonce });
+    if (this.#memberRev !== undefined) {
+      try {
+        this.#memberRev = await bounded(live.update(key, value, this.#memberRev), c.timeoutMs, 'heartbeat');
+        return;
+      } catch (err) {
+        if (codeOf(err) !== JS_WRONG_LAST_SEQUENCE) throw err;
+        const e = await bounded(live.get(key), c.timeoutMs, 'heartbeat');
+        const nonce = e !== null && e.operation === 'PUT' ? field(e.value, 'nonce') : undefined;
+        if (nonce !== undefined && nonce !== this.#nonce && !this.#warnedTwin) {
+          this.#warnedTwin = true;
+          this.#o.log.error({ instance: this.instance }, `another replica uses the instance name "${this.instance}": both own the same servers; give each replica its own coordination.instance`);
+        }
+      }
+    }
+    this.#memberRev = await bounded(live.put(key, value), c.timeoutMs, 'heartbeat');
   }
 
   /**
@@ -324,15 +354,19 @@ export class Coordinator {
     const c = this.#o.config;
     const k = `lease.${token}`;
     const value = JSON.stringify({ instance: this.instance, server: label, at: Date.now() });
-    let rev: number;
-    try {
-      rev = await bounded(live.create(k, value), c.timeoutMs, 'taking a capture lease');
-    } catch (err) {
-      if (codeOf(err) !== JS_WRONG_LAST_SEQUENCE) throw err;
-      const held = await bounded(live.get(k), c.timeoutMs, 'reading a capture lease');
-      const holder = held?.operation === 'PUT' ? holderOf(held.value) : undefined;
-      return { ok: false, holder: holder ?? 'unknown' };
+    let created: number | undefined;
+    for (let attempt = 0; created === undefined; attempt++) {
+      try {
+        created = await bounded(live.create(k, value), c.timeoutMs, 'taking a capture lease');
+      } catch (err) {
+        if (codeOf(err) !== JS_WRONG_LAST_SEQUENCE) throw err;
+        const held = await bounded(live.get(k), c.timeoutMs, 'reading a capture lease');
+        const holder = held?.operation === 'PUT' ? holderOf(held.value) : undefined;
+        // Released (or expired) between our create and our read: free now, so ask again (twice at most).
+        if (held?.operation === 'PUT' || attempt >= 2) return { ok: false, holder: holder ?? 'unknown' };
+      }
     }
+    let rev: number = created;
     let stopped = false;
     const renew = setInterval(() => {
       void bounded(live.update(k, value, rev), c.timeoutMs, 'renewing a capture lease').then(
@@ -395,14 +429,23 @@ export class Coordinator {
 async function readMembers(live: KV): Promise<Map<string, number>> {
   const names: string[] = [];
   for await (const k of await live.keys('m.>')) names.push(k);
-  const out = new Map<string, number>();
+  const revisions = new Map<string, number>();
   await Promise.all(
     names.map(async (k) => {
       const e = await live.get(k);
-      if (e !== null && e.operation === 'PUT') out.set(k.slice(2), e.revision);
+      if (e !== null && e.operation === 'PUT') revisions.set(k.slice(2), e.revision);
     }),
   );
-  return out;
+  return revisions;
+}
+
+function field(bytes: Uint8Array, key: string): string | undefined {
+  try {
+    const v = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+    return typeof v[key] === 'string' ? v[key] : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const codeOf = (err: unknown): number | undefined => (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : undefined);
@@ -418,21 +461,21 @@ function parseAt(bytes: Uint8Array | undefined): number | undefined {
 }
 
 function holderOf(bytes: Uint8Array): string | undefined {
-  try {
-    const v = JSON.parse(new TextDecoder().decode(bytes)) as { instance?: unknown };
-    return typeof v.instance === 'string' ? v.instance : undefined;
-  } catch {
-    return undefined;
-  }
+  return field(bytes, 'instance');
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts; leaves no listener behind (it runs every heartbeat). */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    const onAbort = (): void => {
       clearTimeout(t);
       resolve();
-    }, { once: true });
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -153,6 +153,13 @@ describe('coordination over JetStream KV', () => {
     assert.equal(check.code, 0, check.output);
   });
 
+  it('two replicas configured with the same instance name: an error says so', async () => {
+    seq++;
+    const [a, b] = [make(cfg('twin')), make(cfg('twin'))];
+    await Promise.all([a.c.start(10_000), b.c.start(10_000)]);
+    await waitFor(() => [...a.logs, ...b.logs].some((l) => l.includes('another replica uses the instance name \\"twin\\"')), { timeoutMs: 5_000, what: 'the twin error' });
+  });
+
   it('a capture lease is held by one replica at a time, even when both ask at once; it frees when released', async () => {
     seq++;
     const [a, b] = [make(cfg('la')), make(cfg('lb'))];
@@ -198,7 +205,12 @@ describe('coordination over JetStream KV', () => {
     const first = await a.c.acquire(request(key, 'trigger', 'mem-any'));
     assert.ok(first.ok);
     first.release();
-    const second = await b.c.acquire(request(key, 'trigger', 'mem-any'));
+    // The lease is deleted in the background after release: ask until it is gone.
+    const second = await waitFor(async () => {
+      const r = await b.c.acquire(request(key, 'trigger', 'mem-any'));
+      if (r.ok) r.release();
+      return r.ok || r.reason !== 'held_elsewhere' ? r : undefined;
+    }, { timeoutMs: 5_000, what: 'the first lease to be released' });
     assert.deepEqual(second, { ok: false, reason: 'cooldown', message: 'rule mem-any captured http-127-0-0-1-6666 on replica fa within its cooldown' });
     // A manual capture is not a rule firing: it takes the lease as usual.
     const manual = await b.c.acquire(request(key));
@@ -216,7 +228,12 @@ describe('coordination over JetStream KV', () => {
     for (const r of results) if (r.ok) r.release();
     // Delivered again later (after that capture ended), to another replica: still the one capture.
     const winner = results.findIndex((r) => r.ok);
-    const late = await (rs[(winner + 1) % 3] as Made).c.acquire(alert());
+    // The winner's lease is deleted in the background after release: ask until it is gone.
+    const late = await waitFor(async () => {
+      const r = await (rs[(winner + 1) % 3] as Made).c.acquire(alert());
+      if (r.ok) r.release();
+      return r.ok || r.reason !== 'held_elsewhere' ? r : undefined;
+    }, { timeoutMs: 5_000, what: 'the winner lease to be released' });
     assert.equal(late.ok, false);
     assert.ok(!late.ok);
     assert.equal(late.reason, 'cooldown');
