@@ -108,6 +108,7 @@ export class App {
         metrics: this.metrics,
         captureLimit: () => this.#config.capture.limit,
         ruleCooldownMs: (name) => this.#config.triggers.find((t) => t.name === name)?.cooldownMs,
+        alertCooldownMs: () => this.#config.alerts.cooldownMs,
         onViewChange: () => this.#ownershipChanged(),
       });
       this.#coord = coord;

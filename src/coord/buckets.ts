@@ -16,8 +16,12 @@ export class CoordinationError extends AutoprofError {
     super(message, {}, options);
     this.kind = kind;
   }
+  /**
+   * Restarting cannot fix these. "JetStream not enabled" for an ordinary account is not counted: a server
+   * answers so for a moment after a connection is made or a cluster forms, and an operator may enable it.
+   */
   get permanent(): boolean {
-    return this.kind !== 'unavailable';
+    return this.kind === 'system_account' || this.kind === 'incompatible_bucket';
   }
 }
 
@@ -69,7 +73,8 @@ async function openOne(nc: NatsConnection, kvm: Kvm, name: string, ttlMs: number
   const wanted = ttlMs === 0 ? 'no TTL' : `TTL ${formatDuration(ttlMs)} (coordination.lease_ttl)`;
   let kv: KV;
   try {
-    kv = await bounded(kvm.open(name), s.timeoutMs, `opening KV bucket ${name}`);
+    // Bound without direct gets (the client's default for open): reads through the stream leader, as above.
+    kv = await bounded(kvm.open(name, { allow_direct: false }), s.timeoutMs, `opening KV bucket ${name}`);
     const st = await bounded(kv.status(), s.timeoutMs, `reading KV bucket ${name}`);
     if (st.ttl !== ttlMs) {
       throw new CoordinationError(
@@ -85,7 +90,9 @@ async function openOne(nc: NatsConnection, kvm: Kvm, name: string, ttlMs: number
     if (codeOf(err) !== JS_STREAM_NOT_FOUND && !isNotFound(err)) throw await explain(nc, err, s.timeoutMs);
   }
   try {
-    return await bounded(kvm.create(name, { ttl: ttlMs, history: 1, replicas: s.replicas }), s.timeoutMs, `creating KV bucket ${name}`);
+    // allow_direct off: reads go to the stream leader, so a read right after another replica's write sees
+    // it (a direct get may answer from a follower that lags, or find no responder on a stream just created).
+    return await bounded(kvm.create(name, { ttl: ttlMs, history: 1, replicas: s.replicas, allow_direct: false }), s.timeoutMs, `creating KV bucket ${name}`);
   } catch (err) {
     throw await explain(nc, err, s.timeoutMs);
   }

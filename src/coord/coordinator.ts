@@ -41,6 +41,8 @@ export interface CoordinatorOptions {
   captureLimit: () => { count: number; windowMs: number };
   /** A rule's cooldown by name, undefined for a rule that no longer exists. */
   ruleCooldownMs: (name: string) => number | undefined;
+  /** The running alerts.cooldown. */
+  alertCooldownMs: () => number;
   /** The live member list changed: servers moved to or from this replica. */
   onViewChange: () => void;
 }
@@ -50,7 +52,8 @@ export function defaultInstance(): string {
   return `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_=.-]/g, '_');
 }
 
-const CAS_ATTEMPTS = 8;
+/** Compare-and-set attempts on the capture.limit window before giving up (a burst of firings on every replica at once conflicts a lot). */
+const CAS_ATTEMPTS = 40;
 
 export class Coordinator {
   readonly instance: string;
@@ -72,6 +75,10 @@ export class Coordinator {
   readonly #wake = new AbortController();
   readonly #firstView: { promise: Promise<void>; resolve: () => void };
   readonly #leases = new Set<() => Promise<void>>();
+  /** Tells this process's member entries from another process's under the same instance name. */
+  readonly #nonce = Math.random().toString(36).slice(2, 12);
+  #warnedTwin = false;
+  #memberRev: number | undefined;
 
   constructor(o: CoordinatorOptions) {
     this.#o = o;
@@ -129,10 +136,13 @@ export class Coordinator {
   }
 
   async #run(): Promise<void> {
+    // The first heartbeat waits for the connection (bounded): a beat before it would only report an outage.
+    await this.#conn.waitConnected(this.#o.config.timeoutMs);
     while (!this.#stopping) {
       await this.#beat();
       if (this.#stopping) break;
-      await sleep(this.#o.config.heartbeatMs, this.#wake.signal);
+      // Until the first member list, try again sooner: the replica watches nothing meanwhile.
+      await sleep(this.#haveView ? this.#o.config.heartbeatMs : Math.min(this.#o.config.heartbeatMs, 250), this.#wake.signal);
     }
   }
 
@@ -153,7 +163,7 @@ export class Coordinator {
     const m = this.#o.metrics;
     try {
       const { live } = await this.#open();
-      await bounded(live.put(`m.${this.instance}`, JSON.stringify({ at: Date.now() })), c.timeoutMs, 'heartbeat');
+      await this.#renewMembership(live);
       const revisions = await bounded(readMembers(live), c.timeoutMs, 'reading the member list');
       const members = this.#tracker.update(revisions, performance.now(), c.leaseTtlMs);
       // Our own put just succeeded: we are live whatever the tracker's first impression.
@@ -171,8 +181,13 @@ export class Coordinator {
         if (this.#haveView) m.coordinationOwnershipChanges.inc();
         this.#haveView = true;
         this.#o.log.info({ instance: this.instance, members, before }, `replicas: ${members.length} live (${members.join(', ')})`);
-        this.#o.onViewChange();
         this.#firstView.resolve();
+        try {
+          this.#o.onViewChange();
+        } catch (err) {
+          // A bug in applying the view, not a coordination outage: logged, and the view stands.
+          this.#o.log.error({ err: describeError(err) }, 'applying the new member list failed');
+        }
       }
     } catch (err) {
       m.coordinationErrors.inc({ op: 'heartbeat' });
@@ -180,7 +195,9 @@ export class Coordinator {
       this.#problem = problem;
       const wasAvailable = this.#available;
       this.#available = false;
-      if (!this.#outageLogged || wasAvailable) {
+      // A first heartbeat may fail for a moment after connecting; an outage is one that lasts (or a real problem).
+      const settling = !this.#haveView && !problem.permanent && performance.now() - this.#startedAt < this.#o.config.timeoutMs;
+      if (!settling && (!this.#outageLogged || wasAvailable)) {
         this.#outageLogged = true;
         const level = problem.permanent ? 'error' : 'warn';
         this.#o.log[level](
@@ -195,10 +212,43 @@ export class Coordinator {
   }
 
   /**
+   * Renews `m.<instance>` by compare-and-set on this process's last revision: when that fails and the entry
+   * carries another process's nonce, a second replica runs under the same instance name (both would own the
+   * same servers): said once, loudly. Then (or when our entry expired meanwhile) a plain put.
+   */
+  async #renewMembership(live: KV): Promise<void> {
+    const c = this.#o.config;
+    const key = `m.${this.instance}`;
+    const value = JSON.stringify({ at: Date.now(), nonce: this.#nonce });
+    if (this.#memberRev !== undefined) {
+      try {
+        this.#memberRev = await bounded(live.update(key, value, this.#memberRev), c.timeoutMs, 'heartbeat');
+        return;
+      } catch (err) {
+        if (codeOf(err) !== JS_WRONG_LAST_SEQUENCE) throw err;
+        const e = await bounded(live.get(key), c.timeoutMs, 'heartbeat');
+        const nonce = e !== null && e.operation === 'PUT' ? field(e.value, 'nonce') : undefined;
+        if (nonce !== undefined && nonce !== this.#nonce && !this.#warnedTwin) {
+          this.#warnedTwin = true;
+          this.#o.log.error({ instance: this.instance }, `another replica uses the instance name "${this.instance}": both own the same servers; give each replica its own coordination.instance`);
+        }
+      }
+    }
+    this.#memberRev = await bounded(live.put(key, value), c.timeoutMs, 'heartbeat');
+  }
+
+  /**
    * Decides whether an admitted capture may go ahead, fleet-wide: the server's last firings (trigger
    * captures), its capture lease, then a slot in the fleet-wide capture.limit window.
    */
   async acquire(req: CaptureRequest): Promise<GateResult> {
+    // One failed KV call while coordination was answering a moment ago is most often a blip (a leader
+    // election in the cluster): try once more before falling back to the last good view.
+    const first = await this.#acquireOnce(req, false);
+    return first !== 'retry' ? first : ((await this.#acquireOnce(req, true)) as GateResult);
+  }
+
+  async #acquireOnce(req: CaptureRequest, last: boolean): Promise<GateResult | 'retry'> {
     const m = this.#o.metrics;
     const key = req.target.key;
     const label = req.target.label;
@@ -208,26 +258,20 @@ export class Coordinator {
     const timeoutMs = this.#o.config.timeoutMs;
     let release: (() => Promise<void>) | undefined;
     try {
-      const firing = req.reason === 'trigger' ? (req.triggers ?? []).filter((t) => t.escalation_step === 0).map((t) => t.name) : [];
-      if (firing.length > 0) {
-        const now = Date.now();
-        // Rule names are [a-z0-9-]: valid KV key tokens as they are.
-        const recent = await Promise.all(firing.map((name) => bounded(b.state.get(`fired.${token}.${name}`), timeoutMs, 'reading last firings')));
-        const inCooldown = firing.filter((name, i) => {
-          const at = parseAt(recent[i]?.operation === 'PUT' ? recent[i]?.value : undefined);
-          const cooldown = this.#o.ruleCooldownMs(name);
-          return at !== undefined && cooldown !== undefined && now - at < cooldown;
-        });
-        if (inCooldown.length === firing.length) {
-          return { ok: false, reason: 'cooldown', message: `rule ${inCooldown.join(', ')} captured ${label} on another replica within its cooldown` };
-        }
-      }
+      // The lease first: it serialises every capture of this server across the replicas, so the memory
+      // read below and the record written after it cannot interleave with another replica's.
       const lease = await this.#takeLease(b.live, token, label);
       if (!lease.ok) {
         m.coordinationLeases.inc({ result: 'refused' });
         return { ok: false, reason: 'held_elsewhere', message: `${label} is being captured by replica ${lease.holder}` };
       }
       release = lease.release;
+      const memory = await this.#memory(b.state, req, token);
+      if (memory.refusal !== undefined) {
+        await release();
+        m.coordinationLeases.inc({ result: 'refused' });
+        return { ok: false, reason: 'cooldown', message: memory.refusal };
+      }
       const limit = this.#o.captureLimit();
       if (!(await this.#takeSlot(b.state, limit.count, limit.windowMs))) {
         await release();
@@ -235,16 +279,60 @@ export class Coordinator {
         return { ok: false, reason: 'limit', message: `capture.limit reached across the replicas: ${limit.count} incidents in ${Math.round(limit.windowMs / 1000)}s` };
       }
       const at = JSON.stringify({ at: Date.now(), instance: this.instance });
-      await Promise.all(firing.map((name) => bounded(b.state.put(`fired.${token}.${name}`, at), timeoutMs, 'recording a firing')));
+      await Promise.all(memory.record.map((k) => bounded(b.state.put(k, at), timeoutMs, 'recording a firing')));
       m.coordinationLeases.inc({ result: 'taken' });
       const r = release;
       return { ok: true, release: () => void r() };
     } catch (err) {
       if (release) await release().catch(() => undefined);
       m.coordinationErrors.inc({ op: 'lease' });
-      this.#o.log.warn({ server: label, err: describeError(err) }, 'coordination failed while taking a capture lease');
+      if (!last) {
+        await new Promise((r) => setTimeout(r, 200));
+        return 'retry';
+      }
+      this.#o.log.warn({ server: label, err: describeError(err) }, 'coordination failed while taking a capture lease: deciding by the last good view');
       return this.#withoutCoordination(key, label);
     }
+  }
+
+  /**
+   * The fleet-wide memory of what was captured: a rule's last firing on this server (trigger captures) and an
+   * alert fingerprint's last capture (alert captures). A refusal when every firing rule, or the alert, is in
+   * its cooldown; else the keys to record once the capture is admitted.
+   */
+  async #memory(state: KV, req: CaptureRequest, token: string): Promise<{ refusal?: string; record: string[] }> {
+    const timeoutMs = this.#o.config.timeoutMs;
+    const now = Date.now();
+    const read = async (k: string): Promise<{ at: number; instance: string | undefined } | undefined> => {
+      const e = await bounded(state.get(k), timeoutMs, 'reading what was captured');
+      if (e === null || e.operation !== 'PUT') return undefined;
+      const at = parseAt(e.value);
+      return at === undefined ? undefined : { at, instance: holderOf(e.value) };
+    };
+    if (req.reason === 'alert' && req.alert) {
+      // The fingerprint comes from a webhook body: hashed into a key token, never used as a key as it is.
+      const k = `alert.${serverToken(req.alert.fingerprint)}`;
+      const last = await read(k);
+      if (last !== undefined && now - last.at < this.#o.alertCooldownMs()) {
+        return { refusal: `alert ${req.alert.name} (${req.alert.fingerprint}) was captured by replica ${last.instance ?? 'unknown'} within alerts.cooldown`, record: [] };
+      }
+      return { record: [k] };
+    }
+    // Rule names are [a-z0-9-]: valid KV key tokens as they are. Escalations are not firings: not checked.
+    const firing = req.reason === 'trigger' ? (req.triggers ?? []).filter((t) => t.escalation_step === 0).map((t) => t.name) : [];
+    if (firing.length === 0) return { record: [] };
+    const keys = firing.map((name) => `fired.${token}.${name}`);
+    const last = await Promise.all(keys.map(read));
+    const inCooldown = firing.filter((name, i) => {
+      const l = last[i];
+      const cooldown = this.#o.ruleCooldownMs(name);
+      return l !== undefined && cooldown !== undefined && now - l.at < cooldown;
+    });
+    if (inCooldown.length === firing.length) {
+      const by = [...new Set(last.map((l) => l?.instance ?? 'unknown'))].join(', ');
+      return { refusal: `rule ${inCooldown.join(', ')} captured ${req.target.label} on replica ${by} within its cooldown`, record: [] };
+    }
+    return { record: keys };
   }
 
   /** Guarantee 7: without JetStream, capture what this replica owned at its last good view, nothing else. */
@@ -266,15 +354,19 @@ export class Coordinator {
     const c = this.#o.config;
     const k = `lease.${token}`;
     const value = JSON.stringify({ instance: this.instance, server: label, at: Date.now() });
-    let rev: number;
-    try {
-      rev = await bounded(live.create(k, value), c.timeoutMs, 'taking a capture lease');
-    } catch (err) {
-      if (codeOf(err) !== JS_WRONG_LAST_SEQUENCE) throw err;
-      const held = await bounded(live.get(k), c.timeoutMs, 'reading a capture lease');
-      const holder = held?.operation === 'PUT' ? holderOf(held.value) : undefined;
-      return { ok: false, holder: holder ?? 'unknown' };
+    let created: number | undefined;
+    for (let attempt = 0; created === undefined; attempt++) {
+      try {
+        created = await bounded(live.create(k, value), c.timeoutMs, 'taking a capture lease');
+      } catch (err) {
+        if (codeOf(err) !== JS_WRONG_LAST_SEQUENCE) throw err;
+        const held = await bounded(live.get(k), c.timeoutMs, 'reading a capture lease');
+        const holder = held?.operation === 'PUT' ? holderOf(held.value) : undefined;
+        // Released (or expired) between our create and our read: free now, so ask again (twice at most).
+        if (held?.operation === 'PUT' || attempt >= 2) return { ok: false, holder: holder ?? 'unknown' };
+      }
     }
+    let rev: number = created;
     let stopped = false;
     const renew = setInterval(() => {
       void bounded(live.update(k, value, rev), c.timeoutMs, 'renewing a capture lease').then(
@@ -314,6 +406,8 @@ export class Coordinator {
         return true;
       } catch (err) {
         if (codeOf(err) !== JS_WRONG_LAST_SEQUENCE) throw err;
+        // Another replica wrote first: back off a little, at random, so that the racers spread out.
+        await new Promise((r) => setTimeout(r, 5 + Math.floor(Math.random() * 25)));
       }
     }
     throw new CoordinationError(`the capture.limit window changed ${CAS_ATTEMPTS} times while this replica tried to take a slot`, 'unavailable');
@@ -335,14 +429,23 @@ export class Coordinator {
 async function readMembers(live: KV): Promise<Map<string, number>> {
   const names: string[] = [];
   for await (const k of await live.keys('m.>')) names.push(k);
-  const out = new Map<string, number>();
+  const revisions = new Map<string, number>();
   await Promise.all(
     names.map(async (k) => {
       const e = await live.get(k);
-      if (e !== null && e.operation === 'PUT') out.set(k.slice(2), e.revision);
+      if (e !== null && e.operation === 'PUT') revisions.set(k.slice(2), e.revision);
     }),
   );
-  return out;
+  return revisions;
+}
+
+function field(bytes: Uint8Array, key: string): string | undefined {
+  try {
+    const v = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+    return typeof v[key] === 'string' ? v[key] : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const codeOf = (err: unknown): number | undefined => (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : undefined);
@@ -358,21 +461,21 @@ function parseAt(bytes: Uint8Array | undefined): number | undefined {
 }
 
 function holderOf(bytes: Uint8Array): string | undefined {
-  try {
-    const v = JSON.parse(new TextDecoder().decode(bytes)) as { instance?: unknown };
-    return typeof v.instance === 'string' ? v.instance : undefined;
-  } catch {
-    return undefined;
-  }
+  return field(bytes, 'instance');
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts; leaves no listener behind (it runs every heartbeat). */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    const onAbort = (): void => {
       clearTimeout(t);
       resolve();
-    }, { once: true });
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }

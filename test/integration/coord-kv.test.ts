@@ -72,6 +72,7 @@ function make(config: CoordinationConfig, limit = { count: 100, windowMs: 60_000
     metrics,
     captureLimit: () => limit,
     ruleCooldownMs: (name) => (name === 'mem-any' ? 3_600_000 : undefined),
+    alertCooldownMs: () => 600_000,
     onViewChange: () => made.views++,
   });
   metrics.enableCoordination({ owned: () => 0, secondsSinceContact: () => made.c.secondsSinceContact() });
@@ -152,6 +153,13 @@ describe('coordination over JetStream KV', () => {
     assert.equal(check.code, 0, check.output);
   });
 
+  it('two replicas configured with the same instance name: an error says so', async () => {
+    seq++;
+    const [a, b] = [make(cfg('twin')), make(cfg('twin'))];
+    await Promise.all([a.c.start(10_000), b.c.start(10_000)]);
+    await waitFor(() => [...a.logs, ...b.logs].some((l) => l.includes('another replica uses the instance name \\"twin\\"')), { timeoutMs: 5_000, what: 'the twin error' });
+  });
+
   it('a capture lease is held by one replica at a time, even when both ask at once; it frees when released', async () => {
     seq++;
     const [a, b] = [make(cfg('la')), make(cfg('lb'))];
@@ -197,12 +205,39 @@ describe('coordination over JetStream KV', () => {
     const first = await a.c.acquire(request(key, 'trigger', 'mem-any'));
     assert.ok(first.ok);
     first.release();
-    const second = await b.c.acquire(request(key, 'trigger', 'mem-any'));
-    assert.deepEqual(second, { ok: false, reason: 'cooldown', message: 'rule mem-any captured http-127-0-0-1-6666 on another replica within its cooldown' });
+    // The lease is deleted in the background after release: ask until it is gone.
+    const second = await waitFor(async () => {
+      const r = await b.c.acquire(request(key, 'trigger', 'mem-any'));
+      if (r.ok) r.release();
+      return r.ok || r.reason !== 'held_elsewhere' ? r : undefined;
+    }, { timeoutMs: 5_000, what: 'the first lease to be released' });
+    assert.deepEqual(second, { ok: false, reason: 'cooldown', message: 'rule mem-any captured http-127-0-0-1-6666 on replica fa within its cooldown' });
     // A manual capture is not a rule firing: it takes the lease as usual.
     const manual = await b.c.acquire(request(key));
     assert.ok(manual.ok);
     manual.release();
+  });
+
+  it('the same alert (fingerprint) delivered to every replica at once is captured once', async () => {
+    seq++;
+    const rs = ['aa', 'ab', 'ac'].map((n) => make(cfg(n)));
+    await Promise.all(rs.map((r) => r.c.start(10_000)));
+    const alert = (): CaptureRequest => ({ ...request('http://127.0.0.1:4444', 'alert'), alert: { name: 'NatsHighMemory', fingerprint: 'c0ffee1234567890', labels: {}, annotations: {} } });
+    const results = await Promise.all(rs.map((r) => r.c.acquire(alert())));
+    assert.equal(results.filter((r) => r.ok).length, 1, JSON.stringify(results));
+    for (const r of results) if (r.ok) r.release();
+    // Delivered again later (after that capture ended), to another replica: still the one capture.
+    const winner = results.findIndex((r) => r.ok);
+    // The winner's lease is deleted in the background after release: ask until it is gone.
+    const late = await waitFor(async () => {
+      const r = await (rs[(winner + 1) % 3] as Made).c.acquire(alert());
+      if (r.ok) r.release();
+      return r.ok || r.reason !== 'held_elsewhere' ? r : undefined;
+    }, { timeoutMs: 5_000, what: 'the winner lease to be released' });
+    assert.equal(late.ok, false);
+    assert.ok(!late.ok);
+    assert.equal(late.reason, 'cooldown');
+    assert.match(late.message, /^alert NatsHighMemory \(c0ffee1234567890\) was captured by replica a[abc] within alerts.cooldown$/);
   });
 
   it('without JetStream, a replica keeps its last good view: captures of its own servers go ahead, others are refused', async () => {

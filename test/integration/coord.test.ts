@@ -10,19 +10,26 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { metricValue, removeTempDirs, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { metricValue, removeTempDirs, runCli, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
 import { incidents } from '../helpers/incidents.js';
 import { startJetStreamCluster } from '../helpers/nats-cluster.js';
-import { APP_PASSWORD, APP_USER, cleanupTempDirs, startServer, type NatsServer } from '../helpers/nats-server.js';
+import { APP_PASSWORD, APP_USER, cleanupTempDirs, startServer, SYS_PASSWORD, SYS_USER, type NatsServer } from '../helpers/nats-server.js';
 import { promtoolCheck } from '../helpers/promtool.js';
 
 const LEASE_TTL_MS = 3_000;
 const HEARTBEAT_MS = 1_000;
 const POLL_MS = 500;
+const TOKEN = 'replica-test-token';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
 
 let cluster: NatsServer[] = [];
 const watched: NatsServer[] = [];
 const replicas = new Map<string, { daemon: Daemon; dir: string }>();
+/** Replicas killed and started again: their earlier processes, for the debug log dump. */
+const retired: (readonly [string, Daemon])[] = [];
 
 before(async () => {
   const [c, ...s] = await Promise.all([startJetStreamCluster(['c1', 'c2', 'c3'], 'coord-daemons'), ...['s1', 's2', 's3', 's4', 's5', 's6'].map((name) => startServer({ name, clusterName: name }))]);
@@ -30,6 +37,11 @@ before(async () => {
   watched.push(...(s as NatsServer[]));
 });
 after(async () => {
+  if (process.env['COORD_DEBUG']) {
+    for (const [n, d] of [...retired, ...[...replicas].map(([k, r]) => [k, r.daemon] as const)]) {
+      for (const l of d.logs) if (!/incident written|polled/.test(String(l.msg))) process.stdout.write(`# ${n} ${JSON.stringify(l).slice(0, 400)}\n`);
+    }
+  }
   await Promise.all([...replicas.values()].map((r) => r.daemon.stop('SIGKILL')));
   await Promise.all([...cluster, ...watched].map((s) => s.stop('SIGKILL')));
   cleanupTempDirs();
@@ -39,7 +51,8 @@ after(async () => {
 function config(instance: string): string {
   return `
 log: { level: info }
-http: { listen: "127.0.0.1:{{PORT}}" }
+http: { listen: "127.0.0.1:{{PORT}}", auth: { bearer_token: ${TOKEN} } }
+alerts: { profiles: [goroutine] }
 poll: { interval: ${POLL_MS}ms, timeout: 400ms }
 servers:
 ${watched.map((s) => `  - { url: "${s.monitorUrl}", name: ${s.name}, prof_url: "${s.profUrl}" }`).join('\n')}
@@ -63,7 +76,9 @@ coordination:
 }
 
 async function start(instance: string): Promise<Daemon> {
-  const dir = replicas.get(instance)?.dir ?? tempDir();
+  const old = replicas.get(instance);
+  if (old) retired.push([instance, old.daemon]);
+  const dir = old?.dir ?? tempDir();
   const daemon = await startDaemon({ config: config(instance), dir });
   replicas.set(instance, { daemon, dir });
   return daemon;
@@ -75,7 +90,7 @@ async function owned(names: string[]): Promise<Map<string, string[]>> {
   await Promise.all(
     names.map(async (n) => {
       const d = (replicas.get(n) as { daemon: Daemon }).daemon;
-      const res = await fetch(`${d.url}/api/v1/servers`, { signal: AbortSignal.timeout(5_000) });
+      const res = await fetch(`${d.url}/api/v1/servers`, { headers: AUTH, signal: AbortSignal.timeout(5_000) });
       const body = (await res.json()) as { servers: { server: string }[] };
       out.set(n, body.servers.map((s) => s.server).sort());
     }),
@@ -96,17 +111,31 @@ async function assignment(names: string[]): Promise<Map<string, string> | undefi
   return out.size === watched.length ? out : undefined;
 }
 
-/** Incidents per server, across every replica's storage directory. */
-function incidentCounts(): Map<string, number> {
+/** Incidents per server (of one reason; default trigger), across every replica's storage directory. */
+function incidentCounts(reason = 'trigger'): Map<string, number> {
   const counts = new Map<string, number>();
   for (const { dir } of replicas.values()) {
-    for (const i of incidents(`${dir}/profiles`)) counts.set(i.manifest.server.name, (counts.get(i.manifest.server.name) ?? 0) + 1);
+    for (const i of incidents(`${dir}/profiles`)) if (i.manifest.reason === reason) counts.set(i.manifest.server.name, (counts.get(i.manifest.server.name) ?? 0) + 1);
   }
   return counts;
 }
 
 const ALL = ['r1', 'r2', 'r3'];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('coordination pointed at the system account', () => {
+  it('the daemon refuses to start (exit 1) and says that the system account cannot use JetStream', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'sys.yaml');
+    writeFileSync(
+      file,
+      config('sys').replace(`user: ${APP_USER}`, `user: ${SYS_USER}`).replace(`password: ${APP_PASSWORD}`, `password: ${SYS_PASSWORD}`).replaceAll('{{PORT}}', '0').replaceAll('{{DIR}}', dir),
+    );
+    const r = await runCli(['run', '--config', file]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /could not start: coordination connects to the system account, which cannot use JetStream: use a user of an account with JetStream enabled/);
+  });
+});
 
 describe('three replicas share six servers through JetStream KV', () => {
   let first: Map<string, string>;
@@ -187,5 +216,39 @@ describe('three replicas share six servers through JetStream KV', () => {
     assert.deepEqual([...incidentCounts()].sort(), watched.map((s) => [s.name, 1]).sort());
     const d = (replicas.get(victim) as { daemon: Daemon }).daemon;
     assert.ok((await d.metric('nats_autoprof_coordination_leases_total', { result: 'taken' })) !== undefined);
+  });
+
+  it('the same alert POSTed to all three replicas at once yields one incident', async () => {
+    const target = watched[0] as NatsServer;
+    const payload = {
+      receiver: 'nats-autoprof',
+      status: 'firing',
+      alerts: [
+        {
+          status: 'firing',
+          labels: { alertname: 'NatsHighMemory', server_name: target.name, severity: 'warning' },
+          annotations: {},
+          startsAt: new Date().toISOString(),
+          endsAt: '0001-01-01T00:00:00Z',
+          generatorURL: 'http://prometheus:9090/graph',
+          fingerprint: '5eed5eed5eed5eed',
+        },
+      ],
+      version: '4',
+    };
+    const answers = await Promise.all(
+      ALL.map(async (n) => {
+        const d = (replicas.get(n) as { daemon: Daemon }).daemon;
+        const res = await fetch(`${d.url}/api/v1/alerts/alertmanager`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+        assert.equal(res.status, 200);
+        const body = (await res.json()) as { results: { result: string }[] };
+        return body.results[0]?.result;
+      }),
+    );
+    // Only the owner knows the server: the others answer unknown_server.
+    assert.deepEqual(answers.filter((a) => a === 'captured'), ['captured'], JSON.stringify(answers));
+    await waitFor(() => incidentCounts('alert').get(target.name) === 1, { timeoutMs: 15_000, what: 'the alert incident' });
+    await sleep(1_000);
+    assert.deepEqual([...incidentCounts('alert')], [[target.name, 1]]);
   });
 });

@@ -1,0 +1,60 @@
+/**
+ * The flow's ownership predicate (replicas): a discovered server another replica owns is not watched here,
+ * one that moved away is dropped at the next round (rule state and series with it), one that moved here is
+ * watched from the next round on.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+
+import type { Clock } from '../../../src/clock.js';
+import { parseConfigText } from '../../../src/config/load.js';
+import { Flow } from '../../../src/flow.js';
+import { Metrics } from '../../../src/metrics/registry.js';
+import { TriggerEngine } from '../../../src/trigger/engine.js';
+import type { StatszReading } from '../../../src/watch/fleet.js';
+import { Inventory } from '../../../src/watch/inventory.js';
+import type { Varz } from '../../../src/watch/varz.js';
+
+function statsz(name: string): StatszReading {
+  const varz: Varz = { serverId: `N${name}`, serverName: name, cluster: undefined, tags: [], version: '2.10.27', cpu: 1, mem: 64 << 20, cores: 2, gomaxprocs: 2, gomemlimit: undefined, now: undefined };
+  return { varz, body: '{}', activeServers: undefined, host: undefined };
+}
+
+describe('flow: only the servers this replica owns', () => {
+  it('discovered servers follow the ownership predicate from round to round', () => {
+    const config = parseConfigText(
+      'system_account: { url: nats://127.0.0.1:4222, discover: true }\ntriggers: [{ name: mem-any, metric: mem, above: 1MiB, cooldown: 1h, profiles: [heap] }]\n',
+      'test.yaml',
+      {},
+      () => '',
+    );
+    const inventory = new Inventory();
+    const engine = new TriggerEngine(config.triggers);
+    const metrics = new Metrics({ servers: () => inventory.values(), rules: () => engine.firing() });
+    const clock: Clock = { now: () => 1_000_000, sleep: () => Promise.resolve() };
+    let mine = new Set(['system_account:a', 'system_account:b']);
+    const fired: string[] = [];
+    const flow = new Flow({
+      inventory,
+      engine,
+      metrics,
+      log: pino({ level: 'silent' }),
+      clock,
+      config: () => config,
+      submit: (req) => (fired.push(req.target.label), { accepted: true, id: `i-${req.target.label}`, done: new Promise(() => undefined) }),
+      owns: (key) => mine.has(key),
+    });
+    const round = { ended: 'count' as const, expected: 3, durationMs: 1, selected: ['a', 'b', 'c'].map(statsz), invalid: 0 };
+    flow.onDiscovery(round);
+    assert.deepEqual(inventory.all().map((s) => s.label).sort(), ['a', 'b']);
+    assert.deepEqual(fired.sort(), ['a', 'b']);
+    assert.equal([...engine.firing()].filter((r) => r.server === 'b').length, 1, "b's rule has fired");
+    // b moved to another replica, c moved here.
+    mine = new Set(['system_account:a', 'system_account:c']);
+    flow.onDiscovery(round);
+    assert.deepEqual(inventory.all().map((s) => s.label).sort(), ['a', 'c']);
+    assert.equal([...engine.firing()].filter((r) => r.server === 'b').length, 0, "b's rule state is dropped");
+    assert.deepEqual(fired.sort(), ['a', 'b', 'c']);
+  });
+});
