@@ -9,9 +9,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
+import { connect } from '@nats-io/transport-node';
 import { Profile } from 'pprof-format';
 import { removeTempDirs, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
-import { cleanupTempDirs, startServer, SYS_PASSWORD, SYS_USER, type NatsServer } from '../helpers/nats-server.js';
+import { APP_PASSWORD, APP_USER, cleanupTempDirs, startServer, SYS_PASSWORD, SYS_USER, type NatsServer } from '../helpers/nats-server.js';
 
 const TOKEN = 'viewer-api-token-41b7';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -39,6 +40,24 @@ async function capture(): Promise<string> {
   const id = String(body['id']);
   await waitFor(async () => (await get(`/api/v1/incidents/${encodeURIComponent(id)}`)).status === 200, { timeoutMs: 30_000, what: `incident ${id}` });
   return id;
+}
+
+/**
+ * About 32 MB through the server's client code, so that its allocs profile is not only what the server
+ * allocated while starting (sampled every 512 KiB, an idle server's profile may hold no nats-server frame).
+ */
+async function traffic(): Promise<void> {
+  const nc = await connect({ servers: `127.0.0.1:${srv.ports.client}`, user: APP_USER, pass: APP_PASSWORD });
+  try {
+    let received = 0;
+    nc.subscribe('viewer.load', { callback: () => void received++ });
+    const payload = new Uint8Array(4096);
+    for (let i = 0; i < 8_000; i++) nc.publish('viewer.load', payload);
+    await nc.flush();
+    await waitFor(() => received === 8_000, { timeoutMs: 20_000, what: 'the load to be delivered' });
+  } finally {
+    await nc.close();
+  }
 }
 
 /** Total of the default sample type (default_sample_type, else the last), decoding the download ourselves. */
@@ -74,6 +93,7 @@ storage: { dir: "{{DIR}}/profiles" }
 `,
   });
   await waitFor(async () => (await get('/readyz')).status === 200, { what: 'ready', timeoutMs: 20_000 });
+  await traffic();
   first = await capture();
   second = await capture();
 });
