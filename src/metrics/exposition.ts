@@ -41,7 +41,7 @@ interface MetricInternals {
 }
 
 /** prom-client's getValueAsString. */
-function valueText(v: number): string {
+export function valueText(v: number): string {
   if (Number.isNaN(v)) return 'Nan';
   if (!Number.isFinite(v)) return v < 0 ? '-Inf' : '+Inf';
   return `${v}`;
@@ -53,7 +53,7 @@ function escapeText(s: string): string {
 }
 
 /** prom-client's escapeLabelValue: strings escaped (backslash, newline, quote); numbers as they print. */
-function labelValue(v: LabelValue): string {
+export function labelValue(v: LabelValue): string {
   if (typeof v !== 'string') return `${v}`;
   return v.includes('\\') || v.includes('\n') || v.includes('"') ? escapeText(v).replace(/"/g, '\\"') : v;
 }
@@ -129,22 +129,51 @@ function hasDefaultLabels(registry: Registry): boolean {
 }
 
 /**
- * The registry's exposition, equal to `await registry.metrics()`. Synchronous collect callbacks are run here;
- * an asynchronous one (or anything else unexpected) hands the whole registry to prom-client.
+ * Writes a metric's series straight from their source, in place of its collect + prom-client series: each line
+ * `\n<name>{labels} value`. The lines must be what the collect would have made prom-client write.
  */
-export async function writeExposition(registry: Registry): Promise<string> {
+export type SeriesWriter = (name: string) => string;
+
+/**
+ * After this long writing without a break, the writer lets the event loop run (timers, poll answers) before
+ * the next metric: at 5,000 servers an exposition takes tens of ms, which would otherwise make every poll
+ * batch due meanwhile late by as much (BENCHMARKS.md, issue 16).
+ */
+export const EXPOSITION_SLICE_MS = 8;
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * The registry's exposition, equal to `await registry.metrics()`. Synchronous collect callbacks are run here;
+ * an asynchronous one (or anything else unexpected) hands the whole registry to prom-client. `writers`: the
+ * metrics whose series are written from their source (their collect is not run; see SeriesWriter).
+ */
+export async function writeExposition(registry: Registry, writers?: ReadonlyMap<unknown, SeriesWriter>): Promise<string> {
   if (registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE || hasDefaultLabels(registry)) return registry.metrics();
   const internals = registry.getMetricsAsArray() as readonly unknown[] as readonly MetricInternals[];
   // All collects first, in order, as prom-client's Promise.all over get() runs them: one collect may set
   // another metric's values (the CPU counters are filled by the first one's collect).
   for (const m of internals) {
+    if (writers?.has(m)) continue;
     if (typeof m.collect === 'function' && m.collect() instanceof Promise) return registry.metrics();
   }
   let out = '';
+  let sliceStart = performance.now();
   for (let i = 0; i < internals.length; i++) {
     const m = internals[i] as MetricInternals;
-    const text = block(m) ?? (await registry.getSingleMetricAsString(m.name));
+    const writer = writers?.get(m);
+    let text: string;
+    if (writer) {
+      const name = escapeText(m.name);
+      text = `# HELP ${name} ${escapeText(m.help)}\n# TYPE ${name} ${m.type}${writer(name)}`;
+    } else {
+      text = block(m) ?? (await registry.getSingleMetricAsString(m.name));
+    }
     out += i === 0 ? text : `\n\n${text}`;
+    if (performance.now() - sliceStart > EXPOSITION_SLICE_MS) {
+      await yieldToLoop();
+      sliceStart = performance.now();
+    }
   }
   return `${out}\n`;
 }
