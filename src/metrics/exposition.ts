@@ -130,9 +130,41 @@ function hasDefaultLabels(registry: Registry): boolean {
 
 /**
  * Writes a metric's series straight from their source, in place of its collect + prom-client series: each line
- * `\n<name>{labels} value`. The lines must be what the collect would have made prom-client write.
+ * `\n<name>{labels} value`, in chunks (the writer may let the event loop run between two). The lines must be
+ * what the collect would have made prom-client write.
  */
-export type SeriesWriter = (name: string) => string;
+export type SeriesWriter = (name: string) => Iterable<string>;
+
+/** Series per chunk of seriesLines: at 5,000 servers a metric's lines are ~10 chunks of ~1 ms each. */
+const SERIES_PER_CHUNK = 512;
+
+/**
+ * `\n<name>{<pairs>} <value>` for each series (label pairs already escaped, in prom-client's order), in chunks
+ * of SERIES_PER_CHUNK lines.
+ */
+export function* seriesLines(name: string, series: ReadonlyMap<string, number>): Generator<string> {
+  let out = '';
+  let n = 0;
+  for (const [pairs, v] of series) {
+    out += `\n${name}{${pairs}} ${valueText(v)}`;
+    if (++n === SERIES_PER_CHUNK) {
+      yield flat(out);
+      out = '';
+      n = 0;
+    }
+  }
+  if (out !== '') yield flat(out);
+}
+
+/**
+ * The string made one flat copy now (V8 flattens a concatenation in place at its first character read), so the
+ * thousands of small pieces it was built from die young instead of being copied by every scavenge while the
+ * exposition is being written (at 5,000 servers those copies were 10-20 ms pauses each).
+ */
+function flat(s: string): string {
+  s.charCodeAt(0);
+  return s;
+}
 
 /**
  * After this long writing without a break, the writer lets the event loop run (timers, poll answers) before
@@ -162,14 +194,20 @@ export async function writeExposition(registry: Registry, writers?: ReadonlyMap<
   for (let i = 0; i < internals.length; i++) {
     const m = internals[i] as MetricInternals;
     const writer = writers?.get(m);
-    let text: string;
+    if (i > 0) out += '\n\n';
     if (writer) {
       const name = escapeText(m.name);
-      text = `# HELP ${name} ${escapeText(m.help)}\n# TYPE ${name} ${m.type}${writer(name)}`;
+      out += `# HELP ${name} ${escapeText(m.help)}\n# TYPE ${name} ${m.type}`;
+      for (const chunk of writer(name)) {
+        out += chunk;
+        if (performance.now() - sliceStart > EXPOSITION_SLICE_MS) {
+          await yieldToLoop();
+          sliceStart = performance.now();
+        }
+      }
     } else {
-      text = block(m) ?? (await registry.getSingleMetricAsString(m.name));
+      out += flat(block(m) ?? (await registry.getSingleMetricAsString(m.name)));
     }
-    out += i === 0 ? text : `\n\n${text}`;
     if (performance.now() - sliceStart > EXPOSITION_SLICE_MS) {
       await yieldToLoop();
       sliceStart = performance.now();

@@ -3,7 +3,7 @@
  * (never prom-client's global one). Names, labels and meanings are documented in README.md.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { labelValue, valueText, writeExposition, type SeriesWriter } from './exposition.js';
+import { labelValue, seriesLines, writeExposition, type SeriesWriter } from './exposition.js';
 import { registerProcessMetrics } from './process.js';
 
 export const METRIC_PREFIX = 'nats_autoprof_';
@@ -229,7 +229,7 @@ export class Metrics {
         const v = s.last?.varz;
         if (v) series.set(`server="${labelValue(s.label)}",server_id="${labelValue(v.serverId)}",cluster="${labelValue(v.cluster ?? '')}",version="${labelValue(v.version)}"`, 1);
       }
-      return lines(name, series);
+      return seriesLines(name, series);
     }],
     [this.polls, (name) => {
       const series = new Map<string, number>();
@@ -239,37 +239,35 @@ export class Metrics {
         if (s.okPolls > 0) add(`server="${server}",result="ok"`, s.okPolls);
         if (s.failedPolls > 0) add(`server="${server}",result="error"`, s.failedPolls);
       }
-      return lines(name, series);
+      return seriesLines(name, series);
     }],
     [this.triggerFiring, (name) => {
       const series = new Map<string, number>();
       for (const r of this.#source.rules()) series.set(`server="${labelValue(r.server)}",trigger="${labelValue(r.trigger)}"`, r.firing ? 1 : 0);
-      return lines(name, series);
+      return seriesLines(name, series);
     }],
     [this.triggerInfo, (name) => {
       const series = new Map<string, number>();
       for (const r of this.#source.rules()) {
         if (r.metric !== undefined) series.set(`trigger="${labelValue(r.trigger)}",metric="${labelValue(r.metric)}",rate="${labelValue(r.rate ?? '')}",escalate="${labelValue(r.escalate ?? '')}"`, 1);
       }
-      return lines(name, series);
+      return seriesLines(name, series);
     }],
     [this.triggerEscalationStep, (name) => {
       const series = new Map<string, number>();
       for (const r of this.#source.rules()) if (r.step !== undefined) series.set(`server="${labelValue(r.server)}",trigger="${labelValue(r.trigger)}"`, r.step);
-      return lines(name, series);
+      return seriesLines(name, series);
     }],
   ]);
 
   /** A per-server gauge's lines: a label seen twice keeps its first place and its last value, as `set` does. */
-  #perServer(name: string, value: (s: ServerSeries) => number | undefined): string {
+  #perServer(name: string, value: (s: ServerSeries) => number | undefined): Iterable<string> {
     const series = new Map<string, number>();
     for (const s of this.#source.servers()) {
       const v = value(s);
-      if (v !== undefined) series.set(s.label, v);
+      if (v !== undefined) series.set(`server="${labelValue(s.label)}"`, v);
     }
-    let out = '';
-    for (const [label, v] of series) out += `\n${name}{server="${labelValue(label)}"} ${valueText(v)}`;
-    return out;
+    return seriesLines(name, series);
   }
 
   /** The text exposition, written in one pass (exposition.ts); the same bytes as `registry.metrics()`. */
@@ -280,12 +278,6 @@ export class Metrics {
 
 type AnyMetric = Gauge<string> | Counter<string>;
 
-/** `\n<name>{<pairs>} <value>` for each series, in order. */
-function lines(name: string, series: ReadonlyMap<string, number>): string {
-  let out = '';
-  for (const [pairs, v] of series) out += `\n${name}{${pairs}} ${valueText(v)}`;
-  return out;
-}
 
 /** Removes every series of `metric` whose `server` label equals `server`. */
 async function removeMatching(metric: AnyMetric, server: string): Promise<void> {
