@@ -10,13 +10,20 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { gzip as gzipCallback } from 'node:zlib';
+import { gzip as gzipCallback, gzipSync } from 'node:zlib';
 import type { HttpAuthConfig, HttpTlsConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** zlib level for compressible replies (see BENCHMARKS.md, issue 19: CPU per scrape by level). */
 export const GZIP_LEVEL = 1;
+/**
+ * Bodies up to this size are gzipped on the event loop (`gzipSync`): ~40-80 µs for a small daemon's ~20 KB
+ * exposition, where the thread-pool hop of `zlib.gzip` cost ~300-400 µs of CPU per scrape (BENCHMARKS.md,
+ * issue 19). Larger bodies (thousands of servers: ~600 KB, ~4 ms to compress) go to the pool so that the
+ * event loop is not held.
+ */
+export const GZIP_SYNC_MAX_BYTES = 64 * 1024;
 
 /**
  * open: never needs a token. metrics: needs it only with http.auth.metrics. read: needs it when a token
@@ -233,7 +240,11 @@ export class HttpServer {
           // Level 1: at N=1000 it adds ~4 ms of CPU per scrape to the ~37 ms of rendering, where the default
           // level (6) adds ~11 ms for 13 % fewer bytes (BENCHMARKS.md, issue 19).
           const zipped = acceptsGzip(req.headers['accept-encoding']);
-          const body = zipped ? await gzip(reply.text, { level: GZIP_LEVEL }) : Buffer.from(reply.text);
+          const body = !zipped
+            ? Buffer.from(reply.text)
+            : reply.text.length <= GZIP_SYNC_MAX_BYTES
+              ? gzipSync(reply.text, { level: GZIP_LEVEL })
+              : await gzip(reply.text, { level: GZIP_LEVEL });
           const headers: Record<string, string | number> = { 'content-type': reply.contentType, 'content-length': body.length, vary: 'Accept-Encoding' };
           if (zipped) headers['content-encoding'] = 'gzip';
           res.writeHead(reply.status, headers);

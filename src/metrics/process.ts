@@ -6,7 +6,7 @@
  * stddev and percentiles walk the whole histogram at each scrape: ~0.75 ms), the per-GC observer and its
  * histogram, the heap-space breakdown, active handles/requests/resources, and the /proc/self/status read.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
@@ -49,8 +49,10 @@ export function registerProcessMetrics(registry: Registry, prefix: string): void
     collect() {
       if (!fdsReadable) return;
       try {
-        // One entry is the descriptor readdir itself holds open.
-        openFds.set(readdirSync('/proc/self/fd').length - 1);
+        // Linux 6.2+ reports the number of open descriptors as the directory's size: one stat (~7 µs) instead
+        // of listing it (~26 µs); older kernels report 0 and the listing is read (one entry is readdir's own).
+        const size = statSync('/proc/self/fd').size;
+        openFds.set(size > 0 ? size : readdirSync('/proc/self/fd').length - 1);
       } catch {
         fdsReadable = false;
       }

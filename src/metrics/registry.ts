@@ -3,7 +3,7 @@
  * (never prom-client's global one). Names, labels and meanings are documented in README.md.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { writeExposition } from './exposition.js';
+import { labelValue, seriesLines, writeExposition, type SeriesWriter } from './exposition.js';
 import { registerProcessMetrics } from './process.js';
 
 export const METRIC_PREFIX = 'nats_autoprof_';
@@ -212,13 +212,72 @@ export class Metrics {
     await Promise.all(counted.map((m) => removeMatching(m, server)));
   }
 
+  /**
+   * The scrape-time series written straight from the source at each scrape, the same lines their collects
+   * make prom-client write (test/unit/metrics/exposition.test.ts compares the two). At 5,000 servers the
+   * collects' reset + set (a label object and a label hash per series, ~60,000 of them) and their garbage
+   * were most of a 180 ms exposition (BENCHMARKS.md, issue 16).
+   */
+  readonly #writers: ReadonlyMap<unknown, SeriesWriter> = new Map<unknown, SeriesWriter>([
+    [this.up, (name) => this.#perServer(name, (s) => (s.polled ? (s.up ? 1 : 0) : undefined))],
+    [this.serverCpu, (name) => this.#perServer(name, (s) => (s.up ? s.last?.varz.cpu : undefined))],
+    [this.serverMemory, (name) => this.#perServer(name, (s) => (s.up ? s.last?.varz.mem : undefined))],
+    [this.lastPollSuccess, (name) => this.#perServer(name, (s) => (s.lastOkAt === undefined ? undefined : s.lastOkAt / 1000))],
+    [this.serverInfo, (name) => {
+      const series = new Map<string, number>();
+      for (const s of this.#source.servers()) {
+        const v = s.last?.varz;
+        if (v) series.set(`server="${labelValue(s.label)}",server_id="${labelValue(v.serverId)}",cluster="${labelValue(v.cluster ?? '')}",version="${labelValue(v.version)}"`, 1);
+      }
+      return seriesLines(name, series);
+    }],
+    [this.polls, (name) => {
+      const series = new Map<string, number>();
+      const add = (pairs: string, n: number): void => void series.set(pairs, (series.get(pairs) ?? 0) + n);
+      for (const s of this.#source.servers()) {
+        const server = labelValue(s.label);
+        if (s.okPolls > 0) add(`server="${server}",result="ok"`, s.okPolls);
+        if (s.failedPolls > 0) add(`server="${server}",result="error"`, s.failedPolls);
+      }
+      return seriesLines(name, series);
+    }],
+    [this.triggerFiring, (name) => {
+      const series = new Map<string, number>();
+      for (const r of this.#source.rules()) series.set(`server="${labelValue(r.server)}",trigger="${labelValue(r.trigger)}"`, r.firing ? 1 : 0);
+      return seriesLines(name, series);
+    }],
+    [this.triggerInfo, (name) => {
+      const series = new Map<string, number>();
+      for (const r of this.#source.rules()) {
+        if (r.metric !== undefined) series.set(`trigger="${labelValue(r.trigger)}",metric="${labelValue(r.metric)}",rate="${labelValue(r.rate ?? '')}",escalate="${labelValue(r.escalate ?? '')}"`, 1);
+      }
+      return seriesLines(name, series);
+    }],
+    [this.triggerEscalationStep, (name) => {
+      const series = new Map<string, number>();
+      for (const r of this.#source.rules()) if (r.step !== undefined) series.set(`server="${labelValue(r.server)}",trigger="${labelValue(r.trigger)}"`, r.step);
+      return seriesLines(name, series);
+    }],
+  ]);
+
+  /** A per-server gauge's lines: a label seen twice keeps its first place and its last value, as `set` does. */
+  #perServer(name: string, value: (s: ServerSeries) => number | undefined): Iterable<string> {
+    const series = new Map<string, number>();
+    for (const s of this.#source.servers()) {
+      const v = value(s);
+      if (v !== undefined) series.set(`server="${labelValue(s.label)}"`, v);
+    }
+    return seriesLines(name, series);
+  }
+
   /** The text exposition, written in one pass (exposition.ts); the same bytes as `registry.metrics()`. */
   async exposition(): Promise<string> {
-    return writeExposition(this.registry);
+    return writeExposition(this.registry, this.#writers);
   }
 }
 
 type AnyMetric = Gauge<string> | Counter<string>;
+
 
 /** Removes every series of `metric` whose `server` label equals `server`. */
 async function removeMatching(metric: AnyMetric, server: string): Promise<void> {

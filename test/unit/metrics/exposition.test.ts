@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Counter, Gauge, Histogram, Registry, Summary } from 'prom-client';
 import type { ServerConfig, TriggerConfig } from '../../../src/config/types.js';
 import { writeExposition } from '../../../src/metrics/exposition.js';
-import { Metrics } from '../../../src/metrics/registry.js';
+import { Metrics, type RuleSeries, type ServerSeries } from '../../../src/metrics/registry.js';
 import { TriggerEngine } from '../../../src/trigger/engine.js';
 import { Inventory } from '../../../src/watch/inventory.js';
 import { parseVarz } from '../../../src/watch/varz.js';
@@ -69,6 +69,40 @@ describe('writeExposition: the same bytes as prom-client, in one pass', () => {
     assert.ok(mine.includes('nats_autoprof_capture_duration_seconds_bucket{le="5",profile="heap",via="system_account"} 1'), 'labelled histogram');
     const check = await promtoolCheck(mine);
     assert.equal(check.code, 0, check.output);
+  });
+
+  it("Metrics.exposition writes the per-server and per-rule series from the source, equal to prom-client's collects", async () => {
+    const moving = /^nats_autoprof_(process_(cpu|resident|open_fds)|nodejs_(heap|external|eventloop))/;
+    const fixed = (t: string): string => t.split('\n').map((l) => (moving.test(l) ? l.replace(/ [^ ]+$/, ' X') : l)).join('\n');
+    const m = populated();
+    const mine = await m.exposition();
+    assert.equal(fixed(mine), fixed(await m.registry.metrics()));
+    assert.ok(mine.includes('nats_autoprof_polls_total{server="n-1",result="ok"} 1'), 'per-server counter written');
+    assert.ok(mine.includes('nats_autoprof_trigger_firing{server="n-20",trigger="hot"} 1'), 'per-rule series written');
+    assert.equal((await promtoolCheck(mine)).code, 0);
+
+    // Two servers under one label (same server_name), a label to escape, a down server, a rule with escalate:
+    // a repeated label keeps its first place and its last value (a gauge's set), a counter adds (inc).
+    const varz = (id: string, cpu: number): NonNullable<ServerSeries['last']>['varz'] => ({ cpu, mem: 1e9 + cpu, serverId: id, cluster: undefined, version: '2.11.0' });
+    const servers: ServerSeries[] = [
+      { label: 'dup', polled: true, up: true, okPolls: 3, failedPolls: 1, lastOkAt: 1_700_000_000_500, last: { varz: varz('A', 10) } },
+      { label: 'q"uo\\te\nx', polled: true, up: false, okPolls: 0, failedPolls: 2, lastOkAt: undefined, last: undefined },
+      { label: 'never', polled: false, up: false, okPolls: 0, failedPolls: 0, lastOkAt: undefined, last: undefined },
+      { label: 'dup', polled: true, up: true, okPolls: 5, failedPolls: 0, lastOkAt: 1_700_000_001_250, last: { varz: varz('B', 0.25) } },
+    ];
+    const rules: RuleSeries[] = [
+      { server: 'dup', trigger: 'hot', firing: true, metric: 'cpu', rate: '', escalate: '', step: undefined },
+      { server: 'dup', trigger: 'conns', firing: false, metric: 'connections', rate: '60s', escalate: '50%', step: 2 },
+      { server: 'dup', trigger: 'hot', firing: false, metric: 'cpu', rate: '', escalate: '', step: undefined },
+      { server: 'q"uo\\te\nx', trigger: 'conns', firing: false, metric: 'connections', rate: '60s', escalate: '50%', step: 0 },
+    ];
+    const odd = new Metrics({ servers: () => servers, rules: () => rules });
+    const text = await odd.exposition();
+    assert.equal(fixed(text), fixed(await odd.registry.metrics()));
+    assert.match(text, /^nats_autoprof_polls_total\{server="dup",result="ok"\} 8$/m);
+    assert.match(text, /^nats_autoprof_server_cpu_percent\{server="dup"\} 0.25$/m);
+    assert.ok(text.includes('nats_autoprof_up{server="q\\"uo\\\\te\\nx"} 0'), 'escaped label');
+    assert.equal((await promtoolCheck(text)).code, 0);
   });
 
   it('writes escapes, special values, labelled and unlabelled histograms exactly as prom-client does', async () => {
