@@ -4,8 +4,8 @@
  * uncompressed, Go-like stacks; --shape random: 5 MB gzipped of random stacks, the worst case); the daemon
  * (dist/main.js) captures it once from a simulated server crossing a rule. Then, --trials times:
  *
- *  - cold: a fresh daemon on the same storage (empty answer cache, the worker has read nothing), a fresh
- *    browser context opens /ui/#/incidents/<id>;
+ *  - cold: a fresh daemon on the same storage, 3 s after it started (empty answer cache, no worker thread
+ *    yet, as after the thread's idle end), a fresh browser context opens /ui/#/incidents/<id>;
  *  - warm: a fresh browser context opens the same page again (the daemon's answer cache holds the answers).
  *
  * Figure: the time from the page's first paint (PerformancePaintTiming) to the frame in which the profile's
@@ -141,6 +141,9 @@ export async function uiRender(o: BenchOptions): Promise<BenchResult> {
     let jsonBytes = 0;
     for (let i = 0; i < trials; i++) {
       d = await start();
+      // A running daemon (its start-up done), whose worker thread has not started yet or has ended after
+      // its idle time, and whose answer cache does not hold this profile: what the first view meets.
+      await sleep(3000);
       const url = `${d.url}/ui/#/incidents/${encodeURIComponent(id)}`;
       await d.profile(`ui-render-cold-${i}`);
       cold.push(await render(browser, url, 'heap'));
