@@ -12,7 +12,10 @@
  * canvas carries data-frames (the flame graph drawn), polled every animation frame; also navigation start to
  * rendered, and the flamegraph answer's size. --cpu-prof DIR profiles the daemon's main thread meanwhile.
  *
- *   node --import tsx bench/ui-render.ts [--trials 3] [--shape go|random] [--mb 5] [--smoke]
+ * --before PATH: a built checkout of the earlier code (PATH/dist/main.js, its page assets included), measured
+ * in the same run, trial by trial interleaved with this tree (the baseline of the ratios).
+ *
+ *   node --import tsx bench/ui-render.ts [--trials 3] [--shape go|random] [--mb 5] [--before PATH] [--smoke]
  * needs `npm run build`; Chromium from $CHROMIUM_BIN, else /usr/bin/chromium.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,7 +24,7 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { ask, forkTs, sleep, stopChild } from './lib/children.js';
 import { daemonConfig } from './lib/config.js';
-import { BenchDaemon } from './lib/daemon.js';
+import { BenchDaemon, MAIN, useDaemonMain } from './lib/daemon.js';
 import { VarzFleet } from './lib/fleet-sim.js';
 import { percentile } from './lib/prom.js';
 import { log, row, runAlone, type BenchOptions, type BenchResult } from './lib/report.js';
@@ -119,7 +122,10 @@ export async function uiRender(o: BenchOptions): Promise<BenchResult> {
       triggers: 'triggers:\n  - { name: hot, metric: cpu, above: 50, for: 0s, cooldown: 1h, profiles: [heap] }\n',
       extra: 'capture: { via: prof_port, timeout: 60s, max_profile_size: 64MiB }\n',
     });
-    const start = (): Promise<BenchDaemon> => BenchDaemon.start({ dir, config, cpuProfDir: o.cpuProf, readyTimeoutMs: 120_000 });
+    const start = (main = MAIN): Promise<BenchDaemon> => {
+      useDaemonMain(main);
+      return BenchDaemon.start({ dir, config, cpuProfDir: o.cpuProf, readyTimeoutMs: 120_000 });
+    };
     d = await start();
     const first = d;
     await fleet.setCpu(99, [0]);
@@ -136,45 +142,58 @@ export async function uiRender(o: BenchOptions): Promise<BenchResult> {
     await d.stop();
     d = undefined;
 
-    const cold: Render[] = [];
-    const warm: Render[] = [];
+    const variants: [string, string][] = [['after', MAIN]];
+    if (o.before) variants.unshift(['before', join(o.before, 'dist', 'main.js')]);
+    const cold: Record<string, Render[]> = { before: [], after: [] };
+    const warm: Record<string, Render[]> = { before: [], after: [] };
     let jsonBytes = 0;
     for (let i = 0; i < trials; i++) {
-      d = await start();
-      // A running daemon (its start-up done), whose worker thread has not started yet or has ended after
-      // its idle time, and whose answer cache does not hold this profile: what the first view meets.
-      await sleep(3000);
-      const url = `${d.url}/ui/#/incidents/${encodeURIComponent(id)}`;
-      await d.profile(`ui-render-cold-${i}`);
-      cold.push(await render(browser, url, 'heap'));
-      const p = await d.endProfile();
-      if (p) log(o, `CPU profile of the cold load: ${p}`);
-      warm.push(await render(browser, url, 'heap'));
-      if (i === 0) {
-        const r = await fetch(`${d.url}/api/v1/incidents/${encodeURIComponent(id)}/profiles/heap/flamegraph`);
-        jsonBytes = (await r.text()).length;
+      for (const [v, main] of variants) {
+        d = await start(main);
+        // A running daemon (its start-up done), whose worker thread has not started yet or has ended after
+        // its idle time, and whose answer cache does not hold this profile: what the first view meets.
+        await sleep(3000);
+        const url = `${d.url}/ui/#/incidents/${encodeURIComponent(id)}`;
+        await d.profile(`ui-render-${v}-cold-${i}`);
+        const c = await render(browser, url, 'heap');
+        const p = await d.endProfile();
+        if (p) log(o, `CPU profile of the cold load: ${p}`);
+        const w = await render(browser, url, 'heap');
+        (cold[v] as Render[]).push(c);
+        (warm[v] as Render[]).push(w);
+        if (i === 0) {
+          const r = await fetch(`${d.url}/api/v1/incidents/${encodeURIComponent(id)}/profiles/heap/flamegraph`);
+          jsonBytes = (await r.text()).length;
+          for (const [k, x] of [['cold', c], ['warm', w]] as const) log(o, `${v} ${k}: first paint ${x.firstPaintMs.toFixed(0)} ms, drawn ${x.navToFlameMs.toFixed(0)} ms; requests ${JSON.stringify(x.resources.filter((r) => r[0].startsWith('/api')))}`);
+        }
+        log(o, `${BENCH}: trial ${i + 1} ${v}: cold ${c.paintToFlameMs.toFixed(0)} ms, warm ${w.paintToFlameMs.toFixed(0)} ms`);
+        await d.stop();
+        d = undefined;
       }
-      if (i === 0) for (const [k, r] of [['cold', cold[0]], ['warm', warm[0]]] as const) log(o, `${k}: first paint ${r?.firstPaintMs.toFixed(0)} ms, drawn ${r?.navToFlameMs.toFixed(0)} ms; requests ${JSON.stringify(r?.resources)}`);
-      log(o, `${BENCH}: trial ${i + 1}: cold ${cold[i]?.paintToFlameMs.toFixed(0)} ms, warm ${warm[i]?.paintToFlameMs.toFixed(0)} ms`);
-      await d.stop();
-      d = undefined;
     }
+    useDaemonMain(MAIN);
     const med = (v: number[]): number | null => percentile(v, 0.5);
     const c = `${SHAPE} heap ${((rawBytes ?? gzBytes) / MB).toFixed(1)} MB`;
+    const has = o.before !== undefined;
+    const m = (set: Record<string, Render[]>, v: string, f: (r: Render) => number): number | null => (v === 'before' && !has ? null : med((set[v] as Render[]).map(f)));
+    const paint = (r: Render): number => r.paintToFlameMs;
+    const nav = (r: Render): number => r.navToFlameMs;
+    const list = (set: Record<string, Render[]>, v: string): string => (set[v] as Render[]).map((r) => r.paintToFlameMs.toFixed(0)).join('/');
     return {
       bench: BENCH,
       title: 'incident page of a 5 MB profile in headless Chromium: first paint to rendered flame graph',
       rows: [
-        row(BENCH, c, 'cold: first paint to flame graph, median', 'ms', med(cold.map((r) => r.paintToFlameMs)), null, '< 1000 ms', (v) => v < 1000),
-        row(BENCH, c, 'warm: first paint to flame graph, median (vs cold)', 'ms', med(warm.map((r) => r.paintToFlameMs)), med(cold.map((r) => r.paintToFlameMs)), '< 1000 ms', (v) => v < 1000),
-        row(BENCH, c, 'cold: navigation to flame graph, median', 'ms', med(cold.map((r) => r.navToFlameMs))),
-        row(BENCH, c, 'warm: navigation to flame graph, median', 'ms', med(warm.map((r) => r.navToFlameMs))),
-        row(BENCH, c, 'first paint after navigation, median', 'ms', med(cold.map((r) => r.firstPaintMs))),
+        row(BENCH, c, `cold: first paint to flame graph, median${has ? ' (vs before)' : ''}`, 'ms', m(cold, 'after', paint), m(cold, 'before', paint), '< 1000 ms', (v) => v < 1000),
+        row(BENCH, c, `warm: first paint to flame graph, median${has ? ' (vs before)' : ''}`, 'ms', m(warm, 'after', paint), m(warm, 'before', paint), '< 1000 ms', (v) => v < 1000),
+        row(BENCH, c, 'cold: navigation to flame graph, median', 'ms', m(cold, 'after', nav), m(cold, 'before', nav)),
+        row(BENCH, c, 'warm: navigation to flame graph, median', 'ms', m(warm, 'after', nav), m(warm, 'before', nav)),
+        row(BENCH, c, 'first paint after navigation, median', 'ms', m(cold, 'after', (r) => r.firstPaintMs), m(cold, 'before', (r) => r.firstPaintMs)),
       ],
       notes: [
         `profile: ${rawBytes ? `${(rawBytes / MB).toFixed(2)} MB uncompressed, ` : ''}${(gzBytes / MB).toFixed(2)} MB gzipped (prof-server shape ${SHAPE}); ` +
-          `flamegraph answer ${(jsonBytes / MB).toFixed(2)} MB JSON, ${cold[0]?.frames ?? 0} frames drawn; ${trials} trials, ` +
-          `cold ${cold.map((r) => r.paintToFlameMs.toFixed(0)).join('/')} ms, warm ${warm.map((r) => r.paintToFlameMs.toFixed(0)).join('/')} ms`,
+          `flamegraph answer ${(jsonBytes / MB).toFixed(2)} MB JSON, ${cold['after']?.[0]?.frames ?? 0} frames drawn; ${trials} trials, ` +
+          `cold ${list(cold, 'after')} ms, warm ${list(warm, 'after')} ms` +
+          (has ? `; before (${o.before}): cold ${list(cold, 'before')} ms, warm ${list(warm, 'before')} ms` : ''),
       ],
       seconds: 0,
     };
