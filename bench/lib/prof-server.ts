@@ -4,11 +4,17 @@
  * at start with pprof-format: random call stacks over many distinct functions, so it compresses like a
  * real one and decodes like one, at about `bytes` compressed.
  *
- * IPC: {type:'start', bytes} -> {type:'ready', port, bytes}; {type:'stats'} -> {type:'stats', requests}
+ * shape 'go' (issue 14's benchmarks): a heap profile shaped like Go's instead of random stacks, sized by its
+ * UNCOMPRESSED length (`bytes`): a few thousand functions, distinct stacks that share prefixes (a call tree
+ * walked depth first, 5-50 frames deep, some inlined frames), Go's four heap sample types and its `bytes`
+ * numeric label per sample. Random stacks (the default shape) share no prefix, which no real profile does,
+ * and make a flame graph of millions of nodes.
+ *
+ * IPC: {type:'start', bytes, shape?} -> {type:'ready', port, bytes, rawBytes}; {type:'stats'} -> {type:'stats', requests}
  */
 import { createServer } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { Function as PFunction, Line, Location, Profile, Sample, StringTable, ValueType } from 'pprof-format';
+import { Function as PFunction, Label, Line, Location, Profile, Sample, StringTable, ValueType } from 'pprof-format';
 import { rng } from './docs.js';
 
 function build(samples: number, seed: number): Buffer {
@@ -60,12 +66,85 @@ export function profileOf(bytes: number, seed = 5): Buffer {
   return out;
 }
 
+/** Go-like heap profile (see the header) of `samples` samples; returns the uncompressed protobuf. */
+export function goHeapProfile(samples: number, seed = 14): Uint8Array {
+  const r = rng(seed);
+  const st = new StringTable();
+  const FUNCTIONS = 4000;
+  const fns: PFunction[] = [];
+  for (let i = 0; i < FUNCTIONS; i++) {
+    const pkg = ['runtime', 'github.com/nats-io/nats-server/v2/server', 'github.com/nats-io/nats-server/v2/server/stree', 'sync', 'encoding/json'][i % 5] as string;
+    const name = st.dedup(`${pkg}.(*T${i % 97}).method${i}`);
+    fns.push(new PFunction({ id: i + 1, name, systemName: name, filename: st.dedup(`${pkg}/file${i % 50}.go`) }));
+  }
+  const locs = fns.map(
+    (f, i) =>
+      new Location({
+        id: i + 1,
+        address: 0x400000 + i * 16,
+        line: i % 10 === 0 ? [new Line({ functionId: ((i + 1) % FUNCTIONS) + 1, line: 7 }), new Line({ functionId: f.id, line: 3 })] : [new Line({ functionId: f.id, line: 3 })],
+      }),
+  );
+  const bytesKey = st.dedup('bytes');
+  const sample: Sample[] = [];
+  const path: number[] = [];
+  for (let i = 0; i < 5; i++) path.push(1 + Math.floor(r() * 20));
+  for (let s = 0; s < samples; s++) {
+    const back = Math.min(path.length - 5, Math.floor(r() * r() * 4));
+    path.length -= back;
+    if (path.length < 50) path.push(r() < 0.8 ? 1 + Math.floor(r() * 400) : 1 + Math.floor(r() * FUNCTIONS));
+    else path[path.length - 1] = 1 + Math.floor(r() * FUNCTIONS);
+    const size = 16 << Math.floor(r() * 10);
+    const objs = 1 + Math.floor(r() * 5000);
+    const live = Math.floor(objs * r() * 0.5);
+    sample.push(
+      new Sample({
+        locationId: [...path].reverse(),
+        value: [objs, objs * size, live, live * size],
+        label: [new Label({ key: bytesKey, num: size })],
+      }),
+    );
+  }
+  const vt = (t: string, u: string): ValueType => new ValueType({ type: st.dedup(t), unit: st.dedup(u) });
+  return new Profile({
+    sampleType: [vt('alloc_objects', 'count'), vt('alloc_space', 'bytes'), vt('inuse_objects', 'count'), vt('inuse_space', 'bytes')],
+    sample,
+    location: locs,
+    function: fns,
+    stringTable: st,
+    periodType: vt('space', 'bytes'),
+    period: 524288,
+    timeNanos: Date.now() * 1e6,
+  }).encode();
+}
+
+/** A Go-like heap profile of about `rawBytes` uncompressed: a small probe sets the scale. Returns both forms. */
+export function goHeapProfileOf(rawBytes: number): { raw: Uint8Array; gz: Buffer } {
+  const probe = 5000;
+  let samples = Math.max(10, Math.round((probe * rawBytes) / goHeapProfile(probe).byteLength));
+  let raw = goHeapProfile(samples);
+  // The function and location tables are a fixed part the probe overstates: correct once.
+  if (Math.abs(raw.byteLength - rawBytes) / rawBytes > 0.03) {
+    samples = Math.max(10, Math.round((samples * rawBytes) / raw.byteLength));
+    raw = goHeapProfile(samples);
+  }
+  return { raw, gz: gzipSync(raw, { level: 1 }) };
+}
+
 let requests = 0;
 
-process.on('message', (m: { type: string; bytes?: number }) => {
+process.on('message', (m: { type: string; bytes?: number; shape?: 'random' | 'go' }) => {
   if (m.type === 'start') {
     try {
-      const body = profileOf(m.bytes ?? 20 * 1024 * 1024);
+      let body: Buffer;
+      let rawBytes: number | undefined;
+      if (m.shape === 'go') {
+        const p = goHeapProfileOf(m.bytes ?? 20 * 1024 * 1024);
+        body = p.gz;
+        rawBytes = p.raw.byteLength;
+      } else {
+        body = profileOf(m.bytes ?? 20 * 1024 * 1024);
+      }
       const server = createServer((req, res) => {
         requests++;
         if (!req.url?.startsWith('/debug/pprof/')) {
@@ -76,7 +155,7 @@ process.on('message', (m: { type: string; bytes?: number }) => {
         res.end(body);
       });
       server.keepAliveTimeout = 0;
-      server.listen(0, '127.0.0.1', () => process.send?.({ type: 'ready', port: (server.address() as { port: number }).port, bytes: body.length }));
+      server.listen(0, '127.0.0.1', () => process.send?.({ type: 'ready', port: (server.address() as { port: number }).port, bytes: body.length, rawBytes }));
     } catch (err) {
       process.send?.({ type: 'error', error: String(err) });
     }

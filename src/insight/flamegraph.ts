@@ -100,14 +100,35 @@ export class CallTree {
     this.#slots = slots;
   }
 
+  /**
+   * The last stack added and its nodes: Go writes samples as it walks its stack table, so consecutive
+   * stacks mostly share their outer frames, and those are found here without a hash lookup.
+   */
+  #lastFrames: number[] = [];
+  #lastNodes: number[] = [];
+
   /** Adds one stack (root first) with its value. */
   add(frames: readonly number[], value: number): void {
+    const lastFrames = this.#lastFrames;
+    const lastNodes = this.#lastNodes;
+    const n = frames.length;
+    const common = Math.min(n, lastFrames.length);
     let node = 0;
     this.total[0] = (this.total[0] as number) + value;
-    for (const f of frames) {
-      node = this.child(node, f);
+    let i = 0;
+    for (; i < common && frames[i] === lastFrames[i]; i++) {
+      node = lastNodes[i] as number;
       this.total[node] = (this.total[node] as number) + value;
     }
+    for (; i < n; i++) {
+      const f = frames[i] as number;
+      node = this.child(node, f);
+      this.total[node] = (this.total[node] as number) + value;
+      lastFrames[i] = f;
+      lastNodes[i] = node;
+    }
+    lastFrames.length = n;
+    lastNodes.length = n;
     this.self[node] = (this.self[node] as number) + value;
   }
 
