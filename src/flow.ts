@@ -36,6 +36,12 @@ export interface FlowOptions {
   onForget?: (s: WatchedServer) => void;
   /** Replicas (src/coord/): whether this replica owns a discovered server (by key); absent: it owns all. */
   owns?: (key: string) => boolean;
+  /**
+   * Replicas: the discovered servers another replica owns, with their latest STATSZ reading. Not polled,
+   * evaluated or exported here; kept so that an alert or a manual capture about one can be taken by this
+   * replica (the fleet-wide lease and memory decide whether it goes ahead).
+   */
+  elsewhere?: Inventory;
 }
 
 /**
@@ -142,6 +148,8 @@ export class Flow {
       log.warn({ server: name, server_ids: ids }, `${ids.length} servers answer as "${name}": watched apart by server_id (give them distinct server_name values)`);
     }
     const seen = new Set<string>();
+    const seenElsewhere = new Set<string>();
+    const elsewhere = this.#o.elsewhere;
     round.selected.forEach((r, i) => {
       const key = keys[i] as string;
       if (viaHttp.has(r.varz.serverId) || httpNames.has(r.varz.serverName)) {
@@ -152,12 +160,18 @@ export class Flow {
       if (this.#o.owns && !this.#o.owns(key)) {
         // Another replica's server: not watched here (and dropped at once when it just moved away).
         if (inventory.get(key)) this.forget(inventory.remove(key) as WatchedServer);
+        if (elsewhere) {
+          seenElsewhere.add(key);
+          elsewhere.ok(key, { varz: r.varz, body: r.body, kind: 'statsz' }, at, { profUrl: cfg.profUrls[r.varz.serverName] });
+        }
         return;
       }
       seen.add(key);
       this.#seen(key, { varz: r.varz, body: r.body, kind: 'statsz' }, at, { profUrl: cfg.profUrls[r.varz.serverName] });
     });
     m.discoveryServers.set(seen.size);
+    // Another replica's servers are known only while rounds report them (nothing is exported for them here).
+    if (elsewhere) for (const key of elsewhere.discoveredKeys()) if (!seenElsewhere.has(key)) elsewhere.remove(key);
     for (const key of inventory.discoveredKeys()) {
       if (!seen.has(key)) this.#missed(key, `missing from the discovery round (${round.ended})`, at);
     }

@@ -79,6 +79,8 @@ export class Coordinator {
   readonly #nonce = Math.random().toString(36).slice(2, 12);
   #warnedTwin = false;
   #memberRev: number | undefined;
+  /** The gate's answer for each request it was asked about, so that the API can report it (see decision()). */
+  readonly #decisions = new WeakMap<CaptureRequest, Promise<GateResult>>();
 
   constructor(o: CoordinatorOptions) {
     this.#o = o;
@@ -241,7 +243,22 @@ export class Coordinator {
    * Decides whether an admitted capture may go ahead, fleet-wide: the server's last firings (trigger
    * captures), its capture lease, then a slot in the fleet-wide capture.limit window.
    */
-  async acquire(req: CaptureRequest): Promise<GateResult> {
+  acquire(req: CaptureRequest): Promise<GateResult> {
+    const p = this.#acquire(req);
+    this.#decisions.set(req, p);
+    return p;
+  }
+
+  /**
+   * The fleet-wide answer for a request the capturer admitted (undefined when the gate was not asked). An
+   * API request waits for it, so that an alert or a manual capture that another replica already took is
+   * answered with the refusal, not with an incident id that will never exist.
+   */
+  decision(req: CaptureRequest): Promise<GateResult> | undefined {
+    return this.#decisions.get(req);
+  }
+
+  async #acquire(req: CaptureRequest): Promise<GateResult> {
     // One failed KV call while coordination was answering a moment ago is most often a blip (a leader
     // election in the cluster): try once more before falling back to the last good view.
     const first = await this.#acquireOnce(req, false);

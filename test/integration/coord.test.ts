@@ -218,37 +218,82 @@ describe('three replicas share six servers through JetStream KV', () => {
     assert.ok((await d.metric('nats_autoprof_coordination_leases_total', { result: 'taken' })) !== undefined);
   });
 
-  it('the same alert POSTed to all three replicas at once yields one incident', async () => {
-    const target = watched[0] as NatsServer;
-    const payload = {
+  function alertPayload(server: string, fingerprint: string): unknown {
+    return {
       receiver: 'nats-autoprof',
       status: 'firing',
       alerts: [
         {
           status: 'firing',
-          labels: { alertname: 'NatsHighMemory', server_name: target.name, severity: 'warning' },
+          labels: { alertname: 'NatsHighMemory', server_name: server, severity: 'warning' },
           annotations: {},
           startsAt: new Date().toISOString(),
           endsAt: '0001-01-01T00:00:00Z',
           generatorURL: 'http://prometheus:9090/graph',
-          fingerprint: '5eed5eed5eed5eed',
+          fingerprint,
         },
       ],
       version: '4',
     };
-    const answers = await Promise.all(
-      ALL.map(async (n) => {
-        const d = (replicas.get(n) as { daemon: Daemon }).daemon;
-        const res = await fetch(`${d.url}/api/v1/alerts/alertmanager`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify(payload) });
-        assert.equal(res.status, 200);
-        const body = (await res.json()) as { results: { result: string }[] };
-        return body.results[0]?.result;
-      }),
-    );
-    // Only the owner knows the server: the others answer unknown_server.
-    assert.deepEqual(answers.filter((a) => a === 'captured'), ['captured'], JSON.stringify(answers));
-    await waitFor(() => incidentCounts('alert').get(target.name) === 1, { timeoutMs: 15_000, what: 'the alert incident' });
+  }
+
+  async function postAlert(n: string, payload: unknown): Promise<{ result: string; reason?: string; id?: string }> {
+    const d = (replicas.get(n) as { daemon: Daemon }).daemon;
+    const res = await fetch(`${d.url}/api/v1/alerts/alertmanager`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { results: { result: string; reason?: string; id?: string }[] };
+    return body.results[0] as { result: string };
+  }
+
+  /** Incidents of one reason for one server, per replica that wrote them. */
+  function incidentsBy(reason: string, server: string): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const [n, { dir }] of replicas) {
+      const ids = incidents(`${dir}/profiles`).filter((i) => i.manifest.reason === reason && i.manifest.server.name === server).map((i) => i.manifest.id);
+      if (ids.length > 0) out.set(n, ids);
+    }
+    return out;
+  }
+
+  it('an alert POSTed to one replica that does not own the server is captured there, once', async () => {
+    const [server, owner] = [...first][0] as [string, string];
+    const other = ALL.find((n) => n !== owner) as string;
+    const payload = alertPayload(server, 'a1e47a1e47a1e47a');
+    const r = await postAlert(other, payload);
+    assert.equal(r.result, 'captured', JSON.stringify(r));
+    await waitFor(() => (incidentsBy('alert', server).get(other)?.length ?? 0) === 1, { timeoutMs: 15_000, what: 'the alert incident on the replica that received it' });
+    const i = incidents(`${(replicas.get(other) as { dir: string }).dir}/profiles`).find((x) => x.manifest.reason === 'alert' && x.manifest.server.name === server);
+    assert.equal(i?.manifest.status, 'ok');
+    assert.equal(i?.manifest.id, r.id);
+    // The same alert again, now to every replica: the fleet-wide fingerprint memory refuses it everywhere.
+    const again = await Promise.all(ALL.map((n) => postAlert(n, payload)));
+    for (const a of again) assert.ok(a.result === 'deduplicated' || (a.result === 'skipped' && a.reason === 'cooldown'), JSON.stringify(again));
     await sleep(1_000);
-    assert.deepEqual([...incidentCounts('alert')], [[target.name, 1]]);
+    assert.deepEqual([...incidentsBy('alert', server)], [[other, [r.id]]]);
+  });
+
+  it('the same alert POSTed to all three replicas at once yields one incident, and one "captured" answer', async () => {
+    const server = [...first][1]?.[0] as string;
+    const payload = alertPayload(server, '5eed5eed5eed5eed');
+    const answers = await Promise.all(ALL.map((n) => postAlert(n, payload)));
+    // Every replica knows the server; the capture lease and the fingerprint memory let one of them take it.
+    assert.deepEqual(answers.filter((a) => a.result === 'captured').length, 1, JSON.stringify(answers));
+    for (const a of answers) if (a.result !== 'captured') assert.ok(a.result === 'skipped' && (a.reason === 'held_elsewhere' || a.reason === 'cooldown'), JSON.stringify(answers));
+    await waitFor(() => [...incidentsBy('alert', server).values()].flat().length === 1, { timeoutMs: 15_000, what: 'the alert incident' });
+    await sleep(1_000);
+    assert.deepEqual([...incidentsBy('alert', server).values()].flat(), [answers.find((a) => a.result === 'captured')?.id]);
+  });
+
+  it('a manual capture sent to a replica that does not own the server is taken there', async () => {
+    const [server, owner] = [...first][2] as [string, string];
+    const other = ALL.find((n) => n !== owner) as string;
+    const d = (replicas.get(other) as { daemon: Daemon }).daemon;
+    const res = await fetch(`${d.url}/api/v1/captures`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify({ server, profiles: ['goroutine'] }) });
+    const body = (await res.json()) as { id?: string; error?: string };
+    assert.equal(res.status, 202, JSON.stringify(body));
+    await waitFor(() => (incidentsBy('manual', server).get(other)?.length ?? 0) === 1, { timeoutMs: 15_000, what: 'the manual incident' });
+    const i = incidents(`${(replicas.get(other) as { dir: string }).dir}/profiles`).find((x) => x.manifest.id === body.id);
+    assert.equal(i?.manifest.status, 'ok');
+    assert.equal(i?.manifest.profiles.find((p) => p.name === 'goroutine')?.error, null);
   });
 });
