@@ -144,6 +144,7 @@ export class App {
       onForget: (s) => this.capturer.forget(s.key),
       owns: this.#coord ? (key) => (this.#coord as Coordinator).owns(key) : undefined,
       elsewhere: this.#elsewhere,
+      decision: this.#coord ? (req) => (this.#coord as Coordinator).decision(req) : undefined,
     });
     this.#http = new HttpServer({
       host: config.http.host,

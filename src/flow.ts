@@ -14,6 +14,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics/registry.js';
 import { incidentPageUrl } from './store/page-url.js';
 import type { Decision, TriggerEngine } from './trigger/engine.js';
+import type { FleetMemory } from './trigger/rules.js';
 import type { DiscoveryRound } from './watch/discovery.js';
 import type { StatszReading } from './watch/fleet.js';
 import type { Inventory, Reading, WatchedServer } from './watch/inventory.js';
@@ -42,7 +43,16 @@ export interface FlowOptions {
    * replica (the fleet-wide lease and memory decide whether it goes ahead).
    */
   elsewhere?: Inventory;
+  /**
+   * Replicas: the fleet-wide gate's answer for an admitted request (src/coord/). A firing the fleet refuses
+   * after it was committed here is put right in the engine: adopted from the replica that fired it (cooldown),
+   * or undone (another replica is capturing the server, or the fleet-wide capture.limit is full).
+   */
+  decision?: (req: CaptureRequest) => Promise<FleetAnswer> | undefined;
 }
+
+/** The part of the fleet-wide gate's answer the flow reads. */
+export type FleetAnswer = { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly message: string; readonly fleet?: ReadonlyMap<string, FleetMemory> };
 
 /**
  * Keys of discovered servers. A discovered server is keyed by its name, so that a restarted server (new
@@ -221,6 +231,12 @@ export class Flow {
     const res = this.#o.submit(req, { countSkip: false });
     if (res.accepted) {
       this.#o.engine.commit(s.key, names, res.id, now);
+      void this.#o.decision?.(req)?.then(
+        (g) => {
+          if (!g.ok) this.#o.engine.refusedByFleet(s.key, names, { reason: g.reason, message: g.message }, g.fleet ?? new Map(), this.#o.clock.now());
+        },
+        () => undefined,
+      );
       for (const d of fires) {
         if (d.step > 0) {
           m.triggerEscalations.inc({ server: s.label, trigger: d.trigger.name });

@@ -203,6 +203,22 @@ describe('three replicas share six servers through JetStream KV', () => {
       return skipped >= victimServers.length;
     }, { timeoutMs: 15_000, what: 'the moved servers to be refused as in cooldown elsewhere' });
     assert.deepEqual([...incidentCounts()].sort(), watched.map((s) => [s.name, 1]).sort());
+    // The new owner took the original firing over (guarantee 3): its cooldown ends when the original's does,
+    // not one cooldown after the refusal.
+    const startedAt = new Map<string, number>();
+    for (const { dir } of replicas.values()) for (const i of incidents(`${dir}/profiles`)) if (i.manifest.reason === 'trigger') startedAt.set(i.manifest.server.name, Date.parse(i.manifest.started_at));
+    await waitFor(async () => {
+      for (const s of victimServers) {
+        const owner = after.get(s) as string;
+        const res = await fetch(`${(replicas.get(owner) as { daemon: Daemon }).daemon.url}/api/v1/triggers`, { headers: AUTH, signal: AbortSignal.timeout(5_000) });
+        const t = ((await res.json()) as { triggers: { server: string; trigger: string; last_fired_at: string | null; state: string }[] }).triggers.find((x) => x.server === s && x.trigger === 'mem-any');
+        const original = startedAt.get(s) as number;
+        if (t?.last_fired_at == null || Math.abs(Date.parse(t.last_fired_at) - original) > 1_000 || t.state !== 'fired') return false;
+      }
+      return true;
+    }, { timeoutMs: 10_000, what: "the new owners to hold the original firing's time" });
+    // The original firings are older than the 1 s tolerance, so a cooldown restarted at the refusal would not pass.
+    for (const s of victimServers) assert.ok(Date.now() - (startedAt.get(s) as number) > 2_000);
   });
 
   it('restart it: only its share moves back, and still one incident per server', async () => {
