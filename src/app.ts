@@ -27,6 +27,7 @@ import { planReload } from './reload-plan.js';
 import { TriggerEngine } from './trigger/engine.js';
 import { Discovery } from './watch/discovery.js';
 import { Inventory, type WatchedServer } from './watch/inventory.js';
+import type { CaptureRequest } from './capture/request.js';
 import { HttpPoller } from './watch/poller.js';
 import { SampleRings } from './watch/sample-ring.js';
 import { VarzClient } from './watch/varz.js';
@@ -57,6 +58,8 @@ export class App {
   readonly #flow: Flow;
   /** Replicas sharing the fleet (coordination:); undefined for a single daemon. */
   readonly #coord: Coordinator | undefined;
+  /** Replicas: the servers another replica owns, known here so that alerts and manual captures about them are taken. */
+  readonly #elsewhere: Inventory | undefined;
   #started = false;
   #stopped: Promise<void> | undefined;
 
@@ -112,6 +115,7 @@ export class App {
         onViewChange: () => this.#ownershipChanged(),
       });
       this.#coord = coord;
+      this.#elsewhere = new Inventory();
       this.metrics.enableCoordination({ owned: () => this.inventory.size, secondsSinceContact: () => coord.secondsSinceContact() });
     }
     this.capturer = new Capturer({
@@ -139,6 +143,8 @@ export class App {
       samples: this.samples,
       onForget: (s) => this.capturer.forget(s.key),
       owns: this.#coord ? (key) => (this.#coord as Coordinator).owns(key) : undefined,
+      elsewhere: this.#elsewhere,
+      decision: this.#coord ? (req) => (this.#coord as Coordinator).decision(req) : undefined,
     });
     this.#http = new HttpServer({
       host: config.http.host,
@@ -158,6 +164,7 @@ export class App {
         config: () => this.#config,
         readiness: () => this.#readiness(),
         systemAccount: () => (this.#sys === undefined ? 'none' : this.#sys.connected ? 'up' : 'down'),
+        ...(this.#coord ? { elsewhere: this.#elsewhere, gateDecision: (req: CaptureRequest) => (this.#coord as Coordinator).decision(req) } : {}),
       }), ...viewerDataRoutes({ inventory: this.inventory, samples: this.samples, clock: this.#clock, config: () => this.#config })],
     });
   }
@@ -254,6 +261,7 @@ export class App {
     const coord = this.#coord;
     const servers = coord ? all.filter((s) => coord.owns(s.url)) : all;
     const removed = this.inventory.setServers(servers);
+    if (coord) this.#elsewhere?.setServers(all.filter((s) => !coord.owns(s.url)));
     for (const s of removed) this.#flow.forget(s);
     this.#poller.setServers(servers);
     // TLS agents of removed servers, or built from files a reload replaced, are closed.

@@ -14,6 +14,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics/registry.js';
 import { incidentPageUrl } from './store/page-url.js';
 import type { Decision, TriggerEngine } from './trigger/engine.js';
+import type { FleetMemory } from './trigger/rules.js';
 import type { DiscoveryRound } from './watch/discovery.js';
 import type { StatszReading } from './watch/fleet.js';
 import type { Inventory, Reading, WatchedServer } from './watch/inventory.js';
@@ -36,7 +37,22 @@ export interface FlowOptions {
   onForget?: (s: WatchedServer) => void;
   /** Replicas (src/coord/): whether this replica owns a discovered server (by key); absent: it owns all. */
   owns?: (key: string) => boolean;
+  /**
+   * Replicas: the discovered servers another replica owns, with their latest STATSZ reading. Not polled,
+   * evaluated or exported here; kept so that an alert or a manual capture about one can be taken by this
+   * replica (the fleet-wide lease and memory decide whether it goes ahead).
+   */
+  elsewhere?: Inventory;
+  /**
+   * Replicas: the fleet-wide gate's answer for an admitted request (src/coord/). A firing the fleet refuses
+   * after it was committed here is put right in the engine: adopted from the replica that fired it (cooldown),
+   * or undone (another replica is capturing the server, or the fleet-wide capture.limit is full).
+   */
+  decision?: (req: CaptureRequest) => Promise<FleetAnswer> | undefined;
 }
+
+/** The part of the fleet-wide gate's answer the flow reads. */
+export type FleetAnswer = { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly message: string; readonly fleet?: ReadonlyMap<string, FleetMemory> };
 
 /**
  * Keys of discovered servers. A discovered server is keyed by its name, so that a restarted server (new
@@ -142,6 +158,8 @@ export class Flow {
       log.warn({ server: name, server_ids: ids }, `${ids.length} servers answer as "${name}": watched apart by server_id (give them distinct server_name values)`);
     }
     const seen = new Set<string>();
+    const seenElsewhere = new Set<string>();
+    const elsewhere = this.#o.elsewhere;
     round.selected.forEach((r, i) => {
       const key = keys[i] as string;
       if (viaHttp.has(r.varz.serverId) || httpNames.has(r.varz.serverName)) {
@@ -152,12 +170,18 @@ export class Flow {
       if (this.#o.owns && !this.#o.owns(key)) {
         // Another replica's server: not watched here (and dropped at once when it just moved away).
         if (inventory.get(key)) this.forget(inventory.remove(key) as WatchedServer);
+        if (elsewhere) {
+          seenElsewhere.add(key);
+          elsewhere.ok(key, { varz: r.varz, body: r.body, kind: 'statsz' }, at, { profUrl: cfg.profUrls[r.varz.serverName] });
+        }
         return;
       }
       seen.add(key);
       this.#seen(key, { varz: r.varz, body: r.body, kind: 'statsz' }, at, { profUrl: cfg.profUrls[r.varz.serverName] });
     });
     m.discoveryServers.set(seen.size);
+    // Another replica's servers are known only while rounds report them (nothing is exported for them here).
+    if (elsewhere) for (const key of elsewhere.discoveredKeys()) if (!seenElsewhere.has(key)) elsewhere.remove(key);
     for (const key of inventory.discoveredKeys()) {
       if (!seen.has(key)) this.#missed(key, `missing from the discovery round (${round.ended})`, at);
     }
@@ -207,6 +231,12 @@ export class Flow {
     const res = this.#o.submit(req, { countSkip: false });
     if (res.accepted) {
       this.#o.engine.commit(s.key, names, res.id, now);
+      void this.#o.decision?.(req)?.then(
+        (g) => {
+          if (!g.ok) this.#o.engine.refusedByFleet(s.key, names, { reason: g.reason, message: g.message }, g.fleet ?? new Map(), this.#o.clock.now());
+        },
+        () => undefined,
+      );
       for (const d of fires) {
         if (d.step > 0) {
           m.triggerEscalations.inc({ server: s.label, trigger: d.trigger.name });

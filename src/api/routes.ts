@@ -3,7 +3,7 @@
  * Alertmanager webhook). They read the inventory, the rule engine and the store, and ask the capturer;
  * they never touch a server themselves.
  */
-import type { Capturer, SubmitResult } from '../capture/capturer.js';
+import type { Capturer, GateAnswer, SubmitResult } from '../capture/capturer.js';
 import { choosePath, type SystemAccountState } from '../capture/paths.js';
 import { targetOf, type CaptureRequest } from '../capture/request.js';
 import type { Clock } from '../clock.js';
@@ -33,6 +33,10 @@ export interface ApiDeps {
   config: () => Config;
   readiness: () => { ready: boolean; reason?: string };
   systemAccount: () => SystemAccountState;
+  /** Replicas: the servers another replica owns; alerts and manual captures about them are taken here too. */
+  elsewhere?: Inventory;
+  /** Replicas: the fleet-wide gate's answer for an admitted request (the lease, the memory, the limit). */
+  gateDecision?: (req: CaptureRequest) => Promise<GateAnswer> | undefined;
 }
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
@@ -110,7 +114,18 @@ function pageUrlOf(config: Config, id: string): { page_url?: string } {
 
 /** Maps capturer refusals to HTTP codes: 409 busy, 429 limit, 422 unsupported. */
 function refusalStatus(reason: string): number {
-  return reason === 'limit' ? 429 : reason === 'busy' ? 409 : 422;
+  return reason === 'limit' ? 429 : reason === 'busy' || reason === 'held_elsewhere' || reason === 'cooldown' ? 409 : 422;
+}
+
+/**
+ * Replicas: waits for the fleet-wide gate's answer to an admitted request, so that a capture another replica
+ * is taking (or took) is answered as refused, not with an id that will never be an incident.
+ */
+async function gated(d: ApiDeps, req: CaptureRequest, r: SubmitResult): Promise<SubmitResult> {
+  if (!r.accepted) return r;
+  const g = await d.gateDecision?.(req);
+  if (g === undefined || g.ok) return r;
+  return { accepted: false, reason: g.reason, message: g.message };
 }
 
 export function apiRoutes(d: ApiDeps): Route[] {
@@ -128,15 +143,19 @@ export function apiRoutes(d: ApiDeps): Route[] {
 
     let targets: WatchedServer[];
     if (o.server !== undefined) {
-      const s = d.inventory.byLabel(o.server);
+      const s = d.inventory.byLabel(o.server) ?? d.elsewhere?.byLabel(o.server);
       if (!s) {
-        const known = d.inventory.all().map((x) => x.label).sort();
+        const known = [...d.inventory.all(), ...(d.elsewhere?.all() ?? [])].map((x) => x.label).sort();
         throw new HttpError(404, `unknown server "${o.server.slice(0, 100)}"; watched: ${known.join(', ') || 'none'}`);
       }
       targets = [s];
     } else {
       const selector: Selector = o.select ?? { names: [], clusters: [], tags: [] };
-      targets = d.inventory.all().filter((s) => s.last && selects(selector, { name: s.label, cluster: s.last.varz.cluster, tags: s.last.varz.tags }));
+      // Another replica's servers that this one does not poll (configured ones) have no reading: matched by name only.
+      targets = [
+        ...d.inventory.all().filter((s) => s.last && selects(selector, { name: s.label, cluster: s.last.varz.cluster, tags: s.last.varz.tags })),
+        ...(d.elsewhere?.all() ?? []).filter((s) => selects(selector, { name: s.label, cluster: s.last?.varz.cluster, tags: s.last?.varz.tags ?? [] })),
+      ];
       if (targets.length === 0) throw new HttpError(404, 'no watched server matches "select"');
     }
     const sys = d.systemAccount();
@@ -146,10 +165,12 @@ export function apiRoutes(d: ApiDeps): Route[] {
         if (c.ok && c.via === 'system_account') throw new HttpError(400, `"cpu_duration" over 15s cannot be captured from ${s.label} through the system account (PROFILEZ refuses it)`);
       }
     }
-    const results = targets.map((s) => {
-      const req: CaptureRequest = { target: targetOf(s), reason: 'manual', profiles, cpuDurationMs, ...(typeof note === 'string' ? { note } : {}) };
-      return { server: s.label, r: d.capturer.submit(req) };
-    });
+    const results = await Promise.all(
+      targets.map(async (s) => {
+        const req: CaptureRequest = { target: targetOf(s), reason: 'manual', profiles, cpuDurationMs, ...(typeof note === 'string' ? { note } : {}) };
+        return { server: s.label, r: await gated(d, req, d.capturer.submit(req)) };
+      }),
+    );
     for (const { server, r } of results) {
       if (r.accepted) d.log.info({ server, incident: r.id, profiles, via: 'api', ...pageUrlOf(config, r.id) }, 'manual capture started');
     }
@@ -184,9 +205,9 @@ export function apiRoutes(d: ApiDeps): Route[] {
     const config = d.config();
     const now = d.clock.now();
     for (const [fp, at] of alertSeen) if (now - at >= config.alerts.cooldownMs) alertSeen.delete(fp);
-    const servers = d.inventory.all().map((s) => ({ s, label: s.label, url: s.config?.url, host: undefined }));
+    const servers = [...d.inventory.all(), ...(d.elsewhere?.all() ?? [])].map((s) => ({ s, label: s.label, url: s.config?.url, host: undefined }));
     const unknown: Alert[] = [];
-    const results = payload.alerts.map((a) => {
+    const results = await Promise.all(payload.alerts.map(async (a) => {
       const count = (result: string): void => d.metrics.alertsReceived.inc({ result });
       if (a.status === 'resolved') {
         count('resolved');
@@ -221,14 +242,19 @@ export function apiRoutes(d: ApiDeps): Route[] {
         );
         return { fingerprint: a.fingerprint, alert: a.name, server: hit.label, result: 'already_captured', id: recent.id, triggers: recent.triggers, ...pageUrlOf(config, recent.id) };
       }
-      const r = d.capturer.submit({
+      const req: CaptureRequest = {
         target: targetOf(hit.s),
         reason: 'alert',
         alert: { name: a.name, fingerprint: a.fingerprint, labels: a.labels, annotations: a.annotations },
         profiles: config.alerts.profiles,
         cpuDurationMs: config.capture.cpuDurationMs,
-      });
+      };
+      const submitted = d.capturer.submit(req);
+      // Remembered at once: a second copy of the alert in this payload, or the next one, is deduplicated here.
+      if (submitted.accepted) alertSeen.set(a.fingerprint, now);
+      const r = await gated(d, req, submitted);
       if (!r.accepted) {
+        if (submitted.accepted) alertSeen.delete(a.fingerprint);
         count('skipped');
         return { fingerprint: a.fingerprint, alert: a.name, server: hit.label, result: 'skipped', reason: r.reason, message: r.message };
       }
@@ -236,7 +262,7 @@ export function apiRoutes(d: ApiDeps): Route[] {
       count('captured');
       d.log.info({ alert: a.name, fingerprint: a.fingerprint, server: hit.label, incident: r.id, ...pageUrlOf(config, r.id) }, 'alert capture started');
       return { fingerprint: a.fingerprint, alert: a.name, server: hit.label, result: 'captured', id: r.id, ...pageUrlOf(config, r.id) };
-    });
+    }));
     // One line per payload, not one per alert (a payload can name 10,000 unknown servers).
     const note = unknownLog.note(unknown, config.alerts.labels);
     if (note) d.log[note.level](note.fields, note.msg);

@@ -21,6 +21,7 @@ import type { Config } from '../config/types.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
+import type { FleetMemory } from '../trigger/rules.js';
 import { bounded, CoordinationError, JS_WRONG_LAST_SEQUENCE, openBuckets, type Buckets } from './buckets.js';
 import { admit, encodeWindow, parseWindow } from './limit-window.js';
 import { MemberTracker, sameMembers } from './members.js';
@@ -31,7 +32,13 @@ export type CoordinationConfig = NonNullable<Config['coordination']>;
 /** The gate's answer: go ahead (and call `release` when the capture is over), or skip. */
 export type GateResult =
   | { readonly ok: true; readonly release: () => void }
-  | { readonly ok: false; readonly reason: 'held_elsewhere' | 'limit' | 'cooldown'; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly reason: 'held_elsewhere' | 'limit' | 'cooldown';
+      readonly message: string;
+      /** A `cooldown` refusal of rules: each rule's firing on the replica that captured it (the engine adopts it). */
+      readonly fleet?: ReadonlyMap<string, FleetMemory>;
+    };
 
 export interface CoordinatorOptions {
   config: CoordinationConfig;
@@ -79,6 +86,8 @@ export class Coordinator {
   readonly #nonce = Math.random().toString(36).slice(2, 12);
   #warnedTwin = false;
   #memberRev: number | undefined;
+  /** The gate's answer for each request it was asked about, so that the API can report it (see decision()). */
+  readonly #decisions = new WeakMap<CaptureRequest, Promise<GateResult>>();
 
   constructor(o: CoordinatorOptions) {
     this.#o = o;
@@ -241,7 +250,22 @@ export class Coordinator {
    * Decides whether an admitted capture may go ahead, fleet-wide: the server's last firings (trigger
    * captures), its capture lease, then a slot in the fleet-wide capture.limit window.
    */
-  async acquire(req: CaptureRequest): Promise<GateResult> {
+  acquire(req: CaptureRequest): Promise<GateResult> {
+    const p = this.#acquire(req);
+    this.#decisions.set(req, p);
+    return p;
+  }
+
+  /**
+   * The fleet-wide answer for a request the capturer admitted (undefined when the gate was not asked). An
+   * API request waits for it, so that an alert or a manual capture that another replica already took is
+   * answered with the refusal, not with an incident id that will never exist.
+   */
+  decision(req: CaptureRequest): Promise<GateResult> | undefined {
+    return this.#decisions.get(req);
+  }
+
+  async #acquire(req: CaptureRequest): Promise<GateResult> {
     // One failed KV call while coordination was answering a moment ago is most often a blip (a leader
     // election in the cluster): try once more before falling back to the last good view.
     const first = await this.#acquireOnce(req, false);
@@ -270,7 +294,7 @@ export class Coordinator {
       if (memory.refusal !== undefined) {
         await release();
         m.coordinationLeases.inc({ result: 'refused' });
-        return { ok: false, reason: 'cooldown', message: memory.refusal };
+        return { ok: false, reason: 'cooldown', message: memory.refusal, ...(memory.fleet ? { fleet: memory.fleet } : {}) };
       }
       const limit = this.#o.captureLimit();
       if (!(await this.#takeSlot(b.state, limit.count, limit.windowMs))) {
@@ -278,8 +302,7 @@ export class Coordinator {
         m.coordinationLeases.inc({ result: 'refused' });
         return { ok: false, reason: 'limit', message: `capture.limit reached across the replicas: ${limit.count} incidents in ${Math.round(limit.windowMs / 1000)}s` };
       }
-      const at = JSON.stringify({ at: Date.now(), instance: this.instance });
-      await Promise.all(memory.record.map((k) => bounded(b.state.put(k, at), timeoutMs, 'recording a firing')));
+      await Promise.all(memory.record.map(([k, v]) => bounded(b.state.put(k, v), timeoutMs, 'recording a firing')));
       m.coordinationLeases.inc({ result: 'taken' });
       const r = release;
       return { ok: true, release: () => void r() };
@@ -300,14 +323,12 @@ export class Coordinator {
    * alert fingerprint's last capture (alert captures). A refusal when every firing rule, or the alert, is in
    * its cooldown; else the keys to record once the capture is admitted.
    */
-  async #memory(state: KV, req: CaptureRequest, token: string): Promise<{ refusal?: string; record: string[] }> {
+  async #memory(state: KV, req: CaptureRequest, token: string): Promise<{ refusal?: string; fleet?: Map<string, FleetMemory>; record: [string, string][] }> {
     const timeoutMs = this.#o.config.timeoutMs;
     const now = Date.now();
-    const read = async (k: string): Promise<{ at: number; instance: string | undefined } | undefined> => {
+    const read = async (k: string): Promise<StoredFiring | undefined> => {
       const e = await bounded(state.get(k), timeoutMs, 'reading what was captured');
-      if (e === null || e.operation !== 'PUT') return undefined;
-      const at = parseAt(e.value);
-      return at === undefined ? undefined : { at, instance: holderOf(e.value) };
+      return e === null || e.operation !== 'PUT' ? undefined : parseFiring(e.value);
     };
     if (req.reason === 'alert' && req.alert) {
       // The fingerprint comes from a webhook body: hashed into a key token, never used as a key as it is.
@@ -316,23 +337,36 @@ export class Coordinator {
       if (last !== undefined && now - last.at < this.#o.alertCooldownMs()) {
         return { refusal: `alert ${req.alert.name} (${req.alert.fingerprint}) was captured by replica ${last.instance ?? 'unknown'} within alerts.cooldown`, record: [] };
       }
-      return { record: [k] };
+      return { record: [[k, JSON.stringify({ at: now, instance: this.instance })]] };
     }
-    // Rule names are [a-z0-9-]: valid KV key tokens as they are. Escalations are not firings: not checked.
-    const firing = req.reason === 'trigger' ? (req.triggers ?? []).filter((t) => t.escalation_step === 0).map((t) => t.name) : [];
-    if (firing.length === 0) return { record: [] };
-    const keys = firing.map((name) => `fired.${token}.${name}`);
+    const rules = req.reason === 'trigger' ? (req.triggers ?? []) : [];
+    if (rules.length === 0) return { record: [] };
+    // Rule names are [a-z0-9-]: valid KV key tokens as they are.
+    const keys = rules.map((t) => `fired.${token}.${t.name}`);
     const last = await Promise.all(keys.map(read));
-    const inCooldown = firing.filter((name, i) => {
+    // Escalations are not firings: only firings are checked against the cooldown.
+    const firing = rules.map((t, i) => ({ t, i })).filter(({ t }) => (t.escalation_step ?? 0) === 0);
+    const inCooldown = firing.filter(({ t, i }) => {
       const l = last[i];
-      const cooldown = this.#o.ruleCooldownMs(name);
+      const cooldown = this.#o.ruleCooldownMs(t.name);
       return l !== undefined && cooldown !== undefined && now - l.at < cooldown;
     });
-    if (inCooldown.length === firing.length) {
-      const by = [...new Set(last.map((l) => l?.instance ?? 'unknown'))].join(', ');
-      return { refusal: `rule ${inCooldown.join(', ')} captured ${req.target.label} on replica ${by} within its cooldown`, record: [] };
+    if (firing.length > 0 && inCooldown.length === firing.length) {
+      const by = [...new Set(inCooldown.map(({ i }) => last[i]?.instance ?? 'unknown'))].join(', ');
+      const fleet = new Map<string, FleetMemory>();
+      for (const { t, i } of inCooldown) {
+        const l = last[i] as StoredFiring;
+        fleet.set(t.name, { lastFiredAt: l.at, peak: l.peak, step: l.step });
+      }
+      return { refusal: `rule ${inCooldown.map(({ t }) => t.name).join(', ')} captured ${req.target.label} on replica ${by} within its cooldown`, fleet, record: [] };
     }
-    return { record: keys };
+    // What the next owner needs to decide as this one would: the firing's time, the peak and the step.
+    const record = rules.map((t, i): [string, string] => {
+      const step = t.escalation_step ?? 0;
+      const at = step === 0 ? now : (last[i]?.at ?? now);
+      return [keys[i] as string, JSON.stringify({ at, instance: this.instance, peak: t.value, step })];
+    });
+    return { record };
   }
 
   /** Guarantee 7: without JetStream, capture what this replica owned at its last good view, nothing else. */
@@ -450,11 +484,25 @@ function field(bytes: Uint8Array, key: string): string | undefined {
 
 const codeOf = (err: unknown): number | undefined => (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : undefined);
 
-function parseAt(bytes: Uint8Array | undefined): number | undefined {
-  if (bytes === undefined) return undefined;
+/** A firing (or an alert capture) as stored in `state`: when, by whom, and for rules the peak and step. */
+interface StoredFiring {
+  readonly at: number;
+  readonly instance: string | undefined;
+  readonly peak: number | undefined;
+  readonly step: number;
+}
+
+/** Reads a stored firing; anything unreadable counts as none (older values have no peak or step). */
+function parseFiring(bytes: Uint8Array): StoredFiring | undefined {
   try {
-    const v = JSON.parse(new TextDecoder().decode(bytes)) as { at?: unknown };
-    return typeof v.at === 'number' ? v.at : undefined;
+    const v = JSON.parse(new TextDecoder().decode(bytes)) as { at?: unknown; instance?: unknown; peak?: unknown; step?: unknown };
+    if (typeof v.at !== 'number') return undefined;
+    return {
+      at: v.at,
+      instance: typeof v.instance === 'string' ? v.instance : undefined,
+      peak: typeof v.peak === 'number' ? v.peak : undefined,
+      step: typeof v.step === 'number' && Number.isInteger(v.step) && v.step >= 0 ? v.step : 0,
+    };
   } catch {
     return undefined;
   }

@@ -10,7 +10,7 @@ import type { TriggerConfig } from '../config/types.js';
 import type { RuleSeries } from '../metrics/registry.js';
 import type { Varz } from '../watch/varz.js';
 import { compilePath } from './monitor-fields.js';
-import { commitFire, initialRuleState, isFiring, metricValue, refuseFire, stepRule, type BuiltinMetric, type RuleState } from './rules.js';
+import { adoptMemory, commitFire, initialRuleState, isFiring, metricValue, refuseFire, stepRule, undoCommit, type BuiltinMetric, type FleetMemory, type RuleState } from './rules.js';
 
 /** Reads a rule's value from one sample. */
 export type Extractor = (varz: Varz) => number | undefined;
@@ -73,6 +73,8 @@ interface RuleEntry {
   state: RuleState;
   lastSkip: LastSkip | undefined;
   lastFiring: LastFiring | undefined;
+  /** The state before the last commit (replicas: the fleet-wide gate may still refuse that capture). */
+  beforeCommit?: RuleState;
 }
 
 interface Entry {
@@ -147,6 +149,7 @@ export class TriggerEngine {
     for (const name of triggers) {
       const r = e?.rules.get(name);
       if (!r) continue;
+      r.beforeCommit = r.state;
       r.state = commitFire(r.state, now);
       r.lastFiring = { at: now, outcome: 'captured', incident };
     }
@@ -171,6 +174,26 @@ export class TriggerEngine {
       }
     }
     return first;
+  }
+
+  /**
+   * Replicas: the capture committed for `triggers` was refused afterwards by the fleet-wide gate. `memory`
+   * holds, for each rule the fleet refused as in its cooldown, its firing on another replica: that firing
+   * replaces the local one (its cooldown, peak and step). The other rules are put back as before the commit
+   * (armed, proposing again at the next sample), as for a refusal known at once.
+   */
+  refusedByFleet(key: string, triggers: readonly string[], skip: { reason: string; message: string }, memory: ReadonlyMap<string, FleetMemory>, now: number): void {
+    const e = this.#servers.get(key);
+    for (const name of triggers) {
+      const r = e?.rules.get(name);
+      if (!r) continue;
+      const m = memory.get(name);
+      if (m !== undefined) r.state = adoptMemory(r.state, m, now);
+      else if (r.beforeCommit !== undefined) r.state = undoCommit(r.state, r.beforeCommit);
+      r.beforeCommit = undefined;
+      r.lastFiring = { at: now, outcome: 'refused', reason: skip.reason, message: skip.message };
+      r.lastSkip = { at: now, reason: skip.reason, message: skip.message };
+    }
   }
 
   forget(key: string): void {

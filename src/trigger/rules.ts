@@ -290,6 +290,53 @@ export function refuseFire(prev: RuleState): { state: RuleState; report: boolean
   return { state: { ...prev, refusalReported: true, proposal: undefined }, report: true };
 }
 
+/** What the replicas share about a rule on a server (src/coord/ keeps it in KV): its last firing and escalation. */
+export interface FleetMemory {
+  /** When the rule last fired on the server, on any replica (ms). */
+  readonly lastFiredAt: number;
+  /** The value at the last capture of the rule, firing or escalation (the peak an escalation must exceed). */
+  readonly peak: number | undefined;
+  /** Escalations captured since that firing. */
+  readonly step: number;
+}
+
+/**
+ * Another replica fired this rule on this server (it owned it before a failover): the local state takes
+ * that firing over, so that the cooldown ends when the original's does and an escalation climbs from the
+ * original peak. The rule is disarmed as the original was at its firing; a sample below the re-arm level
+ * arms it again. Called when the fleet refused this replica's own firing as in its cooldown, so the local
+ * firing just committed is replaced. A memory without a peak keeps the local one (the value at that firing).
+ */
+export function adoptMemory(prev: RuleState, m: FleetMemory, now: number): RuleState {
+  return ruleState('fired', prev.phase === 'fired' ? prev.since : now, false, undefined, m.lastFiredAt, false, false, prev.serverId, prev.value, prev.raw, prev.window, m.peak ?? prev.peak, m.step, undefined);
+}
+
+/**
+ * A capture that was committed (`commitFire`) was then refused by the replicas' fleet-wide gate (another
+ * replica is capturing the server, or the fleet-wide capture.limit is full): as for a refusal known at
+ * once, the rule is back where it was before the commit (armed, pending, its old cooldown, peak and step)
+ * and proposes again at the next sample still above; the refusal counts as reported. The latest sample
+ * (value, rate window, server id) is kept.
+ */
+export function undoCommit(current: RuleState, before: RuleState): RuleState {
+  return ruleState(
+    before.phase,
+    before.since,
+    before.armed,
+    before.pendingSince,
+    before.lastFiredAt,
+    before.cooldownReported,
+    true,
+    current.serverId,
+    current.value,
+    current.raw,
+    current.window,
+    before.peak,
+    before.step,
+    undefined,
+  );
+}
+
 function ruleState(
   phase: Phase,
   since: number,

@@ -202,16 +202,33 @@ describe('coordination over JetStream KV', () => {
     const [a, b] = [make(cfg('fa')), make(cfg('fb'))];
     await Promise.all([a.c.start(10_000), b.c.start(10_000)]);
     const key = 'http://127.0.0.1:6666';
+    const firedAt = Date.now();
     const first = await a.c.acquire(request(key, 'trigger', 'mem-any'));
     assert.ok(first.ok);
     first.release();
+    // An escalation on replica a (step 1, value 7): not a firing, so not refused; it moves the stored peak and
+    // step and keeps the firing's time.
+    const esc = request(key, 'trigger', 'mem-any');
+    const escTrig = { ...(esc.triggers?.[0] as NonNullable<CaptureRequest['trigger']>), value: 7, escalation_step: 1 };
+    const escalated = await waitFor(async () => {
+      const r = await a.c.acquire({ ...esc, trigger: escTrig, triggers: [escTrig] });
+      if (r.ok) r.release();
+      return r.ok || r.reason !== 'held_elsewhere' ? r : undefined;
+    }, { timeoutMs: 5_000, what: 'the first lease to be released' });
+    assert.ok(escalated.ok);
     // The lease is deleted in the background after release: ask until it is gone.
     const second = await waitFor(async () => {
       const r = await b.c.acquire(request(key, 'trigger', 'mem-any'));
       if (r.ok) r.release();
       return r.ok || r.reason !== 'held_elsewhere' ? r : undefined;
     }, { timeoutMs: 5_000, what: 'the first lease to be released' });
-    assert.deepEqual(second, { ok: false, reason: 'cooldown', message: 'rule mem-any captured http-127-0-0-1-6666 on replica fa within its cooldown' });
+    assert.ok(!second.ok);
+    assert.deepEqual({ reason: second.reason, message: second.message }, { reason: 'cooldown', message: 'rule mem-any captured http-127-0-0-1-6666 on replica fa within its cooldown' });
+    // What b's engine adopts (guarantee 3): a's firing time, and the peak and step of its escalation.
+    const memory = second.fleet?.get('mem-any');
+    assert.ok(memory !== undefined);
+    assert.ok(memory.lastFiredAt >= firedAt && memory.lastFiredAt <= firedAt + 2_000, `${memory.lastFiredAt} vs ${firedAt}`);
+    assert.deepEqual({ peak: memory.peak, step: memory.step }, { peak: 7, step: 1 });
     // A manual capture is not a rule firing: it takes the lease as usual.
     const manual = await b.c.acquire(request(key));
     assert.ok(manual.ok);

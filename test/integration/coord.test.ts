@@ -203,6 +203,22 @@ describe('three replicas share six servers through JetStream KV', () => {
       return skipped >= victimServers.length;
     }, { timeoutMs: 15_000, what: 'the moved servers to be refused as in cooldown elsewhere' });
     assert.deepEqual([...incidentCounts()].sort(), watched.map((s) => [s.name, 1]).sort());
+    // The new owner took the original firing over (guarantee 3): its cooldown ends when the original's does,
+    // not one cooldown after the refusal.
+    const startedAt = new Map<string, number>();
+    for (const { dir } of replicas.values()) for (const i of incidents(`${dir}/profiles`)) if (i.manifest.reason === 'trigger') startedAt.set(i.manifest.server.name, Date.parse(i.manifest.started_at));
+    await waitFor(async () => {
+      for (const s of victimServers) {
+        const owner = after.get(s) as string;
+        const res = await fetch(`${(replicas.get(owner) as { daemon: Daemon }).daemon.url}/api/v1/triggers`, { headers: AUTH, signal: AbortSignal.timeout(5_000) });
+        const t = ((await res.json()) as { triggers: { server: string; trigger: string; last_fired_at: string | null; state: string }[] }).triggers.find((x) => x.server === s && x.trigger === 'mem-any');
+        const original = startedAt.get(s) as number;
+        if (t?.last_fired_at == null || Math.abs(Date.parse(t.last_fired_at) - original) > 1_000 || t.state !== 'fired') return false;
+      }
+      return true;
+    }, { timeoutMs: 10_000, what: "the new owners to hold the original firing's time" });
+    // The original firings are older than the 1 s tolerance, so a cooldown restarted at the refusal would not pass.
+    for (const s of victimServers) assert.ok(Date.now() - (startedAt.get(s) as number) > 2_000);
   });
 
   it('restart it: only its share moves back, and still one incident per server', async () => {
@@ -218,37 +234,82 @@ describe('three replicas share six servers through JetStream KV', () => {
     assert.ok((await d.metric('nats_autoprof_coordination_leases_total', { result: 'taken' })) !== undefined);
   });
 
-  it('the same alert POSTed to all three replicas at once yields one incident', async () => {
-    const target = watched[0] as NatsServer;
-    const payload = {
+  function alertPayload(server: string, fingerprint: string): unknown {
+    return {
       receiver: 'nats-autoprof',
       status: 'firing',
       alerts: [
         {
           status: 'firing',
-          labels: { alertname: 'NatsHighMemory', server_name: target.name, severity: 'warning' },
+          labels: { alertname: 'NatsHighMemory', server_name: server, severity: 'warning' },
           annotations: {},
           startsAt: new Date().toISOString(),
           endsAt: '0001-01-01T00:00:00Z',
           generatorURL: 'http://prometheus:9090/graph',
-          fingerprint: '5eed5eed5eed5eed',
+          fingerprint,
         },
       ],
       version: '4',
     };
-    const answers = await Promise.all(
-      ALL.map(async (n) => {
-        const d = (replicas.get(n) as { daemon: Daemon }).daemon;
-        const res = await fetch(`${d.url}/api/v1/alerts/alertmanager`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify(payload) });
-        assert.equal(res.status, 200);
-        const body = (await res.json()) as { results: { result: string }[] };
-        return body.results[0]?.result;
-      }),
-    );
-    // Only the owner knows the server: the others answer unknown_server.
-    assert.deepEqual(answers.filter((a) => a === 'captured'), ['captured'], JSON.stringify(answers));
-    await waitFor(() => incidentCounts('alert').get(target.name) === 1, { timeoutMs: 15_000, what: 'the alert incident' });
+  }
+
+  async function postAlert(n: string, payload: unknown): Promise<{ result: string; reason?: string; id?: string }> {
+    const d = (replicas.get(n) as { daemon: Daemon }).daemon;
+    const res = await fetch(`${d.url}/api/v1/alerts/alertmanager`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { results: { result: string; reason?: string; id?: string }[] };
+    return body.results[0] as { result: string };
+  }
+
+  /** Incidents of one reason for one server, per replica that wrote them. */
+  function incidentsBy(reason: string, server: string): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const [n, { dir }] of replicas) {
+      const ids = incidents(`${dir}/profiles`).filter((i) => i.manifest.reason === reason && i.manifest.server.name === server).map((i) => i.manifest.id);
+      if (ids.length > 0) out.set(n, ids);
+    }
+    return out;
+  }
+
+  it('an alert POSTed to one replica that does not own the server is captured there, once', async () => {
+    const [server, owner] = [...first][0] as [string, string];
+    const other = ALL.find((n) => n !== owner) as string;
+    const payload = alertPayload(server, 'a1e47a1e47a1e47a');
+    const r = await postAlert(other, payload);
+    assert.equal(r.result, 'captured', JSON.stringify(r));
+    await waitFor(() => (incidentsBy('alert', server).get(other)?.length ?? 0) === 1, { timeoutMs: 15_000, what: 'the alert incident on the replica that received it' });
+    const i = incidents(`${(replicas.get(other) as { dir: string }).dir}/profiles`).find((x) => x.manifest.reason === 'alert' && x.manifest.server.name === server);
+    assert.equal(i?.manifest.status, 'ok');
+    assert.equal(i?.manifest.id, r.id);
+    // The same alert again, now to every replica: the fleet-wide fingerprint memory refuses it everywhere.
+    const again = await Promise.all(ALL.map((n) => postAlert(n, payload)));
+    for (const a of again) assert.ok(a.result === 'deduplicated' || (a.result === 'skipped' && a.reason === 'cooldown'), JSON.stringify(again));
     await sleep(1_000);
-    assert.deepEqual([...incidentCounts('alert')], [[target.name, 1]]);
+    assert.deepEqual([...incidentsBy('alert', server)], [[other, [r.id]]]);
+  });
+
+  it('the same alert POSTed to all three replicas at once yields one incident, and one "captured" answer', async () => {
+    const server = [...first][1]?.[0] as string;
+    const payload = alertPayload(server, '5eed5eed5eed5eed');
+    const answers = await Promise.all(ALL.map((n) => postAlert(n, payload)));
+    // Every replica knows the server; the capture lease and the fingerprint memory let one of them take it.
+    assert.deepEqual(answers.filter((a) => a.result === 'captured').length, 1, JSON.stringify(answers));
+    for (const a of answers) if (a.result !== 'captured') assert.ok(a.result === 'skipped' && (a.reason === 'held_elsewhere' || a.reason === 'cooldown'), JSON.stringify(answers));
+    await waitFor(() => [...incidentsBy('alert', server).values()].flat().length === 1, { timeoutMs: 15_000, what: 'the alert incident' });
+    await sleep(1_000);
+    assert.deepEqual([...incidentsBy('alert', server).values()].flat(), [answers.find((a) => a.result === 'captured')?.id]);
+  });
+
+  it('a manual capture sent to a replica that does not own the server is taken there', async () => {
+    const [server, owner] = [...first][2] as [string, string];
+    const other = ALL.find((n) => n !== owner) as string;
+    const d = (replicas.get(other) as { daemon: Daemon }).daemon;
+    const res = await fetch(`${d.url}/api/v1/captures`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify({ server, profiles: ['goroutine'] }) });
+    const body = (await res.json()) as { id?: string; error?: string };
+    assert.equal(res.status, 202, JSON.stringify(body));
+    await waitFor(() => (incidentsBy('manual', server).get(other)?.length ?? 0) === 1, { timeoutMs: 15_000, what: 'the manual incident' });
+    const i = incidents(`${(replicas.get(other) as { dir: string }).dir}/profiles`).find((x) => x.manifest.id === body.id);
+    assert.equal(i?.manifest.status, 'ok');
+    assert.equal(i?.manifest.profiles.find((p) => p.name === 'goroutine')?.error, null);
   });
 });

@@ -57,4 +57,44 @@ describe('flow: only the servers this replica owns', () => {
     assert.equal([...engine.firing()].filter((r) => r.server === 'b').length, 0, "b's rule state is dropped");
     assert.deepEqual(fired.sort(), ['a', 'b', 'c']);
   });
+
+  it("another replica's discovered servers are kept aside (with their reading, not watched) while rounds report them", () => {
+    const config = parseConfigText(
+      'system_account: { url: nats://127.0.0.1:4222, discover: true, prof_urls: { c: "http://127.0.0.1:6060" } }\ntriggers: [{ name: mem-any, metric: mem, above: 1MiB, cooldown: 1h, profiles: [heap] }]\n',
+      'test.yaml',
+      {},
+      () => '',
+    );
+    const inventory = new Inventory();
+    const elsewhere = new Inventory();
+    const engine = new TriggerEngine(config.triggers);
+    const metrics = new Metrics({ servers: () => inventory.values(), rules: () => engine.firing() });
+    const clock: Clock = { now: () => 1_000_000, sleep: () => Promise.resolve() };
+    let mine = new Set(['system_account:a']);
+    const fired: string[] = [];
+    const flow = new Flow({
+      inventory,
+      engine,
+      metrics,
+      log: pino({ level: 'silent' }),
+      clock,
+      config: () => config,
+      submit: (req) => (fired.push(req.target.label), { accepted: true, id: `i-${req.target.label}`, done: new Promise(() => undefined) }),
+      owns: (key) => mine.has(key),
+      elsewhere,
+    });
+    const round = (names: string[]): Parameters<Flow['onDiscovery']>[0] => ({ ended: 'count' as const, expected: names.length, durationMs: 1, selected: names.map(statsz), invalid: 0 });
+    flow.onDiscovery(round(['a', 'b', 'c']));
+    assert.deepEqual(inventory.all().map((s) => s.label), ['a']);
+    assert.deepEqual(elsewhere.all().map((s) => s.label).sort(), ['b', 'c']);
+    // Known, with what a capture needs (server_id for PROFILEZ, the prof_url), but no rule ran for them here.
+    assert.equal(elsewhere.byLabel('c')?.last?.varz.serverId, 'Nc');
+    assert.equal(elsewhere.byLabel('c')?.profUrl, 'http://127.0.0.1:6060');
+    assert.deepEqual(fired, ['a']);
+    // c stops answering: gone from the aside list at once; b moves here: watched, and no longer aside.
+    mine = new Set(['system_account:a', 'system_account:b']);
+    flow.onDiscovery(round(['a', 'b']));
+    assert.deepEqual(inventory.all().map((s) => s.label).sort(), ['a', 'b']);
+    assert.deepEqual(elsewhere.all().map((s) => s.label), []);
+  });
 });
