@@ -641,6 +641,16 @@ function storage(c: SchemaContext) {
     })
       .prefault({})
       .describe('what is kept; oldest incidents go first'),
+    object_store: section(
+      {
+        bucket: bucketName().prefault('nats_autoprof_incidents').describe('JetStream object store bucket of the incidents; created when missing'),
+        replicas: num({ integer: true, min: 1, max: 5 }).prefault(1).describe('JetStream replicas of the bucket when it is created (3 on a 3-node cluster)'),
+        max_bytes: size({ gt: 0 }).prefault('10GiB').describe('most bytes the bucket holds when it is created (retention keeps it under storage.retention.max_total_size)'),
+      },
+      'a mapping like { bucket: nats_autoprof_incidents, replicas: 3, max_bytes: 10GiB }',
+    )
+      .optional()
+      .describe('replicas share their incidents through a JetStream object store on the coordination connection (needs coordination:; off when absent)'),
   });
 }
 
@@ -775,6 +785,13 @@ function crossRules(c: SchemaContext, v: Raw, ctx: Ctx): void {
     }
   }
 
+  // The object store lives on the coordination connection (src/store/incident-sync.ts).
+  if (given(rec(v['storage'])['object_store']) && co === undefined) {
+    report(ctx, ['storage', 'object_store'], 'storage.object_store needs a coordination section (it uses the coordination connection to JetStream)', {
+      hint: 'add coordination: with the url and credentials of a JetStream-enabled account, or remove storage.object_store',
+    });
+  }
+
   // What the capture method needs.
   const via = cap['via'];
   if (via === 'system_account' && sys === undefined && c.has('capture.via')) {
@@ -877,6 +894,10 @@ function toConfig(file: string, v: Parsed) {
         maxAgeMs: v.storage.retention.max_age,
         intervalMs: v.storage.retention.interval,
       },
+      // Left out when absent: a single daemon's config is exactly what it was before.
+      ...(v.storage.object_store === undefined
+        ? {}
+        : { objectStore: { bucket: v.storage.object_store.bucket, replicas: v.storage.object_store.replicas, maxBytes: v.storage.object_store.max_bytes } }),
     },
     alerts: { labels: v.alerts.labels, profiles: v.alerts.profiles, cooldownMs: v.alerts.cooldown },
     shutdownTimeoutMs: v.shutdown_timeout,
