@@ -1,8 +1,8 @@
 /**
  * Benchmark: flame graphs of the 20 MB heap profile through the real daemon (issue 14). bench/lib/prof-server.ts
  * serves a Go-shaped heap profile of 20 MB uncompressed (--smoke: 1 MB); the daemon (dist/main.js) polls N
- * simulated servers at 1 s (bench/lib/varz-sim.ts) and captures the profile from one of them through its
- * prof_port (POST /api/v1/captures). Then, against the daemon's HTTP API:
+ * simulated servers at 1 s (bench/lib/varz-sim.ts) and captures the profile through prof_port when one of them
+ * crosses a rule (the capture API needs a token this config does not set). Then, against the daemon's HTTP API:
  *
  *  1. cold: GET .../profiles/heap/flamegraph (the worker reads, builds, stringifies): time, and the daemon's
  *     RSS before and its peak during (sampled every 10 ms, plus VmHWM), as a ratio to the profile's size;
