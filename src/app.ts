@@ -10,7 +10,7 @@ import { uiRoutes } from './api/ui-routes.js';
 import { HttpServer } from './api/http-server.js';
 import { apiRoutes } from './api/routes.js';
 import { viewerDataRoutes } from './api/viewer-data-routes.js';
-import { insightRoutes } from './api/insight-routes.js';
+import { InsightAnswers } from './api/insight-routes.js';
 import { Capturer } from './capture/capturer.js';
 import { isLoopbackUrl, PprofClient } from './capture/http-pprof.js';
 import { SystemAccount } from './capture/nats-connection.js';
@@ -118,8 +118,10 @@ export class App {
       this.#elsewhere = new Inventory();
       this.metrics.enableCoordination({ owned: () => this.inventory.size, secondsSinceContact: () => coord.secondsSinceContact() });
     }
+    const insight = new InsightAnswers({ store: this.store, profiles: this.#profiles, cacheSizeBytes: config.ui.cacheSizeBytes });
     this.capturer = new Capturer({
       gate: this.#coord,
+      onWritten: (m) => void insight.prepare(m),
       config: config.capture,
       retention: config.storage.retention,
       store: this.store,
@@ -153,7 +155,7 @@ export class App {
       auth: () => this.#config.http.auth,
       log: this.#log.child({ component: 'http' }),
       onRequest: (route, code) => this.metrics.apiRequests.inc({ route, code: String(code) }),
-      routes: [...uiRoutes(), ...insightRoutes({ store: this.store, profiles: this.#profiles, cacheSizeBytes: config.ui.cacheSizeBytes }), ...apiRoutes({
+      routes: [...uiRoutes(), ...insight.routes(), ...apiRoutes({
         inventory: this.inventory,
         engine: this.engine,
         store: this.store,

@@ -22,7 +22,12 @@ export interface InsightDeps {
   profiles: Pick<ProfileWorker, 'flamegraph' | 'top' | 'compare'>;
   /** Bound of the answer cache (ui.cache_size). Default 64 MiB. */
   cacheSizeBytes?: number;
+  /** `prepare` skips profile files larger than this (gzipped bytes). Default 16 MiB. */
+  prepareMaxBytes?: number;
 }
+
+/** The top table the incident page asks for next to its flame graph (`limit=100` in ui/page/profile.ts). */
+export const PAGE_TOP_LIMIT = 100;
 
 const MAX_LIMIT = 1000;
 
@@ -117,74 +122,123 @@ function asHttpError(err: unknown, what: string): unknown {
 
 const jsonText = (text: string): Reply => ({ status: 200, text, contentType: 'application/json; charset=utf-8', compressible: true });
 
-export function insightRoutes(d: InsightDeps): Route[] {
-  const cache = new InsightCache<string>({ maxBytes: d.cacheSizeBytes });
-  const answer = async (key: string[], what: string, compute: () => Promise<string>): Promise<Reply> => {
-    try {
-      return jsonText(await cache.getOrCompute(key.join('\0'), compute));
-    } catch (err) {
-      throw asHttpError(err, what);
+const flamegraphKey = (incident: string, profile: string, sampleType: string | undefined, minShare: number): string[] => ['flamegraph', incident, profile, sampleType ?? '', String(minShare)];
+const topKey = (incident: string, profile: string, sampleType: string | undefined, limit: number): string[] => ['top', incident, profile, sampleType ?? '', String(limit)];
+
+/**
+ * The routes and their answer cache. `prepare` builds a new incident's default answers (what its page asks
+ * for first) in the worker thread right after it is written, so that the person who follows the link from
+ * the alert or the log line sees cached answers instead of waiting for the thread to decode the profiles.
+ */
+export class InsightAnswers {
+  readonly cache: InsightCache<string>;
+  readonly #d: InsightDeps;
+
+  constructor(d: InsightDeps) {
+    this.#d = d;
+    this.cache = new InsightCache<string>({ maxBytes: d.cacheSizeBytes });
+  }
+
+  /**
+   * The flame graph and top table the incident page asks for first, for each profile of `m`, one after the
+   * other (the thread serves jobs in order: a page opened meanwhile waits for one job, not for all). Never
+   * throws: a profile that cannot be read now is answered (and reported) when the page asks for it.
+   */
+  async prepare(m: IncidentManifest): Promise<number> {
+    const d = this.#d;
+    const maxBytes = d.prepareMaxBytes ?? 16 * 1024 * 1024;
+    let prepared = 0;
+    for (const p of m.profiles) {
+      if (p.file === null || p.bytes > maxBytes) continue;
+      try {
+        const path = await d.store.resolveFile(m.id, p.file);
+        if (path === undefined) continue;
+        const head = { incident: m.id, profile: p.name };
+        await this.cache.getOrCompute(flamegraphKey(m.id, p.name, undefined, DEFAULT_MIN_SHARE).join('\0'), () => d.profiles.flamegraph({ path }, { head, sampleType: undefined, minShare: DEFAULT_MIN_SHARE }));
+        await this.cache.getOrCompute(topKey(m.id, p.name, undefined, PAGE_TOP_LIMIT).join('\0'), () => d.profiles.top({ path }, { head, sampleType: undefined, limit: PAGE_TOP_LIMIT }));
+        prepared++;
+      } catch {
+        // Answered, with the reason, when the page asks for it.
+      }
     }
-  };
-  return [
-    {
-      method: 'GET',
-      path: /^\/api\/v1\/incidents\/([^/]+)\/profiles\/([^/]+)\/flamegraph$/,
-      name: 'incident_flamegraph',
-      access: 'read',
-      handle: async ({ params, query }) => {
-        const [incident, profile] = params as [string, string];
-        const q = parseQuery(flamegraphQuery, query);
-        const path = await profilePath(d, incident, profile);
-        const share = q.min_share ?? DEFAULT_MIN_SHARE;
-        return answer(['flamegraph', incident, profile, q.sample_type ?? '', String(share)], `profile "${profile}" of incident "${incident}"`, () =>
-          d.profiles.flamegraph({ path }, { head: { incident, profile }, sampleType: q.sample_type, minShare: share }),
-        );
+    return prepared;
+  }
+
+  routes(): Route[] {
+    const d = this.#d;
+    const cache = this.cache;
+    const answer = async (key: string[], what: string, compute: () => Promise<string>): Promise<Reply> => {
+      try {
+        return jsonText(await cache.getOrCompute(key.join('\0'), compute));
+      } catch (err) {
+        throw asHttpError(err, what);
+      }
+    };
+    return [
+      {
+        method: 'GET',
+        path: /^\/api\/v1\/incidents\/([^/]+)\/profiles\/([^/]+)\/flamegraph$/,
+        name: 'incident_flamegraph',
+        access: 'read',
+        handle: async ({ params, query }) => {
+          const [incident, profile] = params as [string, string];
+          const q = parseQuery(flamegraphQuery, query);
+          const path = await profilePath(d, incident, profile);
+          const share = q.min_share ?? DEFAULT_MIN_SHARE;
+          return answer(flamegraphKey(incident, profile, q.sample_type, share), `profile "${profile}" of incident "${incident}"`, () =>
+            d.profiles.flamegraph({ path }, { head: { incident, profile }, sampleType: q.sample_type, minShare: share }),
+          );
+        },
       },
-    },
-    {
-      method: 'GET',
-      path: /^\/api\/v1\/incidents\/([^/]+)\/profiles\/([^/]+)\/top$/,
-      name: 'incident_top',
-      access: 'read',
-      handle: async ({ params, query }) => {
-        const [incident, profile] = params as [string, string];
-        const q = parseQuery(topQuery, query);
-        const path = await profilePath(d, incident, profile);
-        const n = q.limit ?? DEFAULT_TOP_LIMIT;
-        return answer(['top', incident, profile, q.sample_type ?? '', String(n)], `profile "${profile}" of incident "${incident}"`, () =>
-          d.profiles.top({ path }, { head: { incident, profile }, sampleType: q.sample_type, limit: n }),
-        );
+      {
+        method: 'GET',
+        path: /^\/api\/v1\/incidents\/([^/]+)\/profiles\/([^/]+)\/top$/,
+        name: 'incident_top',
+        access: 'read',
+        handle: async ({ params, query }) => {
+          const [incident, profile] = params as [string, string];
+          const q = parseQuery(topQuery, query);
+          const path = await profilePath(d, incident, profile);
+          const n = q.limit ?? DEFAULT_TOP_LIMIT;
+          return answer(topKey(incident, profile, q.sample_type, n), `profile "${profile}" of incident "${incident}"`, () =>
+            d.profiles.top({ path }, { head: { incident, profile }, sampleType: q.sample_type, limit: n }),
+          );
+        },
       },
-    },
-    {
-      method: 'GET',
-      path: /^\/api\/v1\/compare$/,
-      name: 'compare',
-      access: 'read',
-      handle: async ({ query }) => {
-        const q = parseQuery(compareQuery, query);
-        const basePath = await profilePath(d, q.base.incident, q.base.profile);
-        const targetPath = await profilePath(d, q.target.incident, q.target.profile);
-        const share = q.min_share ?? DEFAULT_MIN_SHARE;
-        const key = ['compare', q.base.incident, q.base.profile, q.target.incident, q.target.profile, q.sample_type ?? '', String(share)];
-        return answer(key, `profile "${q.base.profile}" of incident "${q.base.incident}" or "${q.target.profile}" of "${q.target.incident}"`, () =>
-          d.profiles.compare({ path: basePath }, { path: targetPath }, { base: q.base, target: q.target, sampleType: q.sample_type, minShare: share }),
-        );
+      {
+        method: 'GET',
+        path: /^\/api\/v1\/compare$/,
+        name: 'compare',
+        access: 'read',
+        handle: async ({ query }) => {
+          const q = parseQuery(compareQuery, query);
+          const basePath = await profilePath(d, q.base.incident, q.base.profile);
+          const targetPath = await profilePath(d, q.target.incident, q.target.profile);
+          const share = q.min_share ?? DEFAULT_MIN_SHARE;
+          const key = ['compare', q.base.incident, q.base.profile, q.target.incident, q.target.profile, q.sample_type ?? '', String(share)];
+          return answer(key, `profile "${q.base.profile}" of incident "${q.base.incident}" or "${q.target.profile}" of "${q.target.incident}"`, () =>
+            d.profiles.compare({ path: basePath }, { path: targetPath }, { base: q.base, target: q.target, sampleType: q.sample_type, minShare: share }),
+          );
+        },
       },
-    },
-    {
-      method: 'GET',
-      path: /^\/api\/v1\/incidents\/([^/]+)\/previous$/,
-      name: 'incident_previous',
-      access: 'read',
-      handle: async ({ params, query }) => {
-        const id = params[0] as string;
-        const q = parseQuery(previousQuery, query);
-        const m = await manifestOf(d, id);
-        const previous = await previousIncident(d.store, { server: m.server.name, profile: q.profile, before: id });
-        return { status: 200, json: { incident: previous } };
+      {
+        method: 'GET',
+        path: /^\/api\/v1\/incidents\/([^/]+)\/previous$/,
+        name: 'incident_previous',
+        access: 'read',
+        handle: async ({ params, query }) => {
+          const id = params[0] as string;
+          const q = parseQuery(previousQuery, query);
+          const m = await manifestOf(d, id);
+          const previous = await previousIncident(d.store, { server: m.server.name, profile: q.profile, before: id });
+          return { status: 200, json: { incident: previous } };
+        },
       },
-    },
-  ];
+    ];
+  }
+}
+
+/** The routes with a cache of their own (no `prepare`). */
+export function insightRoutes(d: InsightDeps): Route[] {
+  return new InsightAnswers(d).routes();
 }

@@ -49,6 +49,8 @@ export interface CapturerOptions {
    * A refusal drops the incident: nothing is written, the skip is counted with the gate's reason.
    */
   gate?: CaptureGate;
+  /** Told of each incident once it is written (App: the viewer prepares its page's answers). */
+  onWritten?: (manifest: IncidentManifest) => void;
 }
 
 /** The answer of a CaptureGate: go ahead (`release` when the incident is over), or skip for `reason`. */
@@ -316,6 +318,7 @@ export class Capturer {
         },
         `incident written: ${path}${grew ? `; grew since the previous incident: ${grew}` : ''}`,
       );
+      this.#o.onWritten?.(manifest);
       this.#schedulePrune();
     }
     // A name collision gives the incident a suffixed id at commit: keep the answer to alerts exact.
