@@ -38,6 +38,8 @@ export type GateResult =
       readonly message: string;
       /** A `cooldown` refusal of rules: each rule's firing on the replica that captured it (the engine adopts it). */
       readonly fleet?: ReadonlyMap<string, FleetMemory>;
+      /** A `limit` refusal: when the fleet-wide window frees a slot (ms since the epoch). */
+      readonly freeAt?: number;
       /** A `cooldown` refusal of an alert about a server that rules captured within alerts.cooldown, with its profiles. */
       readonly answeredBy?: { readonly triggers: readonly string[]; readonly instance: string; readonly at: number };
     };
@@ -301,10 +303,11 @@ export class Coordinator {
         return { ok: false, reason: 'cooldown', message: memory.refusal, ...(memory.fleet ? { fleet: memory.fleet } : {}), ...(memory.answeredBy ? { answeredBy: memory.answeredBy } : {}) };
       }
       const limit = this.#o.captureLimit();
-      if (!(await this.#takeSlot(b.state, limit.count, limit.windowMs))) {
+      const slot = await this.#takeSlot(b.state, limit.count, limit.windowMs);
+      if (!slot.ok) {
         await release();
         m.coordinationLeases.inc({ result: 'refused' });
-        return { ok: false, reason: 'limit', message: `capture.limit reached across the replicas: ${limit.count} incidents in ${Math.round(limit.windowMs / 1000)}s` };
+        return { ok: false, reason: 'limit', message: `capture.limit reached across the replicas: ${limit.count} incidents in ${Math.round(limit.windowMs / 1000)}s`, freeAt: slot.freeAt };
       }
       await Promise.all(memory.record.map(([k, v]) => bounded(b.state.put(k, v), timeoutMs, 'recording a firing')));
       m.coordinationLeases.inc({ result: 'taken' });
@@ -451,17 +454,17 @@ export class Coordinator {
   }
 
   /** One slot in the fleet-wide capture.limit window, by compare-and-set (retried when another replica wrote first). */
-  async #takeSlot(state: KV, count: number, windowMs: number): Promise<boolean> {
+  async #takeSlot(state: KV, count: number, windowMs: number): Promise<{ ok: true } | { ok: false; freeAt: number }> {
     const timeoutMs = this.#o.config.timeoutMs;
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const e = await bounded(state.get('limit.window'), timeoutMs, 'reading the capture.limit window');
       const present = e !== null && e.operation === 'PUT';
       const d = admit(parseWindow(present ? e.value : undefined), Date.now(), count, windowMs);
-      if (!d.ok) return false;
+      if (!d.ok) return { ok: false, freeAt: d.freeAt ?? Date.now() + windowMs };
       try {
         if (e === null) await bounded(state.create('limit.window', encodeWindow(d.next)), timeoutMs, 'writing the capture.limit window');
         else await bounded(state.update('limit.window', encodeWindow(d.next), e.revision), timeoutMs, 'writing the capture.limit window');
-        return true;
+        return { ok: true };
       } catch (err) {
         if (codeOf(err) !== JS_WRONG_LAST_SEQUENCE) throw err;
         // Another replica wrote first: back off a little, at random, so that the racers spread out.
