@@ -158,6 +158,9 @@ export class Flow {
     const viaHttp = inventory.httpServerIds();
     // Configured names count too: an HTTP server whose first poll has not answered yet has no server_id.
     const httpNames = new Set(inventory.all().filter((x) => x.source === 'http').map((x) => x.label));
+    // Replicas: so are the configured servers another replica owns (by their configured name), so that a
+    // server both configured and discovered is one server, owned through its URL, on every replica.
+    for (const x of this.#o.elsewhere?.all() ?? []) if (x.source === 'http') httpNames.add(x.label);
     const { keys, clashes } = discoveredKeys(round.selected);
     for (const [name, ids] of clashes) {
       if (this.#warnedClash.has(name)) continue;
