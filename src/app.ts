@@ -112,6 +112,7 @@ export class App {
         captureLimit: () => this.#config.capture.limit,
         ruleCooldownMs: (name) => this.#config.triggers.find((t) => t.name === name)?.cooldownMs,
         alertCooldownMs: () => this.#config.alerts.cooldownMs,
+        ruleNames: () => this.#config.triggers.map((t) => t.name),
         onViewChange: () => this.#ownershipChanged(),
       });
       this.#coord = coord;

@@ -52,7 +52,9 @@ export interface FlowOptions {
 }
 
 /** The part of the fleet-wide gate's answer the flow reads. */
-export type FleetAnswer = { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly message: string; readonly fleet?: ReadonlyMap<string, FleetMemory> };
+export type FleetAnswer =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: string; readonly message: string; readonly fleet?: ReadonlyMap<string, FleetMemory>; readonly freeAt?: number };
 
 /**
  * Keys of discovered servers. A discovered server is keyed by its name, so that a restarted server (new
@@ -77,6 +79,11 @@ export function discoveredKeys(selected: readonly StatszReading[]): { keys: stri
 export class Flow {
   readonly #o: FlowOptions;
   readonly #warnedClash = new Set<string>();
+  /**
+   * Replicas: the fleet-wide capture.limit is full until then. Rule firings are refused here meanwhile, as the
+   * local limit refuses them at once (one skip per episode), instead of asking the fleet at every sample.
+   */
+  #fleetFullUntil: { at: number; message: string } | undefined;
 
   constructor(o: FlowOptions) {
     this.#o = o;
@@ -151,6 +158,9 @@ export class Flow {
     const viaHttp = inventory.httpServerIds();
     // Configured names count too: an HTTP server whose first poll has not answered yet has no server_id.
     const httpNames = new Set(inventory.all().filter((x) => x.source === 'http').map((x) => x.label));
+    // Replicas: so are the configured servers another replica owns (by their configured name), so that a
+    // server both configured and discovered is one server, owned through its URL, on every replica.
+    for (const x of this.#o.elsewhere?.all() ?? []) if (x.source === 'http') httpNames.add(x.label);
     const { keys, clashes } = discoveredKeys(round.selected);
     for (const [name, ids] of clashes) {
       if (this.#warnedClash.has(name)) continue;
@@ -228,12 +238,16 @@ export class Flow {
       profiles,
       cpuDurationMs: this.#o.config().capture.cpuDurationMs,
     };
-    const res = this.#o.submit(req, { countSkip: false });
+    const full = this.#fleetFullUntil;
+    const res: SubmitResult =
+      full !== undefined && now < full.at ? { accepted: false, reason: 'limit', message: full.message } : this.#o.submit(req, { countSkip: false });
     if (res.accepted) {
       this.#o.engine.commit(s.key, names, res.id, now);
       void this.#o.decision?.(req)?.then(
         (g) => {
-          if (!g.ok) this.#o.engine.refusedByFleet(s.key, names, { reason: g.reason, message: g.message }, g.fleet ?? new Map(), this.#o.clock.now());
+          if (g.ok) return;
+          this.#o.engine.refusedByFleet(s.key, names, { reason: g.reason, message: g.message }, g.fleet ?? new Map(), this.#o.clock.now());
+          if (g.reason === 'limit' && g.freeAt !== undefined) this.#fleetFullUntil = { at: g.freeAt, message: g.message };
         },
         () => undefined,
       );

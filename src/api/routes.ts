@@ -36,7 +36,7 @@ export interface ApiDeps {
   /** Replicas: the servers another replica owns; alerts and manual captures about them are taken here too. */
   elsewhere?: Inventory;
   /** Replicas: the fleet-wide gate's answer for an admitted request (the lease, the memory, the limit). */
-  gateDecision?: (req: CaptureRequest) => Promise<GateAnswer> | undefined;
+  gateDecision?: (req: CaptureRequest) => Promise<GateAnswer & { answeredBy?: { triggers: readonly string[]; instance: string; at: number } }> | undefined;
 }
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
@@ -252,6 +252,12 @@ export function apiRoutes(d: ApiDeps): Route[] {
       const submitted = d.capturer.submit(req);
       // Remembered at once: a second copy of the alert in this payload, or the next one, is deduplicated here.
       if (submitted.accepted) alertSeen.set(a.fingerprint, now);
+      const g = submitted.accepted ? await d.gateDecision?.(req) : undefined;
+      if (g !== undefined && !g.ok && g.answeredBy !== undefined) {
+        // A rule captured the server on another replica within alerts.cooldown: that capture answers the alert.
+        count('already_captured');
+        return { fingerprint: a.fingerprint, alert: a.name, server: hit.label, result: 'already_captured', triggers: g.answeredBy.triggers, replica: g.answeredBy.instance, captured_at: new Date(g.answeredBy.at).toISOString() };
+      }
       const r = await gated(d, req, submitted);
       if (!r.accepted) {
         if (submitted.accepted) alertSeen.delete(a.fingerprint);

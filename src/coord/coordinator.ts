@@ -38,6 +38,10 @@ export type GateResult =
       readonly message: string;
       /** A `cooldown` refusal of rules: each rule's firing on the replica that captured it (the engine adopts it). */
       readonly fleet?: ReadonlyMap<string, FleetMemory>;
+      /** A `limit` refusal: when the fleet-wide window frees a slot (ms since the epoch). */
+      readonly freeAt?: number;
+      /** A `cooldown` refusal of an alert about a server that rules captured within alerts.cooldown, with its profiles. */
+      readonly answeredBy?: { readonly triggers: readonly string[]; readonly instance: string; readonly at: number };
     };
 
 export interface CoordinatorOptions {
@@ -50,6 +54,8 @@ export interface CoordinatorOptions {
   ruleCooldownMs: (name: string) => number | undefined;
   /** The running alerts.cooldown. */
   alertCooldownMs: () => number;
+  /** The names of the running rules (an alert about a server a rule captured is answered by that capture). */
+  ruleNames?: () => readonly string[];
   /** The live member list changed: servers moved to or from this replica. */
   onViewChange: () => void;
 }
@@ -294,13 +300,14 @@ export class Coordinator {
       if (memory.refusal !== undefined) {
         await release();
         m.coordinationLeases.inc({ result: 'refused' });
-        return { ok: false, reason: 'cooldown', message: memory.refusal, ...(memory.fleet ? { fleet: memory.fleet } : {}) };
+        return { ok: false, reason: 'cooldown', message: memory.refusal, ...(memory.fleet ? { fleet: memory.fleet } : {}), ...(memory.answeredBy ? { answeredBy: memory.answeredBy } : {}) };
       }
       const limit = this.#o.captureLimit();
-      if (!(await this.#takeSlot(b.state, limit.count, limit.windowMs))) {
+      const slot = await this.#takeSlot(b.state, limit.count, limit.windowMs);
+      if (!slot.ok) {
         await release();
         m.coordinationLeases.inc({ result: 'refused' });
-        return { ok: false, reason: 'limit', message: `capture.limit reached across the replicas: ${limit.count} incidents in ${Math.round(limit.windowMs / 1000)}s` };
+        return { ok: false, reason: 'limit', message: `capture.limit reached across the replicas: ${limit.count} incidents in ${Math.round(limit.windowMs / 1000)}s`, freeAt: slot.freeAt };
       }
       await Promise.all(memory.record.map(([k, v]) => bounded(b.state.put(k, v), timeoutMs, 'recording a firing')));
       m.coordinationLeases.inc({ result: 'taken' });
@@ -323,7 +330,11 @@ export class Coordinator {
    * alert fingerprint's last capture (alert captures). A refusal when every firing rule, or the alert, is in
    * its cooldown; else the keys to record once the capture is admitted.
    */
-  async #memory(state: KV, req: CaptureRequest, token: string): Promise<{ refusal?: string; fleet?: Map<string, FleetMemory>; record: [string, string][] }> {
+  async #memory(
+    state: KV,
+    req: CaptureRequest,
+    token: string,
+  ): Promise<{ refusal?: string; fleet?: Map<string, FleetMemory>; answeredBy?: { triggers: string[]; instance: string; at: number }; record: [string, string][] }> {
     const timeoutMs = this.#o.config.timeoutMs;
     const now = Date.now();
     const read = async (k: string): Promise<StoredFiring | undefined> => {
@@ -336,6 +347,22 @@ export class Coordinator {
       const last = await read(k);
       if (last !== undefined && now - last.at < this.#o.alertCooldownMs()) {
         return { refusal: `alert ${req.alert.name} (${req.alert.fingerprint}) was captured by replica ${last.instance ?? 'unknown'} within alerts.cooldown`, record: [] };
+      }
+      // As on a single daemon: an alert about a server that a rule captured within alerts.cooldown, with every
+      // profile the alert asks for, is answered by that capture, whichever replica took it.
+      const names = this.#o.ruleNames?.() ?? [];
+      const fired = await Promise.all(names.map((n) => read(`fired.${token}.${n}`)));
+      const covering = names.filter((_, i) => {
+        const f = fired[i];
+        return f !== undefined && now - f.at < this.#o.alertCooldownMs() && f.profiles !== undefined && req.profiles.every((p) => f.profiles?.includes(p));
+      });
+      if (covering.length > 0) {
+        const f = fired[names.indexOf(covering[0] as string)] as StoredFiring;
+        return {
+          refusal: `${req.target.label} was captured by rule ${covering.join(', ')} on replica ${f.instance ?? 'unknown'} within alerts.cooldown`,
+          answeredBy: { triggers: covering, instance: f.instance ?? 'unknown', at: f.at },
+          record: [],
+        };
       }
       return { record: [[k, JSON.stringify({ at: now, instance: this.instance })]] };
     }
@@ -364,7 +391,7 @@ export class Coordinator {
     const record = rules.map((t, i): [string, string] => {
       const step = t.escalation_step ?? 0;
       const at = step === 0 ? now : (last[i]?.at ?? now);
-      return [keys[i] as string, JSON.stringify({ at, instance: this.instance, peak: t.value, step })];
+      return [keys[i] as string, JSON.stringify({ at, instance: this.instance, peak: t.value, step, profiles: req.profiles })];
     });
     return { record };
   }
@@ -427,17 +454,17 @@ export class Coordinator {
   }
 
   /** One slot in the fleet-wide capture.limit window, by compare-and-set (retried when another replica wrote first). */
-  async #takeSlot(state: KV, count: number, windowMs: number): Promise<boolean> {
+  async #takeSlot(state: KV, count: number, windowMs: number): Promise<{ ok: true } | { ok: false; freeAt: number }> {
     const timeoutMs = this.#o.config.timeoutMs;
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const e = await bounded(state.get('limit.window'), timeoutMs, 'reading the capture.limit window');
       const present = e !== null && e.operation === 'PUT';
       const d = admit(parseWindow(present ? e.value : undefined), Date.now(), count, windowMs);
-      if (!d.ok) return false;
+      if (!d.ok) return { ok: false, freeAt: d.freeAt ?? Date.now() + windowMs };
       try {
         if (e === null) await bounded(state.create('limit.window', encodeWindow(d.next)), timeoutMs, 'writing the capture.limit window');
         else await bounded(state.update('limit.window', encodeWindow(d.next), e.revision), timeoutMs, 'writing the capture.limit window');
-        return true;
+        return { ok: true };
       } catch (err) {
         if (codeOf(err) !== JS_WRONG_LAST_SEQUENCE) throw err;
         // Another replica wrote first: back off a little, at random, so that the racers spread out.
@@ -490,18 +517,21 @@ interface StoredFiring {
   readonly instance: string | undefined;
   readonly peak: number | undefined;
   readonly step: number;
+  /** The profiles of the capture (rules; absent in older values). */
+  readonly profiles: readonly string[] | undefined;
 }
 
 /** Reads a stored firing; anything unreadable counts as none (older values have no peak or step). */
 function parseFiring(bytes: Uint8Array): StoredFiring | undefined {
   try {
-    const v = JSON.parse(new TextDecoder().decode(bytes)) as { at?: unknown; instance?: unknown; peak?: unknown; step?: unknown };
+    const v = JSON.parse(new TextDecoder().decode(bytes)) as { at?: unknown; instance?: unknown; peak?: unknown; step?: unknown; profiles?: unknown };
     if (typeof v.at !== 'number') return undefined;
     return {
       at: v.at,
       instance: typeof v.instance === 'string' ? v.instance : undefined,
       peak: typeof v.peak === 'number' ? v.peak : undefined,
       step: typeof v.step === 'number' && Number.isInteger(v.step) && v.step >= 0 ? v.step : 0,
+      profiles: Array.isArray(v.profiles) ? v.profiles.filter((p): p is string => typeof p === 'string') : undefined,
     };
   } catch {
     return undefined;

@@ -9,12 +9,14 @@ export interface WindowDecision {
   readonly ok: boolean;
   /** What to store: the times inside the window, plus `now` when admitted. */
   readonly next: readonly number[];
+  /** Refused: when a slot frees (the start that must leave the window first, plus the window). */
+  readonly freeAt?: number;
 }
 
 export function admit(stored: readonly number[], now: number, count: number, windowMs: number): WindowDecision {
   const from = now - windowMs;
   const kept = stored.filter((t) => t > from && Number.isFinite(t)).sort((a, b) => a - b);
-  if (kept.length >= count) return { ok: false, next: kept };
+  if (kept.length >= count) return { ok: false, next: kept, freeAt: (kept[kept.length - count] ?? now) + windowMs };
   return { ok: true, next: [...kept, now] };
 }
 

@@ -73,6 +73,7 @@ function make(config: CoordinationConfig, limit = { count: 100, windowMs: 60_000
     captureLimit: () => limit,
     ruleCooldownMs: (name) => (name === 'mem-any' ? 3_600_000 : undefined),
     alertCooldownMs: () => 600_000,
+    ruleNames: () => ['mem-any'],
     onViewChange: () => made.views++,
   });
   metrics.enableCoordination({ owned: () => 0, secondsSinceContact: () => made.c.secondsSinceContact() });
@@ -255,6 +256,34 @@ describe('coordination over JetStream KV', () => {
     assert.ok(!late.ok);
     assert.equal(late.reason, 'cooldown');
     assert.match(late.message, /^alert NatsHighMemory \(c0ffee1234567890\) was captured by replica a[abc] within alerts.cooldown$/);
+  });
+
+  it('an alert about a server a rule captured on another replica (with the profiles it asks for) is answered by that capture', async () => {
+    seq++;
+    const [a, b] = [make(cfg('ra')), make(cfg('rb'))];
+    await Promise.all([a.c.start(10_000), b.c.start(10_000)]);
+    const key = 'http://127.0.0.1:5555';
+    const fired = await a.c.acquire(request(key, 'trigger', 'mem-any'));
+    assert.ok(fired.ok);
+    fired.release();
+    const alert = (profiles: CaptureRequest['profiles']): CaptureRequest => ({
+      ...request(key, 'alert'),
+      profiles,
+      alert: { name: 'NatsHighMemory', fingerprint: `f-${profiles.join('-')}`, labels: {}, annotations: {} },
+    });
+    const answered = await waitFor(async () => {
+      const r = await b.c.acquire(alert(['heap']));
+      if (r.ok) r.release();
+      return r.ok || r.reason !== 'held_elsewhere' ? r : undefined;
+    }, { timeoutMs: 5_000, what: 'the rule capture lease to be released' });
+    assert.ok(!answered.ok);
+    assert.equal(answered.reason, 'cooldown');
+    assert.deepEqual(answered.answeredBy?.triggers, ['mem-any']);
+    assert.equal(answered.answeredBy?.instance, `ra`);
+    // The rule's capture did not hold the goroutine profile: an alert asking for it is captured.
+    const other = await b.c.acquire(alert(['goroutine']));
+    assert.ok(other.ok, JSON.stringify(other));
+    other.release();
   });
 
   it('without JetStream, a replica keeps its last good view: captures of its own servers go ahead, others are refused', async () => {

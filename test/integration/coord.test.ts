@@ -185,6 +185,7 @@ describe('three replicas share six servers through JetStream KV', () => {
     assert.ok(victimServers.length > 0);
     const survivors = ALL.filter((n) => n !== victim);
     const killedAt = performance.now();
+    const killedWallMs = Date.now();
     await (replicas.get(victim) as { daemon: Daemon }).daemon.stop('SIGKILL');
     const after = await waitFor(() => assignment(survivors), { timeoutMs: 30_000, intervalMs: 100, what: 'the survivors to own every server' });
     const tookMs = performance.now() - killedAt;
@@ -207,18 +208,27 @@ describe('three replicas share six servers through JetStream KV', () => {
     // not one cooldown after the refusal.
     const startedAt = new Map<string, number>();
     for (const { dir } of replicas.values()) for (const i of incidents(`${dir}/profiles`)) if (i.manifest.reason === 'trigger') startedAt.set(i.manifest.server.name, Date.parse(i.manifest.started_at));
+    // The firing's time is taken when the fleet admits the capture (a few KV round trips after the incident
+    // starts, more while the cluster is busy): it lies between the incident's start and the kill. A cooldown
+    // restarted by the refusal would lie after the kill.
+    let seen = '';
     await waitFor(async () => {
+      const rows: string[] = [];
+      let ok = true;
       for (const s of victimServers) {
         const owner = after.get(s) as string;
         const res = await fetch(`${(replicas.get(owner) as { daemon: Daemon }).daemon.url}/api/v1/triggers`, { headers: AUTH, signal: AbortSignal.timeout(5_000) });
         const t = ((await res.json()) as { triggers: { server: string; trigger: string; last_fired_at: string | null; state: string }[] }).triggers.find((x) => x.server === s && x.trigger === 'mem-any');
         const original = startedAt.get(s) as number;
-        if (t?.last_fired_at == null || Math.abs(Date.parse(t.last_fired_at) - original) > 1_000 || t.state !== 'fired') return false;
+        rows.push(`${s}@${owner}: ${t?.state} last_fired_at ${t?.last_fired_at} incident ${new Date(original).toISOString()} kill ${new Date(killedWallMs).toISOString()}`);
+        const at = t?.last_fired_at == null ? NaN : Date.parse(t.last_fired_at);
+        if (!(at >= original - 1_000 && at < killedWallMs) || t?.state !== 'fired') ok = false;
       }
-      return true;
-    }, { timeoutMs: 10_000, what: "the new owners to hold the original firing's time" });
-    // The original firings are older than the 1 s tolerance, so a cooldown restarted at the refusal would not pass.
-    for (const s of victimServers) assert.ok(Date.now() - (startedAt.get(s) as number) > 2_000);
+      seen = rows.join('; ');
+      return ok;
+    }, { timeoutMs: 10_000, what: "the new owners to hold the original firing's time" }).catch((err: unknown) => {
+      throw new Error(`${String(err)}: ${seen}`);
+    });
   });
 
   it('restart it: only its share moves back, and still one incident per server', async () => {
@@ -281,9 +291,11 @@ describe('three replicas share six servers through JetStream KV', () => {
     const i = incidents(`${(replicas.get(other) as { dir: string }).dir}/profiles`).find((x) => x.manifest.reason === 'alert' && x.manifest.server.name === server);
     assert.equal(i?.manifest.status, 'ok');
     assert.equal(i?.manifest.id, r.id);
-    // The same alert again, now to every replica: the fleet-wide fingerprint memory refuses it everywhere.
+    // The same alert again, now to every replica at once: the fleet-wide fingerprint memory refuses it everywhere
+    // (a replica that asks while another holds the server's lease to read that memory is refused as held_elsewhere).
     const again = await Promise.all(ALL.map((n) => postAlert(n, payload)));
-    for (const a of again) assert.ok(a.result === 'deduplicated' || (a.result === 'skipped' && a.reason === 'cooldown'), JSON.stringify(again));
+    for (const a of again) assert.ok(a.result === 'deduplicated' || (a.result === 'skipped' && (a.reason === 'cooldown' || a.reason === 'held_elsewhere')), JSON.stringify(again));
+    assert.ok(again.some((a) => a.reason === 'cooldown' || a.result === 'deduplicated'), JSON.stringify(again));
     await sleep(1_000);
     assert.deepEqual([...incidentsBy('alert', server)], [[other, [r.id]]]);
   });

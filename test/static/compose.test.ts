@@ -242,6 +242,8 @@ after(() => {
 
 const natsServices = servicesWithImage('nats:');
 const AUTOPROF = 'nats-autoprof';
+/** The nats-autoprof replicas: every service built from the repository's Dockerfile. */
+const AUTOPROF_REPLICAS = serviceNames.filter((n) => service(n)['build'] !== undefined);
 const AUTOPROF_CONFIG_IN_CONTAINER = '/etc/nats-autoprof/config.yaml';
 
 function configArg(name: string): string {
@@ -516,6 +518,104 @@ describe('docker-compose.yml: references and mounts', () => {
   });
 });
 
+/** The account block (`NAME { ... }`, balanced braces) of a nats-server configuration text, or undefined. */
+function accountBlock(text: string, account: string): string | undefined {
+  const m = new RegExp(`^\\s*${account}\\s*[:=]?\\s*\\{`, 'm').exec(text);
+  if (!m) return undefined;
+  let depth = 0;
+  for (let i = m.index + m[0].length - 1; i < text.length; i++) {
+    if (text[i] === '{') depth++;
+    else if (text[i] === '}' && --depth === 0) return text.slice(m.index, i + 1);
+  }
+  return undefined;
+}
+
+describe('two nats-autoprof replicas coordinated through JetStream', () => {
+  it('two replicas of the same image, the same configuration file and the same environment; their own host names, volumes and ports', () => {
+    assert.deepEqual([...AUTOPROF_REPLICAS].sort(), [AUTOPROF, `${AUTOPROF}-2`]);
+    const [a, b] = AUTOPROF_REPLICAS.map((n) => service(n)) as [Obj, Obj];
+    assert.deepEqual(b['build'], a['build']);
+    assert.equal(b['image'], a['image']);
+    assert.deepEqual(command(`${AUTOPROF}-2`), command(AUTOPROF));
+    assert.equal(mountedFile(`${AUTOPROF}-2`, configArg(`${AUTOPROF}-2`)), autoprofConfigFile());
+    assert.deepEqual(environment(`${AUTOPROF}-2`), environment(AUTOPROF));
+    assert.deepEqual(mounts(`${AUTOPROF}-2`).filter((m) => m.kind === 'secret'), mounts(AUTOPROF).filter((m) => m.kind === 'secret'));
+    // coordination.instance defaults to host name + pid: distinct host names keep the instances distinct.
+    const hosts = AUTOPROF_REPLICAS.map((n) => str(service(n)['hostname'], `services.${n}.hostname`));
+    assert.equal(new Set(hosts).size, hosts.length, `host names ${hosts.join(', ')}`);
+    assert.equal(obj(autoprofConfig()['coordination'], 'coordination')['instance'], undefined, 'one file for both replicas: no fixed instance name');
+    // Incidents stay on each replica's disk (no object store yet): one volume each.
+    const storage = str(obj(autoprofConfig()['storage'], 'storage')['dir'], 'storage.dir');
+    const vols = AUTOPROF_REPLICAS.map((n) => mounts(n).find((m) => m.target === storage)?.source);
+    assert.ok(vols.every((v) => v !== undefined) && new Set(vols).size === vols.length, `storage volumes ${JSON.stringify(vols)}`);
+    const published = AUTOPROF_REPLICAS.flatMap((n) => strings(service(n)['ports'], `services.${n}.ports`).map((p) => p.split(':').slice(0, -1).join(':')));
+    assert.equal(new Set(published).size, published.length, `host ports ${published.join(', ')}`);
+    // Both wait for the cluster.
+    for (const n of AUTOPROF_REPLICAS) assert.deepEqual(Object.keys(obj(service(n)['depends_on'], `services.${n}.depends_on`)).sort(), [...natsServices].sort());
+  });
+
+  it('coordination points at every node of the cluster, as a user of a JetStream account that is not the system account, with its password from the environment', () => {
+    const c = obj(autoprofConfig()['coordination'], 'coordination');
+    const urls = typeof c['url'] === 'string' ? [c['url']] : strings(c['url'], 'coordination.url');
+    assert.deepEqual(urls.map((u) => hostPort(u).host).sort(), [...natsServices].sort());
+    for (const u of urls) assert.equal(Number(hostPort(u).port), 4222, `${u}: not the client port`);
+    const user = str(c['user'], 'coordination.user');
+    // Never an inline secret: an environment variable or a file.
+    const password = c['password'];
+    assert.ok(password === undefined ? typeof c['password_file'] === 'string' : typeof password === 'string' && /^\$\{[A-Z_]+\}$/.test(password), `coordination.password should be \${VAR} or password_file, got ${String(password)}`);
+    const variable = typeof password === 'string' ? password.slice(2, -1) : undefined;
+    for (const name of natsServices) {
+      const text = natsConfig(name).text;
+      const sysAccount = /^\s*system_account\s*[:=]\s*['"]?([A-Za-z0-9_-]+)/m.exec(text)?.[1] ?? '';
+      const account = [...text.matchAll(/^\s*([A-Za-z0-9_-]+)\s*[:=]?\s*\{/gm)].map((m) => m[1] as string).find((a) => {
+        const block = accountBlock(text, a);
+        return block !== undefined && a !== 'accounts' && new RegExp(`\\buser:\\s*${user}\\b`).test(block);
+      });
+      assert.ok(account, `${name}: no account with user ${user}`);
+      assert.notEqual(account, sysAccount, `${name}: coordination's user ${user} is in the system account, which cannot use JetStream`);
+      assert.match(accountBlock(text, account) as string, /^\s*jetstream\s*[:=]\s*enabled\b/m, `${name}: account ${account} does not enable JetStream`);
+      assert.doesNotMatch(accountBlock(text, sysAccount) ?? '', /jetstream/, `${name}: the system account cannot have JetStream`);
+      if (variable !== undefined) {
+        // The same password variable, with the same value, on the servers and on both replicas.
+        const block = accountBlock(text, account) as string;
+        const serverVar = new RegExp(`user:\\s*${user}\\s*,\\s*password:\\s*\\$([A-Z_]+)`).exec(block)?.[1];
+        assert.equal(serverVar, variable, `${name}: the ${user} password variable`);
+        for (const r of AUTOPROF_REPLICAS) assert.equal(environment(r)[variable], environment(name)[variable], `${r} and ${name} disagree on ${variable}`);
+      }
+    }
+    // A KV bucket replicated over the cluster's nodes, never more.
+    const replicas = Number(c['replicas'] ?? 1);
+    assert.ok(replicas >= 1 && replicas <= natsServices.length, `coordination.replicas ${replicas} with ${natsServices.length} nodes`);
+  });
+
+  it('JetStream is enabled on every node, with its store on a named volume', () => {
+    for (const name of natsServices) {
+      const { text, file } = natsConfig(name);
+      const js = /^\s*jetstream\s*[:=]?\s*\{([^}]*)\}/m.exec(text);
+      assert.ok(js, `${path.relative(ROOT, file)}: no jetstream block`);
+      const store = /\bstore_dir\s*[:=]\s*['"]?([^'"\s]+)/.exec(js[1] as string)?.[1];
+      assert.ok(store, `${name}: jetstream has no store_dir`);
+      const m = mounts(name).find((x) => store === x.target || store.startsWith(`${x.target.replace(/\/$/, '')}/`));
+      assert.ok(m && m.kind === 'volume', `${name}: the JetStream store ${store} is not on a named volume`);
+      assert.equal(mounts(natsServices.find((n) => n !== name) as string).find((x) => x.target === m.target)?.source === m.source, false, `${name} shares its JetStream volume`);
+    }
+  });
+
+  it('nats-server -t reads the jetstream block (the check is live): a bad size in it is refused', async () => {
+    const bin = await natsServerBin();
+    const { file, includes } = natsConfig(natsServices[0] as string);
+    const dir = tempDir();
+    for (const inc of includes) {
+      const text = readFileSync(path.resolve(path.dirname(file), inc), 'utf8');
+      writeFileSync(path.join(dir, path.basename(inc)), text.replace(/max_file_store:\s*\S+/, 'max_file_store: lots'));
+    }
+    writeFileSync(path.join(dir, 'node.conf'), readFileSync(file, 'utf8'));
+    const r = await run(bin, ['-t', '-c', path.join(dir, 'node.conf')], environment(natsServices[0] as string));
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout + r.stderr, /max_file_store/);
+  });
+});
+
 describe('nats-server configurations (nats-server -t)', () => {
   for (const name of natsServices) {
     it(`${name}: the configuration it mounts passes nats-server -t with the environment compose gives it`, async () => {
@@ -594,7 +694,8 @@ describe('Prometheus (promtool)', () => {
       list(obj(sc, `scrape_configs[${i}]`)['static_configs'], 'static_configs').flatMap((s, j) => strings(obj(s, `static_configs[${j}]`)['targets'], 'targets')),
     );
     for (const t of targets) assert.ok(serviceNames.includes(hostPort(t).host), `scrape target ${t}: no such service`);
-    assert.ok(targets.includes(`${AUTOPROF}:${port}`), `no scrape target ${AUTOPROF}:${port} in ${targets.join(', ')}`);
+    // Every replica is scraped (each exports the servers it owns).
+    for (const r of AUTOPROF_REPLICAS) assert.ok(targets.includes(`${r}:${port}`), `no scrape target ${r}:${port} in ${targets.join(', ')}`);
     const am = list(obj(cfg['alerting'], 'alerting')['alertmanagers'], 'alertmanagers').flatMap((a, i) =>
       list(obj(a, `alertmanagers[${i}]`)['static_configs'], 'static_configs').flatMap((s, j) => strings(obj(s, `static_configs[${j}]`)['targets'], 'targets')),
     );
@@ -743,22 +844,23 @@ describe('Alertmanager (amtool)', () => {
     assert.ok(rcv, `the alert is routed to "${receiver}", which is not a receiver`);
     assert.ok(Array.isArray(rcv['webhook_configs']), `the high-CPU alert is routed to "${receiver}", which has no webhook`);
     const hooks = list(rcv['webhook_configs'], `receivers.${receiver}.webhook_configs`).map((w, i) => obj(w, `webhook_configs[${i}]`));
-    assert.equal(hooks.length, 1);
-    const hook = hooks[0] as Obj;
-    const url = new URL(str(hook['url'], 'url'));
+    // One webhook per replica: each alert reaches both, and the replicas capture it once.
+    assert.deepEqual(hooks.map((h) => new URL(str(h['url'], 'url')).hostname).sort(), [...AUTOPROF_REPLICAS].sort());
     const listen = str(obj((await checkAutoprofEffective())['http'], 'http')['listen'], 'http.listen');
-    assert.equal(url.hostname, AUTOPROF);
-    assert.ok(serviceNames.includes(url.hostname));
-    assert.equal(url.port, listen.slice(listen.lastIndexOf(':') + 1));
-    assert.equal(url.pathname, WEBHOOK_PATH);
+    for (const hook of hooks) {
+      const url = new URL(str(hook['url'], 'url'));
+      assert.ok(serviceNames.includes(url.hostname));
+      assert.equal(url.port, listen.slice(listen.lastIndexOf(':') + 1));
+      assert.equal(url.pathname, WEBHOOK_PATH);
 
-    const authz = obj(obj(hook['http_config'], 'http_config')['authorization'], 'http_config.authorization');
-    assert.ok((authz['type'] ?? 'Bearer') === 'Bearer');
-    const credentials = str(authz['credentials_file'], 'credentials_file');
-    // The file Alertmanager reads is the file nats-autoprof reads.
-    const amToken = mountedFile('alertmanager', credentials);
-    const apToken = path.resolve(path.dirname(autoprofConfigFile()), str(obj(obj(autoprofConfig()['http'], 'http')['auth'], 'http.auth')['bearer_token_file'], 'bearer_token_file'));
-    assert.equal(amToken, apToken);
+      const authz = obj(obj(hook['http_config'], 'http_config')['authorization'], 'http_config.authorization');
+      assert.ok((authz['type'] ?? 'Bearer') === 'Bearer');
+      const credentials = str(authz['credentials_file'], 'credentials_file');
+      // The file Alertmanager reads is the file nats-autoprof reads.
+      const amToken = mountedFile('alertmanager', credentials);
+      const apToken = path.resolve(path.dirname(autoprofConfigFile()), str(obj(obj(autoprofConfig()['http'], 'http')['auth'], 'http.auth')['bearer_token_file'], 'bearer_token_file'));
+      assert.equal(amToken, apToken);
+    }
 
     // Other alerts do not reach the webhook.
     const other = await run(bin, ['config', 'routes', 'test', `--config.file=${amConfigFile()}`, 'alertname=Watchdog'], {});

@@ -60,7 +60,7 @@ describe('flow: only the servers this replica owns', () => {
 
   it("another replica's discovered servers are kept aside (with their reading, not watched) while rounds report them", () => {
     const config = parseConfigText(
-      'system_account: { url: nats://127.0.0.1:4222, discover: true, prof_urls: { c: "http://127.0.0.1:6060" } }\ntriggers: [{ name: mem-any, metric: mem, above: 1MiB, cooldown: 1h, profiles: [heap] }]\n',
+      'servers: [{ url: "http://10.0.0.4:8222", name: d, prof_url: "http://10.0.0.4:6060" }]\nsystem_account: { url: nats://127.0.0.1:4222, discover: true, prof_urls: { c: "http://127.0.0.1:6060" } }\ntriggers: [{ name: mem-any, metric: mem, above: 1MiB, cooldown: 1h, profiles: [heap] }]\n',
       'test.yaml',
       {},
       () => '',
@@ -96,5 +96,12 @@ describe('flow: only the servers this replica owns', () => {
     flow.onDiscovery(round(['a', 'b']));
     assert.deepEqual(inventory.all().map((s) => s.label).sort(), ['a', 'b']);
     assert.deepEqual(elsewhere.all().map((s) => s.label), []);
+    // A server configured over HTTP (named d) that another replica owns by its URL is that server here too:
+    // not watched nor kept aside as a discovered one, even when its discovered key would be this replica's.
+    elsewhere.setServers(config.servers);
+    mine = new Set(['system_account:a', 'system_account:b', 'system_account:d']);
+    flow.onDiscovery(round(['a', 'b', 'd']));
+    assert.deepEqual(inventory.all().map((s) => s.label).sort(), ['a', 'b']);
+    assert.deepEqual(elsewhere.all().map((s) => [s.label, s.source]), [['d', 'http']]);
   });
 });

@@ -18,6 +18,11 @@ describe('fleet-wide capture.limit window', () => {
       assert.equal(d.ok, c.ok, JSON.stringify(c));
       assert.deepEqual(d.next, c.next, JSON.stringify(c));
     }
+    // Refused: a slot frees when the start that must leave first (the count-th newest) is one window old.
+    assert.equal(admit([990, 950, 960], 1000, 3, 100).freeAt, 1050);
+    assert.equal(admit([990, 950, 960], 1000, 2, 100).freeAt, 1060);
+    assert.equal(admit([950], 1000, 1, 100).freeAt, 1050);
+    assert.equal(admit([], 1000, 1, 100).freeAt, undefined);
   });
 
   it('never admits more than count in any window, whatever the order of attempts', () => {

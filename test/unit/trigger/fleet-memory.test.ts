@@ -152,6 +152,22 @@ describe('flow: the fleet-wide answer reaches the engine', () => {
     assert.equal(f.submitted(), 2);
   });
 
+  it('limit with the time a slot frees: refused here until then (not asked of the fleet at every sample), then proposed again', async () => {
+    // The flow's clock starts at 1,000,000 and each poll advances it by 1 s.
+    const f = setup({ ok: false, reason: 'limit', message: 'capture.limit reached across the replicas', freeAt: 1_003_500 });
+    f.poll();
+    await settle();
+    f.poll();
+    f.poll();
+    f.poll();
+    assert.equal(f.submitted(), 1, 'refused locally at 1,001,000 .. 1,003,000');
+    const [v] = f.engine.viewOf('http://127.0.0.1:8222');
+    assert.equal(v?.lastFiring?.outcome, 'refused');
+    assert.equal(v?.state.armed, true);
+    f.poll();
+    assert.equal(f.submitted(), 2, 'asked again once the slot is free (1,004,000)');
+  });
+
   it('accepted: the commit stands', async () => {
     const f = setup({ ok: true });
     f.poll();
