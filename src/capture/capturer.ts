@@ -88,8 +88,14 @@ export type SubmitResult =
 
 export class Capturer {
   readonly #o: CapturerOptions;
-  /** Servers (inventory keys) with an incident in progress. */
-  readonly #active = new Map<string, Promise<IncidentResult>>();
+  /** Incidents in progress by token (shutdown waits for them). */
+  readonly #active = new Map<number, Promise<IncidentResult>>();
+  /**
+   * Servers whose profiles are being taken (by key, with the capture's token): "busy" means this, not "its
+   * incident is not written yet", so that whoever sees an incident listed can capture its server again.
+   */
+  readonly #profiling = new Map<string, number>();
+  #token = 0;
   /** Start times of incidents inside the limit window. */
   #starts: number[] = [];
   #slotsFree: number;
@@ -127,9 +133,9 @@ export class Capturer {
     return this.#recent.get(key);
   }
 
-  /** Keys of servers with an incident in progress. */
+  /** Keys of servers whose profiles are being taken. */
   get activeServers(): string[] {
-    return [...this.#active.keys()];
+    return [...this.#profiling.keys()];
   }
 
   /** Incidents left in the limit window right now. */
@@ -157,7 +163,7 @@ export class Capturer {
     const label = req.target.label;
     const count = opts.countSkip ?? true;
     if (this.#stopping) return { accepted: false, reason: 'busy', message: 'the daemon is shutting down' };
-    if (this.#active.has(req.target.key)) {
+    if (this.#profiling.has(req.target.key)) {
       return this.#skip(label, 'busy', `server ${label} is already being captured`, count);
     }
     const sys = this.#o.systemAccount;
@@ -185,8 +191,17 @@ export class Capturer {
     this.#starts.push(now);
     const label2 = req.reason === 'trigger' ? (req.trigger?.name ?? 'trigger') : req.reason;
     const id = incidentId(serverDirName(label), incidentDirName(now, label2));
-    const done = this.#gated(req, now, label2, plans).finally(() => this.#active.delete(req.target.key));
-    this.#active.set(req.target.key, done);
+    const key = req.target.key;
+    const token = ++this.#token;
+    const freeServer = (): void => {
+      if (this.#profiling.get(key) === token) this.#profiling.delete(key);
+    };
+    this.#profiling.set(key, token);
+    const done = this.#gated(req, now, label2, plans, freeServer).finally(() => {
+      freeServer();
+      this.#active.delete(token);
+    });
+    this.#active.set(token, done);
     this.#recent.set(req.target.key, {
       id,
       at: now,
@@ -221,13 +236,14 @@ export class Capturer {
     startedAt: number,
     dirLabel: string,
     plans: { profile: ProfileName; choice: ReturnType<typeof choosePath> }[],
+    freeServer: () => void,
   ): Promise<IncidentResult> {
     const gate = this.#o.gate;
-    if (!gate) return this.#run(req, startedAt, dirLabel, plans);
+    if (!gate) return this.#run(req, startedAt, dirLabel, plans, freeServer);
     const g: GateAnswer = await gate.acquire(req).catch((err: unknown) => ({ ok: false, reason: 'held_elsewhere', message: `the capture gate failed: ${describeError(err)}` }));
     if (g.ok) {
       try {
-        return await this.#run(req, startedAt, dirLabel, plans);
+        return await this.#run(req, startedAt, dirLabel, plans, freeServer);
       } finally {
         g.release();
       }
@@ -249,6 +265,8 @@ export class Capturer {
     startedAt: number,
     dirLabel: string,
     plans: { profile: ProfileName; choice: ReturnType<typeof choosePath> }[],
+    /** Called when the server is no longer asked for anything (before the incident is written). */
+    freeServer: () => void,
   ): Promise<IncidentResult> {
     const { store, log, metrics, clock } = this.#o;
     const label = req.target.label;
@@ -272,6 +290,7 @@ export class Capturer {
       storageFailure = describeError(err);
       results = plans.map((p) => failedProfile(p.profile, null, `not captured: ${storageFailure}`, 0));
     }
+    freeServer();
     const manifest = buildManifest({
       id: writer?.id ?? incidentId(serverDirName(label), incidentDirName(startedAt, dirLabel)),
       req,

@@ -163,6 +163,41 @@ describe('Capturer admission', () => {
     assert.deepEqual(readFileSync(join(res.path ?? '', 'allocs.pb.gz')), PROFILE);
   });
 
+  it('frees the server once its profiles are taken: a capture asked while the first incident is being written is admitted', async () => {
+    // Hold the first incident's commit (its files written, the server no longer asked for anything).
+    let reached!: () => void;
+    const committing = new Promise<void>((r) => (reached = r));
+    let releaseCommit!: () => void;
+    const held = new Promise<void>((r) => (releaseCommit = r));
+    const begin = t.store.begin.bind(t.store);
+    let n = 0;
+    t.store.begin = async (...args) => {
+      const w = await begin(...args);
+      if (n++ === 0) {
+        const commit = w.commit.bind(w);
+        w.commit = async (m) => {
+          reached();
+          await held;
+          return commit(m);
+        };
+      }
+      return w;
+    };
+    const first = t.capturer.submit(request('a'));
+    assert.equal(first.accepted, true);
+    await committing;
+    const second = t.capturer.submit(request('a'));
+    assert.equal(second.accepted, true, JSON.stringify(second));
+    if (!first.accepted || !second.accepted) return;
+    assert.equal((await second.done).manifest.status, 'ok');
+    releaseCommit();
+    const a = await first.done;
+    assert.equal(a.manifest.status, 'ok');
+    assert.notEqual(a.id, (await second.done).id);
+    // Shutdown still waits for an incident being written.
+    await t.capturer.stop(1_000);
+  });
+
   it('refuses a second incident for a server that is being captured (busy)', async () => {
     t.pprof.hold = true;
     const first = t.capturer.submit(request('a'));
