@@ -91,6 +91,7 @@ describe('allocs_delta from a real nats-server', () => {
   for (const via of ['prof_port', 'system_account'] as const) {
     it(`through ${via}: the window's allocations only, opened by pprof-format and go tool pprof`, async () => {
       const d = await daemon(via);
+      const asked = performance.now();
       const res = await fetch(`${d.url}/api/v1/captures`, {
         method: 'POST',
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
@@ -101,6 +102,7 @@ describe('allocs_delta from a real nats-server', () => {
         const f = incidents(join(d.dir, 'profiles'));
         return f.length > 0 ? f : undefined;
       }, { timeoutMs: 30_000, what: 'an incident' });
+      const elapsedS = (performance.now() - asked) / 1000;
       assert.ok(inc);
       assert.equal(inc.manifest.status, 'ok', JSON.stringify(inc.manifest.profiles));
       const delta = inc.manifest.profiles.find((p) => p.name === 'allocs_delta');
@@ -116,7 +118,8 @@ describe('allocs_delta from a real nats-server', () => {
       assert.deepEqual(dt.types, ['alloc_objects', 'alloc_space', 'inuse_objects', 'inuse_space']);
       assert.equal(dt.defaultType, 'alloc_space');
       const seconds = dt.durationNs / 1e9;
-      assert.ok(seconds >= 1.9 && seconds < 4, `duration ${seconds}s, window 2s`);
+      // At least the window; at most the time the whole capture took (a loaded machine stretches the requests).
+      assert.ok(seconds >= 1.9 && seconds <= elapsedS, `duration ${seconds}s, window 2s, capture took ${elapsedS}s`);
       const deltaSpace = dt.values[1] as number;
       const cumulativeSpace = ct.values[1] as number;
       assert.ok(deltaSpace > 0, 'the light load allocated nothing in the window');
@@ -161,8 +164,10 @@ describe('allocs_delta from a real nats-server', () => {
 
   it('through the one-shot CLI: --timeout is the window, two snapshots subtracted', async () => {
     const dir = tempDir();
+    const asked = performance.now();
     const r = await runCli(['capture', 'allocs_delta', '--server', srv.natsUrl, '--user', SYS_USER, '--timeout', '2s', '--dir', dir], { NATS_PASSWORD: SYS_PASSWORD });
     assert.equal(r.code, 0, r.stderr + r.stdout);
+    const elapsedS = (performance.now() - asked) / 1000;
     const [inc] = incidents(dir);
     assert.ok(inc);
     const p = inc.manifest.profiles[0];
@@ -171,7 +176,7 @@ describe('allocs_delta from a real nats-server', () => {
     assert.equal(p?.sample_type, 'alloc_space');
     const t = totals(join(inc.dir, 'allocs_delta.pb.gz'));
     const seconds = t.durationNs / 1e9;
-    assert.ok(seconds >= 1.9 && seconds < 4, `duration ${seconds}s, window 2s`);
+    assert.ok(seconds >= 1.9 && seconds <= elapsedS, `duration ${seconds}s, window 2s, the CLI took ${elapsedS}s`);
     assert.ok((t.values[1] as number) > 0);
   });
 });
