@@ -21,6 +21,10 @@ import { ProfileWorker } from './insight/profile-worker.js';
 import { changesFinder } from './insight/changes.js';
 import { SUMMARY_MAX_BYTES } from './capture/incident-capture.js';
 import { IncidentStore } from './store/incident-store.js';
+import { IncidentSync } from './store/incident-sync.js';
+import { JetStreamIncidentBucket } from './coord/incident-bucket.js';
+import { CoordinationError } from './coord/buckets.js';
+import { describeError } from './errors.js';
 import { incidentPageUrl } from './store/page-url.js';
 import { Flow } from './flow.js';
 import { planReload } from './reload-plan.js';
@@ -56,6 +60,9 @@ export class App {
   #retentionTimer: NodeJS.Timeout | undefined;
   readonly #discovery: Discovery | undefined;
   readonly #flow: Flow;
+  /** Incidents shared through the object store (storage.object_store); undefined without it. */
+  readonly #sync: IncidentSync | undefined;
+  readonly #bucket: JetStreamIncidentBucket | undefined;
   /** Replicas sharing the fleet (coordination:); undefined for a single daemon. */
   readonly #coord: Coordinator | undefined;
   /** Replicas: the servers another replica owns, known here so that alerts and manual captures about them are taken. */
@@ -72,7 +79,9 @@ export class App {
     // Per-server series are read from the inventory and the engine at each scrape, not written per poll.
     this.metrics = new Metrics({ servers: () => this.inventory.values(), rules: () => this.engine.firing() });
     // An incident's manifest links its viewer page when http.external_url is set (read at each commit: a reload applies).
-    this.store = new IncidentStore({ dir: config.storage.dir, log: this.#log.child({ component: 'store' }), clock: this.#clock, pageUrl: (id) => incidentPageUrl(this.#config.http.externalUrl, id) });
+    this.store = new IncidentStore({ dir: config.storage.dir, log: this.#log.child({ component: 'store' }), clock: this.#clock, pageUrl: (id) => incidentPageUrl(this.#config.http.externalUrl, id),
+      // With the object store: each commit is queued for upload, and retention keeps what waits for one.
+      ...(config.storage.objectStore ? { onCommit: (id: string) => this.#sync?.enqueue(id), keep: () => this.#sync?.pending() ?? new Set<string>() } : {}) });
     this.#varz = new VarzClient();
     this.#poller = new HttpPoller({
       client: this.#varz,
@@ -118,8 +127,19 @@ export class App {
       this.#coord = coord;
       this.#elsewhere = new Inventory();
       this.metrics.enableCoordination({ owned: () => this.inventory.size, secondsSinceContact: () => coord.secondsSinceContact() });
+      const os = config.storage.objectStore;
+      if (os) {
+        const c = config.coordination;
+        const bucket = new JetStreamIncidentBucket(
+          { bucket: os.bucket, replicas: os.replicas, maxBytes: os.maxBytes, liveBucket: c.buckets.live, timeoutMs: c.timeoutMs, transferTimeoutMs: Math.max(30_000, c.timeoutMs), instance: coord.instance },
+          () => coord.connection,
+        );
+        this.#sync = new IncidentSync({ store: this.store, bucket, log: this.#log.child({ component: 'object_store' }), onUpload: (result) => this.metrics.incidentUploads.inc({ result }), onBucketDeleted: (n) => this.metrics.bucketRetentionDeleted.inc(n) });
+        this.#bucket = bucket;
+        this.metrics.enableObjectStore();
+      }
     }
-    const insight = new InsightAnswers({ store: this.store, profiles: this.#profiles, cacheSizeBytes: config.ui.cacheSizeBytes });
+    const insight = new InsightAnswers({ store: this.#sync ?? this.store, profiles: this.#profiles, cacheSizeBytes: config.ui.cacheSizeBytes });
     this.capturer = new Capturer({
       gate: this.#coord,
       onWritten: (m) => void insight.prepare(m),
@@ -159,7 +179,7 @@ export class App {
       routes: [...uiRoutes(), ...insight.routes(), ...apiRoutes({
         inventory: this.inventory,
         engine: this.engine,
-        store: this.store,
+        store: this.#sync ?? this.store,
         capturer: this.capturer,
         metrics: this.metrics,
         clock: this.#clock,
@@ -195,6 +215,15 @@ export class App {
     this.#warnAboutPaths(this.#config);
     // Rejects on what restarting cannot fix (the system account, no JetStream, an incompatible bucket).
     await this.#coord?.start(2 * (this.#config.coordination?.timeoutMs ?? 0));
+    if (this.#bucket) {
+      // An incompatible bucket needs an operator: refuse to start. Unreachable: uploads wait and retry.
+      await this.#bucket.check().catch((err: unknown) => {
+        if (err instanceof CoordinationError && err.permanent) throw err;
+        this.#log.warn({ err: describeError(err) }, 'object store not reachable yet: uploads wait and are retried');
+      });
+      for (const note of this.#bucket.notes) this.#log.warn(note);
+    }
+    await this.#sync?.start();
     if (this.#sys) {
       this.#sys.start();
       // Give the connection a moment so that the first firing can already use it.
@@ -213,7 +242,10 @@ export class App {
 
   #armRetention(): void {
     if (this.#retentionTimer) clearInterval(this.#retentionTimer);
-    this.#retentionTimer = setInterval(() => void this.capturer.prune(), this.#config.storage.retention.intervalMs);
+    this.#retentionTimer = setInterval(() => {
+      void this.capturer.prune();
+      void this.pruneBucket();
+    }, this.#config.storage.retention.intervalMs);
     this.#retentionTimer.unref();
   }
 
@@ -311,6 +343,12 @@ export class App {
     }
   }
 
+  /** Retention over the object store (one replica at a time, under the `retention` lease). Never throws. */
+  async pruneBucket(): Promise<void> {
+    const r = this.#config.storage.retention;
+    await this.#sync?.pruneBucket(r, this.#clock.now()).catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'object store retention failed; it runs again at the next interval'));
+  }
+
   /** A reload that failed validation: counted; the running config stays. */
   reloadFailed(): void {
     this.metrics.configReloadSuccess.set(0);
@@ -322,6 +360,7 @@ export class App {
       if (this.#retentionTimer) clearInterval(this.#retentionTimer);
       await Promise.all([this.#poller.stop(), this.#discovery?.stop()]);
       await this.capturer.stop(this.#config.shutdownTimeoutMs);
+      await this.#sync?.stop();
       // After the captures (their leases are released), leave the member list so the servers move at once.
       await this.#coord?.stop();
       await this.#http.stop();

@@ -25,7 +25,8 @@ import { HttpError, type Reply, type Route } from './http-server.js';
 export interface ApiDeps {
   inventory: Inventory;
   engine: TriggerEngine;
-  store: IncidentStore;
+  /** The local store, or with storage.object_store every replica's incidents (src/store/incident-sync.ts). */
+  store: Pick<IncidentStore, 'page' | 'read' | 'openFile'>;
   capturer: Capturer;
   metrics: Metrics;
   clock: Clock;

@@ -109,6 +109,11 @@ export class Coordinator {
     return this.#members;
   }
 
+  /** The coordination connection (the object store of incidents uses it too), undefined while there is none. */
+  get connection(): NatsConnection | undefined {
+    return this.#conn.connection;
+  }
+
   /** Whether the last heartbeat reached the KV bucket. */
   get available(): boolean {
     return this.#available;

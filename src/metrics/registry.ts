@@ -185,6 +185,20 @@ export class Metrics {
     for (const op of ['heartbeat', 'lease']) this.coordinationErrors.inc({ op }, 0);
   }
 
+  // --- object store (storage.object_store; registered only when configured: see enableObjectStore) ---
+  readonly incidentUploads = new Counter({ name: 'nats_autoprof_incident_uploads_total', help: 'Incident uploads to the object store by result (ok; error: retried with backoff, the local copy kept; gone: deleted locally before it was uploaded).', labelNames: ['result'] as const, registers: [] });
+  readonly bucketRetentionDeleted = new Counter({ name: 'nats_autoprof_bucket_retention_deleted_total', help: 'Incidents deleted from the object store by retention (run by one replica at a time).', registers: [] });
+  #objectStore = false;
+
+  /** Exports the object-store metrics (a daemon without storage.object_store exports none of them). */
+  enableObjectStore(): void {
+    if (this.#objectStore) return;
+    this.#objectStore = true;
+    this.registry.registerMetric(this.incidentUploads);
+    this.registry.registerMetric(this.bucketRetentionDeleted);
+    for (const result of ['ok', 'error', 'gone']) this.incidentUploads.inc({ result }, 0);
+  }
+
   /** `source` supplies the per-server and per-rule series at each scrape; without it they are empty. */
   constructor(source?: SeriesSource) {
     if (source) this.#source = source;

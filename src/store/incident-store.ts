@@ -38,6 +38,10 @@ export interface IncidentStoreOptions {
   clock?: Clock;
   /** The viewer page of an incident (http.external_url set), written into its manifest as `page_url`; read at each commit. */
   pageUrl?: (id: string) => string | undefined;
+  /** Called after each commit with the new incident's id (the object-store upload queue, when configured). */
+  onCommit?: (id: string) => void;
+  /** Ids that retention must keep (incidents not uploaded to the object store yet). */
+  keep?: () => ReadonlySet<string>;
 }
 
 /** What listing needs from an incident's manifest, kept in the index so that a page reads no manifest. */
@@ -481,6 +485,8 @@ export class IncidentStore {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #pageUrl: (id: string) => string | undefined;
+  readonly #onCommit: ((id: string) => void) | undefined;
+  readonly #keep: (() => ReadonlySet<string>) | undefined;
   /** Writers that have begun and neither committed nor aborted. */
   readonly #active = new Set<Writer>();
   /**
@@ -500,6 +506,8 @@ export class IncidentStore {
     this.#log = opts.log;
     this.#clock = opts.clock ?? systemClock;
     this.#pageUrl = opts.pageUrl ?? (() => undefined);
+    this.#onCommit = opts.onCommit;
+    this.#keep = opts.keep;
   }
 
   /**
@@ -626,7 +634,10 @@ export class IncidentStore {
           dirName,
           tmpPath,
           (w) => this.#active.delete(w),
-          (entry) => this.#indexAdd(entry),
+          (entry) => {
+            this.#indexAdd(entry);
+            this.#onCommit?.(entry.id);
+          },
           this.#pageUrl,
         );
         this.#active.add(writer);
@@ -800,6 +811,8 @@ export class IncidentStore {
     const byId = new Map(await this.#ensureIndex());
     const entries = [...byId.values()];
     const protect = new Set([...this.#active].map((w) => w.id));
+    // Not uploaded yet: the local copy is the only one (they still count toward the limits).
+    for (const id of this.#keep?.() ?? []) protect.add(id);
     const plan = planRetention(
       entries.map((e) => ({ id: e.id, server: e.serverDir, startedAtMs: e.startedAtMs, bytes: e.bytes })),
       policy,

@@ -1,0 +1,337 @@
+/**
+ * Incidents shared through an object store (issue 17, guarantee 5): the uploader and the shared reader.
+ *
+ * Upload: an incident is committed to the local disk as always, then uploaded one object per file,
+ * `incident.json` LAST (upload-plan.ts); a reader lists only incidents whose manifest object exists, so it
+ * never sees half of one. Once uploaded, an empty marker `<dir>/.uploaded/<id>` records it; a restart
+ * uploads every local incident without a marker. A failed upload is retried with backoff (1 s doubling to
+ * 60 s), counted, logged once per incident; local retention never deletes an incident that waits.
+ *
+ * Read: the API lists the union of the local index and the bucket's complete incidents; a file that is not
+ * on the local disk is downloaded once into `<dir>/.remote/<id>/<file>` (a read-through cache, removed with
+ * the incident by bucket retention on any replica... and by restarting: it is only a cache) and served from there.
+ */
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+
+import { describeError } from '../errors.js';
+import type { IncidentEntry, IncidentFilter, IncidentPage, IncidentStore } from './incident-store.js';
+import type { IncidentManifest } from './manifest.js';
+import { parseManifest } from './manifest.js';
+import { isSafeSegment, MANIFEST_FILE, parseIncidentId } from './naming.js';
+import type { RetentionPolicy } from './retention.js';
+import { completeIncidents, objectName, pendingUploads, planBucketRetention, retryDelayMs, type BucketIncident, type BucketObject } from './upload-plan.js';
+
+/** What the sync needs of the object store (src/coord/incident-bucket.ts implements it over JetStream). */
+export interface IncidentBucket {
+  put(name: string, data: Uint8Array): Promise<void>;
+  /** undefined when the object does not exist. */
+  get(name: string): Promise<Uint8Array | undefined>;
+  list(): Promise<BucketObject[]>;
+  delete(name: string): Promise<void>;
+  /** Runs `fn` while this replica holds the lease `key`; false (fn not run) when another replica holds it. */
+  withLease(key: string, fn: () => Promise<void>): Promise<boolean>;
+}
+
+export type UploadResult = 'ok' | 'error' | 'gone';
+
+export interface IncidentSyncOptions {
+  store: IncidentStore;
+  bucket: IncidentBucket;
+  log: Logger;
+  /** Counts one upload attempt by result. */
+  onUpload: (result: UploadResult) => void;
+  /** Counts incidents deleted from the bucket by retention. */
+  onBucketDeleted?: (n: number) => void;
+  /** How long a bucket listing is reused by the API (a listing reads every object's info). */
+  listCacheMs?: number;
+  /** Most time between two attempts of one upload. */
+  maxRetryMs?: number;
+}
+
+const UPLOADED_DIR = '.uploaded';
+const REMOTE_DIR = '.remote';
+
+function newestFirst(a: IncidentEntry, b: IncidentEntry): number {
+  return b.startedAtMs - a.startedAtMs || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
+export class IncidentSync {
+  readonly #o: IncidentSyncOptions;
+  /** Waiting incidents by id, with their attempts so far. */
+  readonly #pending = new Map<string, number>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  #running: Promise<void> = Promise.resolve();
+  #stopped = false;
+  #listing: { at: number; incidents: Promise<BucketIncident[]> } | undefined;
+  /** Manifests of bucket incidents (immutable once uploaded). */
+  readonly #manifests = new Map<string, IncidentManifest>();
+
+  constructor(o: IncidentSyncOptions) {
+    this.#o = o;
+  }
+
+  get #dir(): string {
+    return this.#o.store.dir;
+  }
+
+  /** Ids that wait for an upload: local retention must keep them. */
+  pending(): ReadonlySet<string> {
+    return new Set(this.#pending.keys());
+  }
+
+  /** Queues every local incident without an upload marker (incidents of an earlier run included). */
+  async start(): Promise<void> {
+    await mkdir(join(this.#dir, UPLOADED_DIR), { recursive: true });
+    const uploaded = new Set((await readdir(join(this.#dir, UPLOADED_DIR))).filter((n) => parseIncidentId(n) !== undefined));
+    const waiting = pendingUploads(await this.#o.store.list(), uploaded);
+    if (waiting.length > 0) this.#o.log.info({ count: waiting.length }, `${waiting.length} incident(s) wait for their upload to the object store`);
+    for (const id of waiting) this.enqueue(id);
+  }
+
+  /** Queues one committed incident for upload. */
+  enqueue(id: string): void {
+    if (this.#stopped || this.#pending.has(id)) return;
+    this.#pending.set(id, 0);
+    this.#schedule(id, 0);
+  }
+
+  #schedule(id: string, delayMs: number): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(id);
+      // One upload at a time: a burst of incidents does not flood the connection.
+      this.#running = this.#running.then(() => this.#attempt(id));
+    }, delayMs);
+    t.unref();
+    this.#timers.set(id, t);
+  }
+
+  /** Resolves when no upload is queued or running (tests, shutdown). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const r = this.#running;
+      await r;
+      if (r === this.#running && this.#timers.size === 0) return;
+      if (this.#timers.size > 0) await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+
+  async #attempt(id: string): Promise<void> {
+    if (this.#stopped || !this.#pending.has(id)) return;
+    const attempt = (this.#pending.get(id) ?? 0) + 1;
+    this.#pending.set(id, attempt);
+    try {
+      const result = await this.upload(id);
+      this.#o.onUpload(result);
+      this.#pending.delete(id);
+      if (result === 'gone') this.#o.log.warn({ id }, 'an incident waiting for its upload was deleted from the local disk; not uploaded');
+      else if (attempt > 1) this.#o.log.info({ id, attempts: attempt }, 'incident uploaded to the object store after retries');
+    } catch (err) {
+      this.#o.onUpload('error');
+      const delayMs = retryDelayMs(attempt, this.#o.maxRetryMs);
+      // Once per incident: a long outage does not log every retry.
+      if (attempt === 1) this.#o.log.warn({ id, err: describeError(err), retry_in_ms: delayMs }, 'incident upload to the object store failed; the local copy is kept and the upload retried');
+      if (!this.#stopped) this.#schedule(id, delayMs);
+    }
+  }
+
+  /**
+   * Uploads one local incident, the manifest last, then writes its marker. 'gone' when the incident is no
+   * longer on the local disk. Re-uploading an object replaces it: an interrupted upload is simply done again.
+   */
+  async upload(id: string): Promise<UploadResult> {
+    const parsed = parseIncidentId(id);
+    if (!parsed) return 'gone';
+    const path = join(this.#dir, parsed.serverDir, parsed.dirName);
+    let manifestBytes: Buffer;
+    try {
+      manifestBytes = await readFile(join(path, MANIFEST_FILE));
+    } catch {
+      return 'gone';
+    }
+    const manifest = parseManifest(JSON.parse(manifestBytes.toString('utf8')));
+    if (!manifest) return 'gone';
+    for (const file of manifest.files) {
+      if (file === MANIFEST_FILE || !isSafeSegment(file)) continue;
+      await this.#o.bucket.put(objectName(id, file), await readFile(join(path, file)));
+    }
+    await this.#o.bucket.put(objectName(id, MANIFEST_FILE), manifestBytes);
+    await writeFile(join(this.#dir, UPLOADED_DIR, id), '');
+    this.#listing = undefined;
+    return 'ok';
+  }
+
+  /**
+   * Retention over the bucket, by one replica at a time (the `retention` lease): complete incidents beyond
+   * the policy go, each one's manifest first. Returns the number deleted, or undefined when another replica
+   * held the lease.
+   */
+  async pruneBucket(policy: RetentionPolicy, nowMs: number): Promise<number | undefined> {
+    let deleted = 0;
+    const ran = await this.#o.bucket.withLease('retention', async () => {
+      const { plan, deleteObjects } = planBucketRetention(await this.#o.bucket.list(), policy, nowMs);
+      for (const name of deleteObjects) await this.#o.bucket.delete(name);
+      deleted = plan.delete.length;
+      for (const d of plan.delete) {
+        this.#manifests.delete(d.id);
+        await rm(join(this.#dir, REMOTE_DIR, d.id), { recursive: true, force: true });
+        await rm(join(this.#dir, UPLOADED_DIR, d.id), { force: true });
+      }
+      if (deleted > 0) this.#o.log.info({ deleted: plan.delete }, `bucket retention deleted ${deleted} incident(s)`);
+    });
+    this.#listing = undefined;
+    if (ran && deleted > 0) this.#o.onBucketDeleted?.(deleted);
+    return ran ? deleted : undefined;
+  }
+
+  /** The bucket's complete incidents, from a listing reused for listCacheMs. */
+  async #bucketIncidents(): Promise<BucketIncident[]> {
+    const now = performance.now();
+    if (!this.#listing || now - this.#listing.at > (this.#o.listCacheMs ?? 2_000)) {
+      const incidents = this.#o.bucket.list().then(completeIncidents);
+      this.#listing = { at: now, incidents };
+      incidents.catch(() => (this.#listing = undefined));
+    }
+    return this.#listing.incidents;
+  }
+
+  async #remoteManifest(id: string): Promise<IncidentManifest | undefined> {
+    const cached = this.#manifests.get(id);
+    if (cached) return cached;
+    const bytes = await this.#o.bucket.get(objectName(id, MANIFEST_FILE));
+    if (!bytes) return undefined;
+    let m: IncidentManifest | undefined;
+    try {
+      m = parseManifest(JSON.parse(Buffer.from(bytes).toString('utf8')));
+    } catch {
+      m = undefined;
+    }
+    if (m && m.id === id) this.#manifests.set(id, m);
+    return m?.id === id ? m : undefined;
+  }
+
+  /** Every incident this replica can serve: the local ones and the bucket's, newest first. */
+  async #all(): Promise<IncidentEntry[]> {
+    const local = await this.#o.store.list();
+    const seen = new Set(local.map((e) => e.id));
+    let remote: BucketIncident[] = [];
+    try {
+      remote = await this.#bucketIncidents();
+    } catch (err) {
+      // The bucket is unreachable: the local incidents are still listed (guarantee 7: never worse).
+      this.#o.log.debug({ err: describeError(err) }, 'object store listing failed; listing the local incidents only');
+    }
+    const extra = await Promise.all(
+      remote
+        .filter((r) => !seen.has(r.id))
+        .map(async (r): Promise<IncidentEntry | undefined> => {
+          const m = await this.#remoteManifest(r.id).catch(() => undefined);
+          if (!m) return undefined;
+          return {
+            id: r.id,
+            server: m.server.name,
+            serverDir: r.serverDir,
+            dirName: (parseIncidentId(r.id) as { dirName: string }).dirName,
+            path: join(this.#dir, REMOTE_DIR, r.id),
+            startedAtMs: r.startedAtMs,
+            bytes: r.bytes,
+            summary: {
+              reason: m.reason,
+              trigger: m.trigger?.name ?? null,
+              triggers: m.triggers.map((t) => t.name),
+              alert: m.alert?.name ?? null,
+              status: m.status,
+              finishedAt: m.finished_at,
+              files: [...m.files],
+              profiles: m.profiles.filter((p) => p.file !== null).map((p) => p.name),
+            },
+          };
+        }),
+    );
+    return [...local, ...extra.filter((e): e is IncidentEntry => e !== undefined)].sort(newestFirst);
+  }
+
+  /** IncidentStore.page over every replica's incidents. */
+  async page(opts: IncidentFilter & { before?: string; limit: number }): Promise<IncidentPage | undefined> {
+    let all = await this.#all();
+    if (opts.server !== undefined) all = all.filter((e) => e.server === opts.server || e.serverDir === opts.server);
+    const { reason, trigger, status, profile } = opts;
+    const match = (e: IncidentEntry): boolean => {
+      if (reason === undefined && trigger === undefined && status === undefined && profile === undefined) return true;
+      const s = e.summary;
+      return (
+        s !== undefined &&
+        (reason === undefined || s.reason === reason) &&
+        (status === undefined || s.status === status) &&
+        (trigger === undefined || s.triggers.includes(trigger)) &&
+        (profile === undefined || s.profiles.includes(profile))
+      );
+    };
+    let i = 0;
+    if (opts.before !== undefined) {
+      const at = all.findIndex((e) => e.id === opts.before);
+      if (at < 0) return undefined;
+      i = at + 1;
+    }
+    const incidents: IncidentEntry[] = [];
+    for (; i < all.length && incidents.length < opts.limit; i++) {
+      const e = all[i] as IncidentEntry;
+      if (match(e)) incidents.push(e);
+    }
+    while (i < all.length && !match(all[i] as IncidentEntry)) i++;
+    return { incidents, next: i < all.length ? (incidents[incidents.length - 1]?.id ?? null) : null };
+  }
+
+  /** IncidentStore.read, else the bucket's manifest. */
+  async read(id: string): Promise<IncidentManifest | undefined> {
+    const local = await this.#o.store.read(id);
+    if (local) return local;
+    if (!parseIncidentId(id)) return undefined;
+    return this.#remoteManifest(id).catch(() => undefined);
+  }
+
+  /** IncidentStore.resolveFile; for an incident of another replica, the file downloaded into the cache. */
+  async resolveFile(id: string, file: string): Promise<string | undefined> {
+    const local = await this.#o.store.resolveFile(id, file);
+    if (local !== undefined) return local;
+    return this.#cached(id, file);
+  }
+
+  /** IncidentStore.openFile; for an incident of another replica, from the read-through cache. */
+  async openFile(id: string, file: string): Promise<{ stream: Readable; size: number } | undefined> {
+    const local = await this.#o.store.openFile(id, file);
+    if (local) return local;
+    const path = await this.#cached(id, file);
+    if (!path) return undefined;
+    const st = await lstat(path).catch(() => undefined);
+    return st?.isFile() ? { stream: createReadStream(path), size: st.size } : undefined;
+  }
+
+  /** Downloads a file of a bucket incident once (written to a temp name, then renamed: never half a file). */
+  async #cached(id: string, file: string): Promise<string | undefined> {
+    if (!parseIncidentId(id) || !isSafeSegment(file)) return undefined;
+    const m = await this.#remoteManifest(id).catch(() => undefined);
+    if (!m || (file !== MANIFEST_FILE && !m.files.includes(file))) return undefined;
+    const dir = join(this.#dir, REMOTE_DIR, id);
+    const path = join(dir, file);
+    if (await lstat(path).then((s) => s.isFile(), () => false)) return path;
+    const bytes = await this.#o.bucket.get(objectName(id, file)).catch(() => undefined);
+    if (!bytes) return undefined;
+    await mkdir(dir, { recursive: true });
+    const tmp = join(dir, `.tmp-${process.pid}-${Math.random().toString(36).slice(2)}-${file}`);
+    await writeFile(tmp, bytes);
+    await rename(tmp, path);
+    return path;
+  }
+
+  /** Stops retrying (what waits is uploaded by the next start). Idempotent. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    await this.#running.catch(() => undefined);
+  }
+}
