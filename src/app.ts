@@ -63,6 +63,7 @@ export class App {
   /** Incidents shared through the object store (storage.object_store); undefined without it. */
   readonly #sync: IncidentSync | undefined;
   readonly #bucket: JetStreamIncidentBucket | undefined;
+  #bucketPruneFailing = false;
   /** Replicas sharing the fleet (coordination:); undefined for a single daemon. */
   readonly #coord: Coordinator | undefined;
   /** Replicas: the servers another replica owns, known here so that alerts and manual captures about them are taken. */
@@ -346,7 +347,17 @@ export class App {
   /** Retention over the object store (one replica at a time, under the `retention` lease). Never throws. */
   async pruneBucket(): Promise<void> {
     const r = this.#config.storage.retention;
-    await this.#sync?.pruneBucket(r, this.#clock.now()).catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'object store retention failed; it runs again at the next interval'));
+    try {
+      await this.#sync?.pruneBucket(r, this.#clock.now());
+      // Whichever replica pruned the bucket, each one drops its local copies of what left it.
+      await this.#sync?.followBucket();
+      if (this.#bucketPruneFailing) this.#log.info('object store retention runs again');
+      this.#bucketPruneFailing = false;
+    } catch (err) {
+      // Once per outage: retention runs every interval, and an outage can last hours.
+      if (!this.#bucketPruneFailing) this.#log.warn({ err: describeError(err) }, 'object store retention failed; it is tried again at every interval (said once until it works)');
+      this.#bucketPruneFailing = true;
+    }
   }
 
   /** A reload that failed validation: counted; the running config stays. */

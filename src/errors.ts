@@ -50,6 +50,14 @@ export class ConfigError extends AutoprofError {
   }
 }
 
+/**
+ * Something the answer depends on (the object store of incidents) cannot be reached right now; asking again
+ * later may work. The HTTP API answers 503 with Retry-After, never "not found".
+ */
+export class UnavailableError extends AutoprofError {
+  override readonly name = 'UnavailableError';
+}
+
 /** Command-line usage error (exit code 2). */
 export class UsageError extends AutoprofError {
   override readonly name = 'UsageError';

@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback, gzipSync } from 'node:zlib';
 import type { HttpAuthConfig, HttpTlsConfig } from '../config/types.js';
+import { UnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -263,7 +264,9 @@ export class HttpServer {
           reply.stream.pipe(res);
         }
       }
-    } catch (err) {
+    } catch (caught) {
+      // Unreachable for now (the object store of incidents): 503 and a hint to retry, never a 404 or a 500.
+      const err = caught instanceof UnavailableError ? new HttpError(503, caught.message, { 'retry-after': '5' }) : caught;
       if (!(err instanceof HttpError)) throw err;
       status = err.status;
       // Drain what the client is still sending so the error reaches it, but never buffer it.

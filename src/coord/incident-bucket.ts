@@ -11,6 +11,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 
 import type { IncidentBucket } from '../store/incident-sync.js';
 import type { BucketObject } from '../store/upload-plan.js';
+import { describeError } from '../errors.js';
 import { bounded, CoordinationError } from './buckets.js';
 
 export interface IncidentBucketSettings {
@@ -34,6 +35,10 @@ export class JetStreamIncidentBucket implements IncidentBucket {
   /** Settings that differ from the config but do not break anything, said once. */
   readonly notes: string[] = [];
 
+  get name(): string {
+    return this.#s.bucket;
+  }
+
   constructor(settings: IncidentBucketSettings, connection: () => NatsConnection | undefined) {
     this.#s = settings;
     this.#connection = connection;
@@ -44,7 +49,18 @@ export class JetStreamIncidentBucket implements IncidentBucket {
     if (!nc) throw new CoordinationError('not connected to the coordination server', 'unavailable');
     if (this.#os && this.#live && this.#on === nc) return { os: this.#os, live: this.#live };
     const s = this.#s;
-    const os = await bounded(new Objm(nc).create(s.bucket, { replicas: s.replicas, max_bytes: s.maxBytes }), s.timeoutMs, `opening object store ${s.bucket}`);
+    const os = await bounded(new Objm(nc).create(s.bucket, { replicas: s.replicas, max_bytes: s.maxBytes }), s.timeoutMs, `opening object store ${s.bucket}`).catch((err: unknown) => {
+      // The cluster cannot hold a bucket this large (or this many replicas): only the operator can change that.
+      if (/insufficient (storage|resources)|no suitable peers/i.test(describeError(err))) {
+        throw new CoordinationError(
+          `JetStream cannot create object store "${s.bucket}" with ${s.replicas} replica(s) and max_bytes ${s.maxBytes} (${describeError(err)}): ` +
+            'lower storage.object_store.max_bytes (or replicas), or give the servers more JetStream storage (jetstream.max_file_store)',
+          'incompatible_bucket',
+          { cause: err },
+        );
+      }
+      throw err;
+    });
     const st = await bounded(os.status(), s.timeoutMs, `reading object store ${s.bucket}`);
     if (st.ttl !== 0) {
       throw new CoordinationError(

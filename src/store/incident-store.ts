@@ -822,26 +822,7 @@ export class IncidentStore {
     const failures: { path: string; err: unknown }[] = [];
     for (const d of plan.delete) {
       const entry = byId.get(d.id);
-      if (!entry) continue;
-      const doomed = join(this.dir, entry.serverDir, `${TMP_PREFIX}deleting-${entry.dirName}`);
-      try {
-        await rename(entry.path, doomed);
-      } catch (err) {
-        if (isMissing(err)) {
-          this.#indexDrop(d.id); // someone else deleted it
-          continue;
-        }
-        failures.push({ path: entry.path, err });
-        continue;
-      }
-      // Gone from readers' view with the rename; a failed rm leaves a .tmp- dir that init() removes.
-      this.#indexDrop(d.id);
-      try {
-        await rm(doomed, { recursive: true, force: true });
-        this.#log.info({ id: d.id, reason: d.reason, bytes: entry.bytes }, 'deleted an incident (retention)');
-      } catch (err) {
-        failures.push({ path: entry.path, err });
-      }
+      if (entry) await this.#delete(entry, d.reason, failures);
     }
     const first = failures[0];
     if (first) {
@@ -852,5 +833,39 @@ export class IncidentStore {
       );
     }
     return { deleted: plan.delete, totalBytes: plan.keptBytes, incidents: plan.keptIncidents };
+  }
+
+  /**
+   * Deletes one incident (retention of the shared object store deleted it there: the local copy goes too).
+   * False when there is no such incident or it is being written. Throws StorageError when it cannot.
+   */
+  async remove(id: string, reason: string): Promise<boolean> {
+    const entry = (await this.#ensureIndex()).get(id);
+    if (!entry || [...this.#active].some((w) => w.id === id)) return false;
+    const failures: { path: string; err: unknown }[] = [];
+    await this.#delete(entry, reason, failures);
+    const first = failures[0];
+    if (first) throw new StorageError(`cannot delete ${first.path}: ${describeError(first.err)}`, first.path, { cause: first.err });
+    return true;
+  }
+
+  /** Renames the incident to a `.tmp-` name (readers never see half of one; init() finishes an interrupted delete), then removes it. */
+  async #delete(entry: IncidentEntry, reason: string, failures: { path: string; err: unknown }[]): Promise<void> {
+    const doomed = join(this.dir, entry.serverDir, `${TMP_PREFIX}deleting-${entry.dirName}`);
+    try {
+      await rename(entry.path, doomed);
+    } catch (err) {
+      if (isMissing(err)) this.#indexDrop(entry.id); // someone else deleted it
+      else failures.push({ path: entry.path, err });
+      return;
+    }
+    // Gone from readers' view with the rename; a failed rm leaves a .tmp- dir that init() removes.
+    this.#indexDrop(entry.id);
+    try {
+      await rm(doomed, { recursive: true, force: true });
+      this.#log.info({ id: entry.id, reason, bytes: entry.bytes }, 'deleted an incident (retention)');
+    } catch (err) {
+      failures.push({ path: entry.path, err });
+    }
   }
 }

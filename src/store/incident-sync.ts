@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 
-import { describeError } from '../errors.js';
+import { describeError, UnavailableError } from '../errors.js';
 import type { IncidentEntry, IncidentFilter, IncidentPage, IncidentStore } from './incident-store.js';
 import type { IncidentManifest } from './manifest.js';
 import { parseManifest } from './manifest.js';
@@ -27,6 +27,8 @@ import { completeIncidents, objectName, pendingUploads, planBucketRetention, ret
 
 /** What the sync needs of the object store (src/coord/incident-bucket.ts implements it over JetStream). */
 export interface IncidentBucket {
+  /** The bucket's name (written into upload markers). */
+  readonly name: string;
   put(name: string, data: Uint8Array): Promise<void>;
   /** undefined when the object does not exist. */
   get(name: string): Promise<Uint8Array | undefined>;
@@ -54,6 +56,11 @@ export interface IncidentSyncOptions {
 
 const UPLOADED_DIR = '.uploaded';
 const REMOTE_DIR = '.remote';
+
+/** A bucket call that failed: the object may well exist, so the answer is "not now" (HTTP 503), not "not found". */
+function unavailable(err: unknown): never {
+  throw new UnavailableError(`the object store of incidents cannot be reached right now (${describeError(err)}); try again shortly`, {}, { cause: err });
+}
 
 function newestFirst(a: IncidentEntry, b: IncidentEntry): number {
   return b.startedAtMs - a.startedAtMs || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
@@ -85,8 +92,7 @@ export class IncidentSync {
 
   /** Queues every local incident without an upload marker (incidents of an earlier run included). */
   async start(): Promise<void> {
-    await mkdir(join(this.#dir, UPLOADED_DIR), { recursive: true });
-    const uploaded = new Set((await readdir(join(this.#dir, UPLOADED_DIR))).filter((n) => parseIncidentId(n) !== undefined));
+    const uploaded = new Set(await this.#uploadedHere());
     const waiting = pendingUploads(await this.#o.store.list(), uploaded);
     if (waiting.length > 0) this.#o.log.info({ count: waiting.length }, `${waiting.length} incident(s) wait for their upload to the object store`);
     for (const id of waiting) this.enqueue(id);
@@ -159,7 +165,8 @@ export class IncidentSync {
       await this.#o.bucket.put(objectName(id, file), await readFile(join(path, file)));
     }
     await this.#o.bucket.put(objectName(id, MANIFEST_FILE), manifestBytes);
-    await writeFile(join(this.#dir, UPLOADED_DIR, id), '');
+    // The marker names the bucket: pointed at another bucket, the daemon uploads again rather than trusting it.
+    await writeFile(join(this.#dir, UPLOADED_DIR, id), this.#o.bucket.name);
     this.#listing = undefined;
     return 'ok';
   }
@@ -177,14 +184,52 @@ export class IncidentSync {
       deleted = plan.delete.length;
       for (const d of plan.delete) {
         this.#manifests.delete(d.id);
-        await rm(join(this.#dir, REMOTE_DIR, d.id), { recursive: true, force: true });
-        await rm(join(this.#dir, UPLOADED_DIR, d.id), { force: true });
       }
       if (deleted > 0) this.#o.log.info({ deleted: plan.delete }, `bucket retention deleted ${deleted} incident(s)`);
     });
     this.#listing = undefined;
     if (ran && deleted > 0) this.#o.onBucketDeleted?.(deleted);
     return ran ? deleted : undefined;
+  }
+
+  /** Ids with an upload marker for this bucket (markers of another bucket do not count). */
+  async #uploadedHere(): Promise<string[]> {
+    const dir = join(this.#dir, UPLOADED_DIR);
+    await mkdir(dir, { recursive: true });
+    const out: string[] = [];
+    for (const n of await readdir(dir)) {
+      if (!parseIncidentId(n)) continue;
+      const bucket = await readFile(join(dir, n), 'utf8').catch(() => undefined);
+      if (bucket === this.#o.bucket.name) out.push(n);
+    }
+    return out;
+  }
+
+  /**
+   * Follows the bucket's retention (run by whichever replica held the lease): an incident this replica
+   * uploaded that is gone from the bucket is deleted here too, and downloaded copies of gone incidents leave
+   * the cache. Markers are read BEFORE the listing, so an upload finishing meanwhile is never taken for a
+   * deletion. Returns the ids deleted locally.
+   */
+  async followBucket(): Promise<string[]> {
+    const uploaded = await this.#uploadedHere();
+    const present = new Set(completeIncidents(await this.#o.bucket.list()).map((i) => i.id));
+    this.#listing = undefined;
+    const removed: string[] = [];
+    for (const id of uploaded) {
+      if (present.has(id)) continue;
+      if (await this.#o.store.remove(id, 'object_store')) removed.push(id);
+      await rm(join(this.#dir, UPLOADED_DIR, id), { force: true });
+    }
+    const cached = await readdir(join(this.#dir, REMOTE_DIR)).catch(() => [] as string[]);
+    for (const id of cached) {
+      if (present.has(id)) continue;
+      this.#manifests.delete(id);
+      await rm(join(this.#dir, REMOTE_DIR, id), { recursive: true, force: true });
+    }
+    for (const id of [...this.#manifests.keys()]) if (!present.has(id)) this.#manifests.delete(id);
+    if (removed.length > 0) this.#o.log.info({ removed }, `${removed.length} incident(s) deleted from the object store by retention: deleted here too`);
+    return removed;
   }
 
   /** The bucket's complete incidents, from a listing reused for listCacheMs. */
@@ -290,7 +335,7 @@ export class IncidentSync {
     const local = await this.#o.store.read(id);
     if (local) return local;
     if (!parseIncidentId(id)) return undefined;
-    return this.#remoteManifest(id).catch(() => undefined);
+    return this.#remoteManifest(id).catch(unavailable);
   }
 
   /** IncidentStore.resolveFile; for an incident of another replica, the file downloaded into the cache. */
@@ -313,12 +358,12 @@ export class IncidentSync {
   /** Downloads a file of a bucket incident once (written to a temp name, then renamed: never half a file). */
   async #cached(id: string, file: string): Promise<string | undefined> {
     if (!parseIncidentId(id) || !isSafeSegment(file)) return undefined;
-    const m = await this.#remoteManifest(id).catch(() => undefined);
+    const m = await this.#remoteManifest(id).catch(unavailable);
     if (!m || (file !== MANIFEST_FILE && !m.files.includes(file))) return undefined;
     const dir = join(this.#dir, REMOTE_DIR, id);
     const path = join(dir, file);
     if (await lstat(path).then((s) => s.isFile(), () => false)) return path;
-    const bytes = await this.#o.bucket.get(objectName(id, file)).catch(() => undefined);
+    const bytes = await this.#o.bucket.get(objectName(id, file)).catch(unavailable);
     if (!bytes) return undefined;
     await mkdir(dir, { recursive: true });
     const tmp = join(dir, `.tmp-${process.pid}-${Math.random().toString(36).slice(2)}-${file}`);
