@@ -588,6 +588,20 @@ describe('two nats-autoprof replicas coordinated through JetStream', () => {
     assert.ok(replicas >= 1 && replicas <= natsServices.length, `coordination.replicas ${replicas} with ${natsServices.length} nodes`);
   });
 
+  it('the object store of incidents is replicated over the nodes and fits their JetStream file store', () => {
+    const storage = obj(autoprofConfig()['storage'], 'storage');
+    const os = obj(storage['object_store'], 'storage.object_store');
+    const replicas = Number(os['replicas'] ?? 1);
+    assert.ok(replicas >= 2 && replicas <= natsServices.length, `storage.object_store.replicas ${replicas} with ${natsServices.length} nodes`);
+    const maxBytes = parseSize(str(os['max_bytes'], 'storage.object_store.max_bytes'));
+    for (const name of natsServices) {
+      const js = /^\s*jetstream\s*[:=]?\s*\{([^}]*)\}/m.exec(natsConfig(name).text)?.[1] ?? '';
+      const store = /\bmax_file_store\s*[:=]\s*['"]?([0-9]+[KMGT]?B?)/i.exec(js)?.[1];
+      assert.ok(store, `${name}: jetstream has no max_file_store`);
+      assert.ok(maxBytes < parseSize(store), `${name}: object store max_bytes ${maxBytes} does not fit max_file_store ${store}`);
+    }
+  });
+
   it('JetStream is enabled on every node, with its store on a named volume', () => {
     for (const name of natsServices) {
       const { text, file } = natsConfig(name);
@@ -882,4 +896,11 @@ function stripDraft4Ids(v: unknown): unknown {
     );
   }
   return v;
+}
+
+/** 512MiB, 1GB (nats-server: powers of 1024 either way) -> bytes. */
+function parseSize(text: string): number {
+  const m = /^([0-9]+)\s*([KMGT]?)(i?B)?$/i.exec(text.trim());
+  assert.ok(m, `not a size: ${text}`);
+  return Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase());
 }
