@@ -89,7 +89,8 @@ export interface IncidentFilter {
   profile?: string;
 }
 
-function matcher(f: IncidentFilter): ((e: IncidentEntry) => boolean) | undefined {
+/** The filter as a predicate; undefined when it filters nothing. */
+export function matcher(f: IncidentFilter): ((e: IncidentEntry) => boolean) | undefined {
   const { reason, trigger, status, profile } = f;
   if (reason === undefined && trigger === undefined && status === undefined && profile === undefined) return undefined;
   return (e) => {
@@ -111,7 +112,7 @@ export interface IncidentPage {
   next: string | null;
 }
 
-function summaryOf(m: IncidentManifest): IncidentSummary {
+export function summaryOf(m: IncidentManifest): IncidentSummary {
   return {
     reason: m.reason,
     trigger: m.trigger?.name ?? null,
@@ -124,8 +125,15 @@ function summaryOf(m: IncidentManifest): IncidentSummary {
   };
 }
 
+/** Where a page that follows `before` starts in `all` (0 without it); undefined when `before` is not listed. */
+export function pageStart(all: readonly IncidentEntry[], before: string | undefined): number | undefined {
+  if (before === undefined) return 0;
+  const at = all.findIndex((e) => e.id === before);
+  return at < 0 ? undefined : at + 1;
+}
+
 /** Newest first; ties broken by id (descending), so that paging is stable. */
-function newestFirst(a: IncidentEntry, b: IncidentEntry): number {
+export function newestFirst(a: IncidentEntry, b: IncidentEntry): number {
   return b.startedAtMs - a.startedAtMs || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }
 
@@ -667,12 +675,8 @@ export class IncidentStore {
   async page(opts: IncidentFilter & { before?: string; limit: number }): Promise<IncidentPage | undefined> {
     const all = await this.#newestFirst(opts.server);
     const match = matcher(opts);
-    let i = 0;
-    if (opts.before !== undefined) {
-      const at = all.findIndex((e) => e.id === opts.before);
-      if (at < 0) return undefined;
-      i = at + 1;
-    }
+    let i = pageStart(all, opts.before);
+    if (i === undefined) return undefined;
     const incidents: IncidentEntry[] = [];
     const gone: IncidentEntry[] = [];
     for (; i < all.length && incidents.length < opts.limit; i++) {

@@ -18,7 +18,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 
 import { describeError, UnavailableError } from '../errors.js';
-import type { IncidentEntry, IncidentFilter, IncidentPage, IncidentStore } from './incident-store.js';
+import { matcher, newestFirst, pageStart, summaryOf, type IncidentEntry, type IncidentFilter, type IncidentPage, type IncidentStore } from './incident-store.js';
 import type { IncidentManifest } from './manifest.js';
 import { parseManifest } from './manifest.js';
 import { isSafeSegment, MANIFEST_FILE, parseIncidentId } from './naming.js';
@@ -62,9 +62,6 @@ function unavailable(err: unknown): never {
   throw new UnavailableError(`the object store of incidents cannot be reached right now (${describeError(err)}); try again shortly`, {}, { cause: err });
 }
 
-function newestFirst(a: IncidentEntry, b: IncidentEntry): number {
-  return b.startedAtMs - a.startedAtMs || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
-}
 
 export class IncidentSync {
   readonly #o: IncidentSyncOptions;
@@ -283,16 +280,7 @@ export class IncidentSync {
             path: join(this.#dir, REMOTE_DIR, r.id),
             startedAtMs: r.startedAtMs,
             bytes: r.bytes,
-            summary: {
-              reason: m.reason,
-              trigger: m.trigger?.name ?? null,
-              triggers: m.triggers.map((t) => t.name),
-              alert: m.alert?.name ?? null,
-              status: m.status,
-              finishedAt: m.finished_at,
-              files: [...m.files],
-              profiles: m.profiles.filter((p) => p.file !== null).map((p) => p.name),
-            },
+            summary: summaryOf(m),
           };
         }),
     );
@@ -303,24 +291,10 @@ export class IncidentSync {
   async page(opts: IncidentFilter & { before?: string; limit: number }): Promise<IncidentPage | undefined> {
     let all = await this.#all();
     if (opts.server !== undefined) all = all.filter((e) => e.server === opts.server || e.serverDir === opts.server);
-    const { reason, trigger, status, profile } = opts;
-    const match = (e: IncidentEntry): boolean => {
-      if (reason === undefined && trigger === undefined && status === undefined && profile === undefined) return true;
-      const s = e.summary;
-      return (
-        s !== undefined &&
-        (reason === undefined || s.reason === reason) &&
-        (status === undefined || s.status === status) &&
-        (trigger === undefined || s.triggers.includes(trigger)) &&
-        (profile === undefined || s.profiles.includes(profile))
-      );
-    };
-    let i = 0;
-    if (opts.before !== undefined) {
-      const at = all.findIndex((e) => e.id === opts.before);
-      if (at < 0) return undefined;
-      i = at + 1;
-    }
+    const filter = matcher(opts);
+    const match = (e: IncidentEntry): boolean => filter === undefined || filter(e);
+    let i = pageStart(all, opts.before);
+    if (i === undefined) return undefined;
     const incidents: IncidentEntry[] = [];
     for (; i < all.length && incidents.length < opts.limit; i++) {
       const e = all[i] as IncidentEntry;
