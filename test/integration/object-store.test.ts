@@ -24,6 +24,7 @@ import { Profile } from 'pprof-format';
 import { removeTempDirs, runCli, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
 import { startJetStreamCluster } from '../helpers/nats-cluster.js';
 import { APP_PASSWORD, APP_USER, cleanupTempDirs, startServer, type NatsServer } from '../helpers/nats-server.js';
+import { promtoolCheck } from '../helpers/promtool.js';
 
 const TOKEN = 'object-store-test-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -191,6 +192,12 @@ describe('incidents shared through a JetStream object store', () => {
     const top = await api(rb, 'GET', `/api/v1/incidents/${id}/profiles/allocs/top?limit=5`);
     assert.equal(top.status, 200, JSON.stringify(top.json));
     assert.ok((top.json['rows'] as unknown[]).length > 0, JSON.stringify(top.json).slice(0, 300));
+    // The upload metrics pass promtool like every other series.
+    const text = await ra.metrics();
+    assert.match(text, /^nats_autoprof_incident_uploads_total\{result="ok"\} [1-9]/m);
+    assert.match(text, /^nats_autoprof_bucket_retention_deleted_total \d+$/m);
+    const check = await promtoolCheck(text);
+    assert.equal(check.code, 0, check.output);
     // The objects: one per file, the manifest among them.
     const objects = (await bucketObjects()).filter((n) => n.startsWith(`${id}/`));
     assert.deepEqual(objects, [...manifest.files, 'incident.json'].map((f) => `${id}/${f}`).sort());
