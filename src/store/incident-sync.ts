@@ -163,6 +163,7 @@ export class IncidentSync {
     }
     await this.#o.bucket.put(objectName(id, MANIFEST_FILE), manifestBytes);
     // The marker names the bucket: pointed at another bucket, the daemon uploads again rather than trusting it.
+    await mkdir(join(this.#dir, UPLOADED_DIR), { recursive: true });
     await writeFile(join(this.#dir, UPLOADED_DIR, id), this.#o.bucket.name);
     this.#listing = undefined;
     return 'ok';
