@@ -23,7 +23,7 @@ import type { IncidentManifest } from './manifest.js';
 import { parseManifest } from './manifest.js';
 import { isSafeSegment, MANIFEST_FILE, parseIncidentId } from './naming.js';
 import type { RetentionPolicy } from './retention.js';
-import { completeIncidents, objectName, pendingUploads, planBucketRetention, retryDelayMs, type BucketIncident, type BucketObject } from './upload-plan.js';
+import { completeIncidents, objectName, pendingUploads, planBucketRetention, retryDelayMs, uploadOrder, type BucketIncident, type BucketObject } from './upload-plan.js';
 
 /** What the sync needs of the object store (src/coord/incident-bucket.ts implements it over JetStream). */
 export interface IncidentBucket {
@@ -157,11 +157,10 @@ export class IncidentSync {
     }
     const manifest = parseManifest(JSON.parse(manifestBytes.toString('utf8')));
     if (!manifest) return 'gone';
-    for (const file of manifest.files) {
-      if (file === MANIFEST_FILE || !isSafeSegment(file)) continue;
-      await this.#o.bucket.put(objectName(id, file), await readFile(join(path, file)));
+    // The manifest last: a reader lists an incident only once its manifest object exists.
+    for (const file of uploadOrder(manifest.files.filter(isSafeSegment))) {
+      await this.#o.bucket.put(objectName(id, file), file === MANIFEST_FILE ? manifestBytes : await readFile(join(path, file)));
     }
-    await this.#o.bucket.put(objectName(id, MANIFEST_FILE), manifestBytes);
     // The marker names the bucket: pointed at another bucket, the daemon uploads again rather than trusting it.
     await mkdir(join(this.#dir, UPLOADED_DIR), { recursive: true });
     await writeFile(join(this.#dir, UPLOADED_DIR, id), this.#o.bucket.name);

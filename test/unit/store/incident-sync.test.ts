@@ -1,7 +1,8 @@
 /**
- * IncidentSync against an in-memory bucket: upload markers name their bucket, each replica follows the
- * bucket's retention for its own uploaded copies, and a bucket that cannot be read is "unavailable", not
- * "not found". (The upload order, retries and listing are in incident-sync.test.ts.)
+ * IncidentSync against an in-memory bucket (the real one is test/integration/object-store.test.ts): the
+ * manifest uploaded last, failed uploads retried and counted while local retention keeps them, upload
+ * markers naming their bucket, each replica following the bucket's retention for its own uploaded copies,
+ * and a bucket that cannot be read being "unavailable", not "not found".
  */
 import * as assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -22,6 +23,8 @@ const log = pino({ level: 'silent' });
 /** A bucket in a Map; `failing` makes every call reject, as an unreachable JetStream does. */
 class MemoryBucket implements IncidentBucket {
   readonly objects = new Map<string, Uint8Array>();
+  /** Every put, in order. */
+  readonly puts: string[] = [];
   failing = false;
   gets = 0;
   constructor(readonly name: string) {}
@@ -30,6 +33,7 @@ class MemoryBucket implements IncidentBucket {
   }
   async put(name: string, data: Uint8Array): Promise<void> {
     this.#check();
+    this.puts.push(name);
     this.objects.set(name, data);
   }
   async get(name: string): Promise<Uint8Array | undefined> {
@@ -165,5 +169,62 @@ describe('IncidentSync: markers, following the bucket, unavailability', () => {
     // And a failed follow deletes nothing.
     await assert.rejects(b.sync.followBucket());
     assert.deepEqual((await b.store.list()).map((e) => e.id), [mine]);
+  });
+});
+
+describe('IncidentSync: uploads', () => {
+  it('uploads every file, the manifest last', async () => {
+    const bucket = new MemoryBucket('shared');
+    const a = await replica(bucket);
+    const w = await a.store.begin('n1', T, 'manual');
+    await w.writeFile('varz.json', '{}');
+    await w.writeFile('allocs.pb.gz', 'zz');
+    const id = (await w.commit({ ...manifest('n1'), files: ['varz.json', 'allocs.pb.gz'] })).id;
+    assert.equal(await a.sync.upload(id), 'ok');
+    assert.deepEqual(bucket.puts, [`${id}/allocs.pb.gz`, `${id}/varz.json`, `${id}/incident.json`]);
+    assert.equal(Buffer.from(bucket.objects.get(`${id}/allocs.pb.gz`) as Uint8Array).toString(), 'zz');
+  });
+
+  it('a failed upload is counted, logged once, retried until it lands; local retention keeps it meanwhile', async () => {
+    const bucket = new MemoryBucket('shared');
+    bucket.failing = true;
+    const lines: { msg: string; id?: string }[] = [];
+    const logged = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as { msg: string }) });
+    const dir = join(base, `r${n++}`);
+    const results: string[] = [];
+    let sync: IncidentSync | undefined;
+    const store = new IncidentStore({ dir, log, onCommit: (id) => sync?.enqueue(id), keep: () => sync?.pending() ?? new Set<string>() });
+    await store.init();
+    sync = new IncidentSync({ store, bucket, log: logged, onUpload: (r) => void results.push(r), maxRetryMs: 20 });
+    await sync.start();
+    const id = await addIncident(store, 'n1', T);
+    const older = await addIncident(store, 'n2', T - 1000);
+    // Both wait; a policy that would delete everything deletes nothing that waits.
+    // Each has failed at least once and one of them again (a loaded machine may take a while).
+    for (let i = 0; i < 500 && results.filter((r) => r === 'error').length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(results.filter((r) => r === 'error').length >= 3, results.join());
+    assert.deepEqual([...sync.pending()].sort(), [id, older].sort());
+    const pruned = await store.prune({ maxIncidentsPerServer: 100, maxTotalSizeBytes: 1e12, maxAgeMs: 1 }, T + 10 * 3_600_000);
+    assert.deepEqual(pruned.deleted, []);
+    assert.equal(lines.filter((l) => l.msg.startsWith('incident upload to the object store failed') && l.id === id).length, 1, 'logged once per incident');
+    // JetStream is back: both land, the retries are said once each, and retention may delete them now.
+    bucket.failing = false;
+    await sync.idle();
+    assert.deepEqual(sync.pending().size, 0);
+    assert.equal(results.filter((r) => r === 'ok').length, 2);
+    assert.ok(bucket.objects.has(`${id}/incident.json`) && bucket.objects.has(`${older}/incident.json`));
+    assert.ok(lines.some((l) => l.msg === 'incident uploaded to the object store after retries' && l.id === id));
+    const after = await store.prune({ maxIncidentsPerServer: 100, maxTotalSizeBytes: 1e12, maxAgeMs: 1 }, T + 10 * 3_600_000);
+    assert.deepEqual(after.deleted.map((d) => d.id).sort(), [id, older].sort());
+    await sync.stop();
+  });
+
+  it("an incident deleted locally before its upload is 'gone', not retried", async () => {
+    const bucket = new MemoryBucket('shared');
+    const a = await replica(bucket);
+    const id = await addIncident(a.store, 'n1', T);
+    assert.equal(await a.store.remove(id, 'test'), true);
+    assert.equal(await a.sync.upload(id), 'gone');
+    assert.deepEqual(bucket.puts, []);
   });
 });
