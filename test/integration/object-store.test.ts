@@ -47,7 +47,7 @@ before(async () => {
   daemons.set('ra', ra);
   daemons.set('rb', rb);
   await waitFor(async () => ((await ra.metric('nats_autoprof_coordination_members')) === 2 && (await rb.metric('nats_autoprof_coordination_members')) === 2 ? true : undefined), {
-    timeoutMs: 30_000,
+    timeoutMs: 60_000,
     what: 'both replicas to see each other',
   });
 });
@@ -91,7 +91,7 @@ async function api(d: Daemon, method: string, path: string, body?: unknown): Pro
     method,
     headers: { ...AUTH, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(10_000),
+    signal: AbortSignal.timeout(45_000),
   });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
@@ -132,7 +132,8 @@ async function downloadAll(d: Daemon, id: string): Promise<{ manifest: Manifest;
   const manifest = m.json as unknown as Manifest;
   const files = new Map<string, Buffer>();
   for (const f of manifest.files) {
-    const res = await fetch(`${d.url}/api/v1/incidents/${id}/files/${f}`, { headers: AUTH, signal: AbortSignal.timeout(10_000) });
+    // Longer than the daemon's own bound on a download (30 s): a slow bucket is its 503, not our abort.
+    const res = await fetch(`${d.url}/api/v1/incidents/${id}/files/${f}`, { headers: AUTH, signal: AbortSignal.timeout(45_000) });
     if (res.status === 503) return 'unavailable';
     const body = Buffer.from(await res.arrayBuffer());
     assert.equal(res.status, 200, `${id}/${f} from ${d.url}: ${body.toString('utf8', 0, 300)}`);
@@ -233,7 +234,8 @@ describe('incidents shared through a JetStream object store', () => {
     await o1.kill();
     try {
       await waitFor(async () => ((await listed(rb)).some((i) => i.id === id) ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, what: `rb to list ${id} after o1 died` });
-      await waitFor(() => (checked.has(id) ? true : undefined), { timeoutMs: 15_000, what: 'the watcher to check it' });
+      // With one node of three gone the cluster elects new stream leaders, and reads can stall for a while.
+      await waitFor(() => (checked.has(id) ? true : undefined), { timeoutMs: 90_000, intervalMs: 250, what: 'the watcher to check it' });
     } finally {
       watching = false;
       await watcher;
