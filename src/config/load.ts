@@ -229,7 +229,7 @@ function sortProblems(problems: readonly ConfigProblem[]): ConfigProblem[] {
 
 /**
  * What is valid but probably not meant, for `check` to print and the daemon to log at start: a
- * configuration that watches nothing.
+ * configuration that watches nothing; replicas whose KV timeout does not fit inside their lease.
  */
 export function configWarnings(config: Config): string[] {
   const warnings: string[] = [];
@@ -237,6 +237,16 @@ export function configWarnings(config: Config): string[] {
     warnings.push(
       'this configuration watches no server: servers is empty and system_account.discover is not true; ' +
         'add servers (- url: http://host:8222), or system_account with discover: true',
+    );
+  }
+  const c = config.coordination;
+  // A heartbeat write may stall for up to `timeout` (a JetStream leader election, when a node is lost); the
+  // others must not take this replica for gone meanwhile.
+  if (c && c.timeoutMs + c.heartbeatMs >= c.leaseTtlMs) {
+    warnings.push(
+      `coordination.timeout (${c.timeoutMs} ms) plus heartbeat (${c.heartbeatMs} ms) is not below lease_ttl (${c.leaseTtlMs} ms): ` +
+        'one KV write stalled while JetStream elects a leader (a node lost) makes the other replicas take this one for gone, and its servers move back and forth; ' +
+        'raise lease_ttl or lower timeout',
     );
   }
   return warnings;

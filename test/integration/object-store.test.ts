@@ -193,6 +193,8 @@ describe('incidents shared through a JetStream object store', () => {
     const top = await api(rb, 'GET', `/api/v1/incidents/${id}/profiles/allocs/top?limit=5`);
     assert.equal(top.status, 200, JSON.stringify(top.json));
     assert.ok((top.json['rows'] as unknown[]).length > 0, JSON.stringify(top.json).slice(0, 300));
+    // This test's lease (3 s) is shorter than a stalled KV write (timeout 5 s) plus a heartbeat: said once at start.
+    assert.equal(ra.logsWith(/^coordination\.timeout \(5000 ms\) plus heartbeat \(500 ms\) is not below lease_ttl \(3000 ms\)/).length, 1);
     // The upload metrics pass promtool like every other series.
     const text = await ra.metrics();
     assert.match(text, /^nats_autoprof_incident_uploads_total\{result="ok"\} [1-9]/m);

@@ -606,4 +606,15 @@ describe('configWarnings', () => {
     assert.deepEqual(configWarnings(parse('servers: [{ url: "http://a:8222" }]\n')), []);
     assert.deepEqual(configWarnings(parse('system_account: { url: "nats://a:4222", discover: true }\n')), []);
   });
+
+  it('warns when a stalled KV write (coordination.timeout) plus a heartbeat does not fit inside lease_ttl', async () => {
+    const { configWarnings } = await import('../../../src/config/load.js');
+    const coord = (extra: string): string => `servers: [{ url: "http://a:8222" }]\ncoordination: { url: "nats://a:4222", user: u, password: p${extra} }\n`;
+    // The defaults (timeout 5s, heartbeat 2s, lease_ttl 10s) fit.
+    assert.deepEqual(configWarnings(parse(coord(''))), []);
+    const w = configWarnings(parse(coord(', heartbeat: 1s, lease_ttl: 3s')));
+    assert.equal(w.length, 1);
+    assert.match(w[0] as string, /^coordination\.timeout \(5000 ms\) plus heartbeat \(1000 ms\) is not below lease_ttl \(3000 ms\): .*raise lease_ttl or lower timeout$/);
+    assert.deepEqual(configWarnings(parse(coord(', heartbeat: 1s, lease_ttl: 3s, timeout: 1500ms'))), []);
+  });
 });
