@@ -12,6 +12,7 @@ import { ProfileWorker } from '../../../src/insight/profile-worker.js';
 import { IncidentStore } from '../../../src/store/incident-store.js';
 import { parseManifest, type IncidentManifest, type ProfileResult } from '../../../src/store/manifest.js';
 import { encodeProfile } from './make-profile.js';
+import { testManifest } from '../../helpers/manifest.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/profiles');
 const T = Date.UTC(2026, 10, 26, 15, 30, 0, 0);
@@ -21,22 +22,7 @@ const CPU: [string, string][] = [
 ];
 
 function manifest(server: string, at: number, profiles: ProfileResult[]): IncidentManifest {
-  return {
-    version: 1,
-    id: 'placeholder',
-    server: { name: server, id: null, cluster: null, version: null, tags: [], url: null },
-    reason: 'manual',
-    trigger: null,
-    triggers: [],
-    alert: null,
-    note: null,
-    via: 'prof_port',
-    started_at: new Date(at).toISOString(),
-    finished_at: new Date(at + 1000).toISOString(),
-    status: 'ok',
-    profiles,
-    files: [],
-  };
+  return testManifest(server, at, { server: { name: server, id: null, cluster: null, version: null, tags: [], url: null }, profiles });
 }
 
 function result(name: string, bytes: number): ProfileResult {

@@ -9,6 +9,7 @@ import { StorageError } from '../../../src/errors.js';
 import { IncidentStore, TooLargeError } from '../../../src/store/incident-store.js';
 import type { IncidentManifest } from '../../../src/store/manifest.js';
 import { parseManifest } from '../../../src/store/manifest.js';
+import { testManifest } from '../../helpers/manifest.js';
 
 const T = Date.UTC(2026, 10, 26, 15, 30, 0, 123);
 const H = 3_600_000;
@@ -26,23 +27,7 @@ function testLogger(): { log: pino.Logger; lines: LogLine[] } {
 }
 
 function manifest(over: Partial<IncidentManifest> = {}): IncidentManifest {
-  return {
-    version: 1,
-    id: 'placeholder',
-    server: { name: 'nats-1', id: null, cluster: null, version: '2.10.27', tags: [], url: null },
-    reason: 'manual',
-    trigger: null,
-    triggers: [],
-    alert: null,
-    note: null,
-    via: 'prof_port',
-    started_at: new Date(T).toISOString(),
-    finished_at: new Date(T + 2000).toISOString(),
-    status: 'ok',
-    profiles: [],
-    files: [],
-    ...over,
-  };
+  return testManifest('nats-1', T, { finished_at: new Date(T + 2000).toISOString(), ...over });
 }
 
 async function* chunks(parts: (string | Error)[]): AsyncGenerator<Uint8Array> {

@@ -14,8 +14,8 @@ import { pino } from 'pino';
 import { UnavailableError } from '../../../src/errors.js';
 import { IncidentStore } from '../../../src/store/incident-store.js';
 import { IncidentSync, type IncidentBucket } from '../../../src/store/incident-sync.js';
-import type { IncidentManifest } from '../../../src/store/manifest.js';
 import type { BucketObject } from '../../../src/store/upload-plan.js';
+import { testManifest } from '../../helpers/manifest.js';
 
 const T = Date.UTC(2026, 11, 4, 2, 0, 0, 0);
 const log = pino({ level: 'silent' });
@@ -56,24 +56,6 @@ class MemoryBucket implements IncidentBucket {
   }
 }
 
-function manifest(server: string): IncidentManifest {
-  return {
-    version: 1,
-    id: 'placeholder',
-    server: { name: server, id: null, cluster: null, version: '2.10.27', tags: [], url: null },
-    reason: 'manual',
-    trigger: null,
-    triggers: [],
-    alert: null,
-    note: null,
-    via: 'prof_port',
-    started_at: new Date(T).toISOString(),
-    finished_at: new Date(T + 1000).toISOString(),
-    status: 'ok',
-    profiles: [],
-    files: [],
-  };
-}
 
 let base: string;
 before(async () => {
@@ -95,7 +77,7 @@ async function replica(bucket: IncidentBucket): Promise<{ store: IncidentStore; 
 async function addIncident(store: IncidentStore, server: string, atMs: number): Promise<string> {
   const w = await store.begin(server, atMs, 'manual');
   await w.writeFile('varz.json', `{"server":"${server}"}`);
-  return (await w.commit(manifest(server))).id;
+  return (await w.commit(testManifest(server, T))).id;
 }
 
 describe('IncidentSync: markers, following the bucket, unavailability', () => {
@@ -179,7 +161,7 @@ describe('IncidentSync: uploads', () => {
     const w = await a.store.begin('n1', T, 'manual');
     await w.writeFile('varz.json', '{}');
     await w.writeFile('allocs.pb.gz', 'zz');
-    const id = (await w.commit({ ...manifest('n1'), files: ['varz.json', 'allocs.pb.gz'] })).id;
+    const id = (await w.commit({ ...testManifest('n1', T), files: ['varz.json', 'allocs.pb.gz'] })).id;
     assert.equal(await a.sync.upload(id), 'ok');
     assert.deepEqual(bucket.puts, [`${id}/allocs.pb.gz`, `${id}/varz.json`, `${id}/incident.json`]);
     assert.equal(Buffer.from(bucket.objects.get(`${id}/allocs.pb.gz`) as Uint8Array).toString(), 'zz');
