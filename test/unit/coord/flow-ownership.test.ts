@@ -5,16 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { pino } from 'pino';
 
-import type { Clock } from '../../../src/clock.js';
 import { parseConfigText } from '../../../src/config/load.js';
-import { Flow } from '../../../src/flow.js';
-import { Metrics } from '../../../src/metrics/registry.js';
-import { TriggerEngine } from '../../../src/trigger/engine.js';
+import type { Flow } from '../../../src/flow.js';
 import type { StatszReading } from '../../../src/watch/fleet.js';
 import { Inventory } from '../../../src/watch/inventory.js';
 import type { Varz } from '../../../src/watch/varz.js';
+import { flowRig } from '../../helpers/flow.js';
 
 function statsz(name: string): StatszReading {
   const varz: Varz = { serverId: `N${name}`, serverName: name, cluster: undefined, tags: [], version: '2.10.27', cpu: 1, mem: 64 << 20, cores: 2, gomaxprocs: 2, gomemlimit: undefined, now: undefined };
@@ -29,19 +26,9 @@ describe('flow: only the servers this replica owns', () => {
       {},
       () => '',
     );
-    const inventory = new Inventory();
-    const engine = new TriggerEngine(config.triggers);
-    const metrics = new Metrics({ servers: () => inventory.values(), rules: () => engine.firing() });
-    const clock: Clock = { now: () => 1_000_000, sleep: () => Promise.resolve() };
     let mine = new Set(['system_account:a', 'system_account:b']);
     const fired: string[] = [];
-    const flow = new Flow({
-      inventory,
-      engine,
-      metrics,
-      log: pino({ level: 'silent' }),
-      clock,
-      config: () => config,
+    const { flow, inventory, engine } = flowRig(config, {
       submit: (req) => (fired.push(req.target.label), { accepted: true, id: `i-${req.target.label}`, done: new Promise(() => undefined) }),
       owns: (key) => mine.has(key),
     });
@@ -65,20 +52,10 @@ describe('flow: only the servers this replica owns', () => {
       {},
       () => '',
     );
-    const inventory = new Inventory();
     const elsewhere = new Inventory();
-    const engine = new TriggerEngine(config.triggers);
-    const metrics = new Metrics({ servers: () => inventory.values(), rules: () => engine.firing() });
-    const clock: Clock = { now: () => 1_000_000, sleep: () => Promise.resolve() };
     let mine = new Set(['system_account:a']);
     const fired: string[] = [];
-    const flow = new Flow({
-      inventory,
-      engine,
-      metrics,
-      log: pino({ level: 'silent' }),
-      clock,
-      config: () => config,
+    const { flow, inventory } = flowRig(config, {
       submit: (req) => (fired.push(req.target.label), { accepted: true, id: `i-${req.target.label}`, done: new Promise(() => undefined) }),
       owns: (key) => mine.has(key),
       elsewhere,

@@ -6,16 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { pino } from 'pino';
 
 import type { Clock } from '../../../src/clock.js';
 import { parseConfigText } from '../../../src/config/load.js';
 import { Flow, type FleetAnswer } from '../../../src/flow.js';
-import { Metrics } from '../../../src/metrics/registry.js';
-import { TriggerEngine } from '../../../src/trigger/engine.js';
 import { adoptMemory, commitFire, initialRuleState, stepRule, undoCommit, type RuleInput, type RuleSpec, type RuleState } from '../../../src/trigger/rules.js';
-import { Inventory } from '../../../src/watch/inventory.js';
 import type { Varz } from '../../../src/watch/varz.js';
+import { flowRig } from '../../helpers/flow.js';
 
 const rule: RuleSpec = { above: 100, forMs: 0, rearmBelow: 100, cooldownMs: 600_000, escalatePercent: 50, escalateMax: 2 };
 const up = (value: number): RuleInput => ({ ok: true, serverId: 'N1', value });
@@ -103,23 +100,15 @@ describe('flow: the fleet-wide answer reaches the engine', () => {
       {},
       () => '',
     );
-    const inventory = new Inventory();
-    inventory.setServers(config.servers);
-    const engine = new TriggerEngine(config.triggers);
-    const metrics = new Metrics({ servers: () => inventory.values(), rules: () => engine.firing() });
     let now = 1_000_000;
     const clock: Clock = { now: () => now, sleep: () => Promise.resolve() };
     let submitted = 0;
-    const flow = new Flow({
-      inventory,
-      engine,
-      metrics,
-      log: pino({ level: 'silent' }),
+    const { flow, inventory, engine } = flowRig(config, {
       clock,
-      config: () => config,
       submit: () => (submitted++, { accepted: true, id: `i-${submitted}`, done: new Promise(() => undefined) }),
       decision: () => Promise.resolve(answer),
     });
+    inventory.setServers(config.servers);
     const varz: Varz = { serverId: 'N1', serverName: 's1', cluster: undefined, tags: [], version: '2.10.27', cpu: 1, mem: 64 << 20, cores: 2, gomaxprocs: 2, gomemlimit: undefined, now: undefined };
     const poll = (): void => {
       flow.onPoll({ key: 'http://127.0.0.1:8222', ok: true, reading: { varz: { ...varz }, body: new TextEncoder().encode('{}'), kind: 'varz' }, at: now, scheduledAt: now, durationMs: 1 } as Parameters<Flow['onPoll']>[0]);

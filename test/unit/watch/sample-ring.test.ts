@@ -5,16 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { pino } from 'pino';
 import { parseConfigText } from '../../../src/config/load.js';
 import { PollError } from '../../../src/errors.js';
-import { Flow } from '../../../src/flow.js';
-import { Metrics } from '../../../src/metrics/registry.js';
-import { TriggerEngine } from '../../../src/trigger/engine.js';
-import { Inventory } from '../../../src/watch/inventory.js';
 import { SAMPLE_BUCKETS, SampleRing, SampleRings } from '../../../src/watch/sample-ring.js';
 import type { Varz } from '../../../src/watch/varz.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
+import { flowRig } from '../../helpers/flow.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -181,22 +177,10 @@ describe('the flow feeds the rings', () => {
 
   function setup() {
     const config = parseConfigText(`servers: [ { name: a, url: "${URL_A}" } ]\nsystem_account: { url: "nats://127.0.0.1:4222", discover: true }\n`, 'test.yaml', {});
-    const inventory = new Inventory();
-    inventory.setServers(config.servers);
-    const engine = new TriggerEngine(config.triggers);
-    const metrics = new Metrics({ servers: () => inventory.values(), rules: () => engine.firing() });
     const clock = clockAtBoundary();
     const samples = new SampleRings({ historyMs: config.ui.historyMs });
-    const flow = new Flow({
-      inventory,
-      engine,
-      metrics,
-      log: pino({ level: 'silent' }),
-      clock,
-      config: () => config,
-      submit: () => ({ accepted: false, reason: 'limit', message: 'no' }),
-      samples,
-    });
+    const { flow, inventory } = flowRig(config, { clock, submit: () => ({ accepted: false, reason: 'limit', message: 'no' }), samples });
+    inventory.setServers(config.servers);
     return { flow, inventory, samples, clock, config };
   }
 
