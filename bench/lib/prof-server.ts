@@ -38,17 +38,7 @@ function build(samples: number, seed: number): Buffer {
     const bytes = objs * (16 + Math.floor(r() * 4096));
     sample.push(new Sample({ locationId: stack, value: [objs, bytes, Math.floor(objs / 3), Math.floor(bytes / 3)] }));
   }
-  const vt = (t: string, u: string): ValueType => new ValueType({ type: st.dedup(t), unit: st.dedup(u) });
-  const p = new Profile({
-    sampleType: [vt('alloc_objects', 'count'), vt('alloc_space', 'bytes'), vt('inuse_objects', 'count'), vt('inuse_space', 'bytes')],
-    sample,
-    location: locs,
-    function: fns,
-    stringTable: st,
-    periodType: vt('space', 'bytes'),
-    period: 524288,
-    timeNanos: Date.now() * 1e6,
-  });
+  const p = heapProfile(st, sample, locs, fns);
   // Go's runtime/pprof writes with gzip.BestSpeed.
   return gzipSync(p.encode(), { level: 1 });
 }
@@ -105,17 +95,22 @@ export function goHeapProfile(samples: number, seed = 14): Uint8Array {
       }),
     );
   }
+  return heapProfile(st, sample, locs, fns).encode();
+}
+
+/** A profile with Go's four heap sample types and its sampling period. */
+function heapProfile(st: StringTable, sample: Sample[], location: Location[], fns: PFunction[]): Profile {
   const vt = (t: string, u: string): ValueType => new ValueType({ type: st.dedup(t), unit: st.dedup(u) });
   return new Profile({
     sampleType: [vt('alloc_objects', 'count'), vt('alloc_space', 'bytes'), vt('inuse_objects', 'count'), vt('inuse_space', 'bytes')],
     sample,
-    location: locs,
+    location,
     function: fns,
     stringTable: st,
     periodType: vt('space', 'bytes'),
     period: 524288,
     timeNanos: Date.now() * 1e6,
-  }).encode();
+  });
 }
 
 /** A Go-like heap profile of about `rawBytes` uncompressed: a small probe sets the scale. Returns both forms. */
