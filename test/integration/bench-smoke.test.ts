@@ -104,6 +104,14 @@ describe('benchmarks (smoke: complete and report, never timed)', () => {
     await smoke('store-index', ['list one page (50), median', 'write one incident + retention pass, median', 'open the store (init)'], ['list one page (50), median', 'write one incident + retention pass, median', 'open the store (init)']);
   });
 
+  it('object-store: uploads, pages and reads through a JetStream object store, against the local store', async () => {
+    await smoke(
+      'object-store',
+      ['upload one incident (3 objects), median', 'first page (50): from the bucket / from the local index', 'list the bucket (every object info)', "first read of another replica's file / local open", "follow the bucket's retention (markers + listing)"],
+      ['first page (50): from the bucket / from the local index', "first read of another replica's file / local open"],
+    );
+  });
+
   it('server-cost: a real nats-server\'s own CPU idle, polled over HTTP and over the system account, and per /varz', async () => {
     const report = await smoke('server-cost', ['server CPU, share of one core', 'added by polling', 'server CPU per /varz answered'], []);
     const result = report.results[0];
