@@ -71,6 +71,8 @@ export class IncidentSync {
   #running: Promise<void> = Promise.resolve();
   #stopped = false;
   #listing: { at: number; incidents: Promise<BucketIncident[]> } | undefined;
+  /** Ids uploaded to this bucket (their markers), once read: see #uploadedHere. */
+  #uploaded: Set<string> | undefined;
   /** Manifests of bucket incidents (immutable once uploaded). */
   readonly #manifests = new Map<string, IncidentManifest>();
 
@@ -164,6 +166,7 @@ export class IncidentSync {
     // The marker names the bucket: pointed at another bucket, the daemon uploads again rather than trusting it.
     await mkdir(join(this.#dir, UPLOADED_DIR), { recursive: true });
     await writeFile(join(this.#dir, UPLOADED_DIR, id), this.#o.bucket.name);
+    this.#uploaded?.add(id);
     this.#listing = undefined;
     return 'ok';
   }
@@ -189,17 +192,22 @@ export class IncidentSync {
     return ran ? deleted : undefined;
   }
 
-  /** Ids with an upload marker for this bucket (markers of another bucket do not count). */
+  /**
+   * Ids with an upload marker for this bucket (markers of another bucket do not count). The markers are read
+   * once; afterwards this process's uploads and deletions keep the set (reading 1,000 markers took ~0.3 s).
+   */
   async #uploadedHere(): Promise<string[]> {
+    if (this.#uploaded) return [...this.#uploaded];
     const dir = join(this.#dir, UPLOADED_DIR);
     await mkdir(dir, { recursive: true });
-    const out: string[] = [];
+    const out = new Set<string>();
     for (const n of await readdir(dir)) {
       if (!parseIncidentId(n)) continue;
       const bucket = await readFile(join(dir, n), 'utf8').catch(() => undefined);
-      if (bucket === this.#o.bucket.name) out.push(n);
+      if (bucket === this.#o.bucket.name) out.add(n);
     }
-    return out;
+    this.#uploaded ??= out;
+    return [...this.#uploaded];
   }
 
   /**
@@ -217,6 +225,7 @@ export class IncidentSync {
       if (present.has(id)) continue;
       if (await this.#o.store.remove(id, 'object_store')) removed.push(id);
       await rm(join(this.#dir, UPLOADED_DIR, id), { force: true });
+      this.#uploaded?.delete(id);
     }
     const cached = await readdir(join(this.#dir, REMOTE_DIR)).catch(() => [] as string[]);
     for (const id of cached) {

@@ -131,8 +131,8 @@ for (const via of ['system_account', 'prof_port'] as const) {
       for (const t of allocs.top) assert.ok(t.share > 0 && t.share <= 1 && t.function.length > 0);
 
       assert.deepEqual(tree(root).filter((p) => p.includes('.tmp-')), []);
-      const logLine = d.logsWith(/^incident written: /)[0];
-      assert.ok(logLine);
+      // The line follows the commit through the daemon's stdout pipe: it may arrive just after the files.
+      const logLine = await waitFor(() => d.logsWith(/^incident written: /)[0], { timeoutMs: 10_000, what: 'the "incident written" line' });
       assert.equal(logLine['server'], s.name);
       assert.equal(logLine['trigger'], 'low-mem');
 
