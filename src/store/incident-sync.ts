@@ -21,7 +21,7 @@ import { describeError, UnavailableError } from '../errors.js';
 import { matcher, newestFirst, pageStart, summaryOf, type IncidentEntry, type IncidentFilter, type IncidentPage, type IncidentStore } from './incident-store.js';
 import type { IncidentManifest } from './manifest.js';
 import { parseManifest } from './manifest.js';
-import { isSafeSegment, MANIFEST_FILE, parseIncidentId } from './naming.js';
+import { isSafeSegment, MANIFEST_FILE, parseIncidentId, serverDirName } from './naming.js';
 import type { RetentionPolicy } from './retention.js';
 import { completeIncidents, objectName, pendingUploads, planBucketRetention, retryDelayMs, uploadOrder, type BucketIncident, type BucketObject } from './upload-plan.js';
 
@@ -55,6 +55,8 @@ export interface IncidentSyncOptions {
 }
 
 const UPLOADED_DIR = '.uploaded';
+/** Bucket manifests a page reads at once (each is one object get). */
+const MANIFEST_PREFETCH = 16;
 const REMOTE_DIR = '.remote';
 
 /** A bucket call that failed: the object may well exist, so the answer is "not now" (HTTP 503), not "not found". */
@@ -264,52 +266,64 @@ export class IncidentSync {
     return m?.id === id ? m : undefined;
   }
 
-  /** Every incident this replica can serve: the local ones and the bucket's, newest first. */
-  async #all(): Promise<IncidentEntry[]> {
+  /**
+   * Every incident this replica can serve, newest first: the local ones (with their summaries) and the
+   * bucket's complete ones not on this disk (`remote`: their summaries are read from their manifests only
+   * when a page gets to them, so that a first page does not read every manifest of the bucket).
+   */
+  async #all(): Promise<{ all: IncidentEntry[]; remote: ReadonlySet<string> }> {
     const local = await this.#o.store.list();
     const seen = new Set(local.map((e) => e.id));
-    let remote: BucketIncident[] = [];
+    let listed: BucketIncident[] = [];
     try {
-      remote = await this.#bucketIncidents();
+      listed = await this.#bucketIncidents();
     } catch (err) {
       // The bucket is unreachable: the local incidents are still listed (guarantee 7: never worse).
       this.#o.log.debug({ err: describeError(err) }, 'object store listing failed; listing the local incidents only');
     }
-    const extra = await Promise.all(
-      remote
-        .filter((r) => !seen.has(r.id))
-        .map(async (r): Promise<IncidentEntry | undefined> => {
-          const m = await this.#remoteManifest(r.id).catch(() => undefined);
-          if (!m) return undefined;
-          return {
-            id: r.id,
-            server: m.server.name,
-            serverDir: r.serverDir,
-            dirName: (parseIncidentId(r.id) as { dirName: string }).dirName,
-            path: join(this.#dir, REMOTE_DIR, r.id),
-            startedAtMs: r.startedAtMs,
-            bytes: r.bytes,
-            summary: summaryOf(m),
-          };
-        }),
-    );
-    return [...local, ...extra.filter((e): e is IncidentEntry => e !== undefined)].sort(newestFirst);
+    const remote = new Set<string>();
+    const extra: IncidentEntry[] = [];
+    for (const r of listed) {
+      if (seen.has(r.id)) continue;
+      remote.add(r.id);
+      const dirName = (parseIncidentId(r.id) as { dirName: string }).dirName;
+      extra.push({ id: r.id, server: r.serverDir, serverDir: r.serverDir, dirName, path: join(this.#dir, REMOTE_DIR, r.id), startedAtMs: r.startedAtMs, bytes: r.bytes, summary: undefined });
+    }
+    return { all: [...local, ...extra].sort(newestFirst), remote };
+  }
+
+  /** A bucket incident's entry with its server name and summary from its manifest; undefined when that cannot be read. */
+  async #withSummary(e: IncidentEntry): Promise<IncidentEntry | undefined> {
+    const m = await this.#remoteManifest(e.id).catch(() => undefined);
+    return m ? { ...e, server: m.server.name, summary: summaryOf(m) } : undefined;
   }
 
   /** IncidentStore.page over every replica's incidents. */
   async page(opts: IncidentFilter & { before?: string; limit: number }): Promise<IncidentPage | undefined> {
-    let all = await this.#all();
-    if (opts.server !== undefined) all = all.filter((e) => e.server === opts.server || e.serverDir === opts.server);
+    const { all: every, remote } = await this.#all();
+    const wanted = opts.server === undefined ? undefined : serverDirName(opts.server);
+    const all = wanted === undefined ? every : every.filter((e) => e.serverDir === wanted);
     const filter = matcher(opts);
-    const match = (e: IncidentEntry): boolean => filter === undefined || filter(e);
+    /** The entry, summarised when it is a bucket incident, and whether it passes the filter. */
+    const look = async (at: number): Promise<IncidentEntry | undefined> => {
+      const e = all[at] as IncidentEntry;
+      if (remote.has(e.id) && !this.#manifests.has(e.id)) {
+        // Read the manifests of this and the next few bucket incidents together, not one round trip each.
+        const ahead = all.slice(at, at + MANIFEST_PREFETCH).filter((x) => remote.has(x.id) && !this.#manifests.has(x.id));
+        await Promise.all(ahead.map((x) => this.#remoteManifest(x.id).catch(() => undefined)));
+      }
+      const full = remote.has(e.id) ? await this.#withSummary(e) : e;
+      return full && (filter === undefined || filter(full)) ? full : undefined;
+    };
     let i = pageStart(all, opts.before);
     if (i === undefined) return undefined;
     const incidents: IncidentEntry[] = [];
     for (; i < all.length && incidents.length < opts.limit; i++) {
-      const e = all[i] as IncidentEntry;
-      if (match(e)) incidents.push(e);
+      const e = await look(i);
+      if (e) incidents.push(e);
     }
-    while (i < all.length && !match(all[i] as IncidentEntry)) i++;
+    // Is there a next page? Only if a later incident passes.
+    while (i < all.length && !(await look(i))) i++;
     return { incidents, next: i < all.length ? (incidents[incidents.length - 1]?.id ?? null) : null };
   }
 

@@ -107,7 +107,7 @@ describe('benchmarks (smoke: complete and report, never timed)', () => {
   it('object-store: uploads, pages and reads through a JetStream object store, against the local store', async () => {
     await smoke(
       'object-store',
-      ['upload one incident (3 objects), median', 'first page (50): from the bucket / from the local index', 'list the bucket (every object info)', "first read of another replica's file / local open", "follow the bucket's retention (markers + listing)"],
+      ['upload one incident (3 objects), median', "B's first page (its manifests read)", 'first page (50): from the bucket / from the local index', 'list the bucket (every object info)', "first read of another replica's file / local open", "follow the bucket's retention (markers + listing)"],
       ['first page (50): from the bucket / from the local index', "first read of another replica's file / local open"],
     );
   });

@@ -209,4 +209,26 @@ describe('IncidentSync: uploads', () => {
     assert.equal(await a.sync.upload(id), 'gone');
     assert.deepEqual(bucket.puts, []);
   });
+
+  it("a page of the bucket's incidents reads the manifests it lists (and a few ahead), not every manifest of the bucket", async () => {
+    const bucket = new MemoryBucket('shared');
+    const a = await replica(bucket);
+    const b = await replica(bucket);
+    const ids: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const id = await addIncident(a.store, `n${i % 3}`, T + i * 1000);
+      assert.equal(await a.sync.upload(id), 'ok');
+      ids.push(id);
+    }
+    const before = bucket.gets;
+    const page = await b.sync.page({ limit: 5 });
+    assert.deepEqual(page?.incidents.map((e) => e.id), ids.slice(-5).reverse());
+    assert.equal(page?.incidents[0]?.server, 'n2', 'the server name comes from the manifest');
+    assert.equal(page?.next, ids.at(-5));
+    const read = bucket.gets - before;
+    assert.ok(read >= 6 && read <= 6 + 16, `${read} manifests read for a page of 5`);
+    // A filter reads on until it has its page; the server filter needs no manifest.
+    const n1 = await b.sync.page({ limit: 3, server: 'n1' });
+    assert.deepEqual(n1?.incidents.map((e) => e.id), ids.filter((_, i) => i % 3 === 1).slice(-3).reverse());
+  });
 });
