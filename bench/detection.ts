@@ -167,6 +167,9 @@ export async function detection(o: BenchOptions): Promise<BenchResult> {
       const { at: t0 } = await ask<{ at: number }>(load, { type: 'start' }, 'started');
       const tDecide = await until('the daemon to decide to capture', 15_000, () => decisions.find((t) => t >= t0));
       const tReq = await until('the capture request', 5_000, () => profReqs.find((t) => t >= tDecide - 1));
+      // Keep the load on until this benchmark's own observer has seen it too: on a loaded machine its 20 ms
+      // polls can lag the daemon's, and stopping at once left no reading above the threshold (CI, once).
+      await until('the observer to see the server busy', 15_000, () => observed.find((x) => x.at >= t0 && x.cpu > ABOVE)).catch(() => undefined);
       await ask(load, { type: 'stop' }, 'stopped');
       const tVarz = observed.find((x) => x.at >= t0 && x.cpu > ABOVE)?.at;
       const tPoll = polls.find((x) => x.at >= t0 && x.cpu > ABOVE)?.at;
