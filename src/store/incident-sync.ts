@@ -3,13 +3,15 @@
  *
  * Upload: an incident is committed to the local disk as always, then uploaded one object per file,
  * `incident.json` LAST (upload-plan.ts); a reader lists only incidents whose manifest object exists, so it
- * never sees half of one. Once uploaded, an empty marker `<dir>/.uploaded/<id>` records it; a restart
- * uploads every local incident without a marker. A failed upload is retried with backoff (1 s doubling to
- * 60 s), counted, logged once per incident; local retention never deletes an incident that waits.
+ * never sees half of one. Once uploaded, a marker `<dir>/.uploaded/<id>` holding the bucket's name records
+ * it; a start uploads every local incident without a marker for this bucket. A failed upload is retried with
+ * backoff (1 s doubling to 60 s), counted, logged once per incident; local retention never deletes an
+ * incident that waits.
  *
- * Read: the API lists the union of the local index and the bucket's complete incidents; a file that is not
- * on the local disk is downloaded once into `<dir>/.remote/<id>/<file>` (a read-through cache, removed with
- * the incident by bucket retention on any replica... and by restarting: it is only a cache) and served from there.
+ * Read: the API lists the union of the local index and the bucket's complete incidents (their manifests read
+ * only when a page gets to them); a file that is not on the local disk is downloaded once into
+ * `<dir>/.remote/<id>/<file>` (temp name, then rename) and served from there. `followBucket`, at every
+ * retention interval, drops the local copies and downloads of what bucket retention deleted.
  */
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -63,7 +65,6 @@ const REMOTE_DIR = '.remote';
 function unavailable(err: unknown): never {
   throw new UnavailableError(`the object store of incidents cannot be reached right now (${describeError(err)}); try again shortly`, {}, { cause: err });
 }
-
 
 export class IncidentSync {
   readonly #o: IncidentSyncOptions;
