@@ -9,9 +9,21 @@ import { APP_PASSWORD, APP_USER, startCluster, type NatsServer } from './nats-se
 /** Starts `names` as one JetStream cluster and resolves once the APP account can create a KV bucket. */
 export async function startJetStreamCluster(names = ['js1', 'js2', 'js3'], clusterName = 'coord'): Promise<NatsServer[]> {
   const cluster = await startCluster(names, { clusterName, jetstream: true, profPort: false });
+  try {
+    await jetStreamReady(cluster);
+  } catch (err) {
+    // Not ready: stop the servers here, since the caller never gets them to stop (they kept the test file's
+    // process alive until its timeout).
+    await Promise.all(cluster.map((s) => s.stop('SIGKILL')));
+    throw err;
+  }
+  return cluster;
+}
+
+async function jetStreamReady(cluster: NatsServer[]): Promise<void> {
   // The JetStream meta leader is elected some time after the routes are up, and each server learns of it on
   // its own: until then, API calls through that server fail ("jetstream is not enabled"). Wait for every one.
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
   for (const [i, s] of cluster.entries()) {
     const nc = await connect({ servers: s.natsUrl, user: APP_USER, pass: APP_PASSWORD });
     try {
@@ -22,7 +34,7 @@ export async function startJetStreamCluster(names = ['js1', 'js2', 'js3'], clust
           await kv.destroy();
           break;
         } catch (err) {
-          if (Date.now() > deadline) throw new Error(`JetStream did not become ready on ${s.name}: ${String(err)}`);
+          if (Date.now() > deadline) throw new Error(`JetStream did not become ready on ${s.name} within 60 s: ${String(err)}\n${s.output.slice(-3000)}`);
           await new Promise((r) => setTimeout(r, 250));
         }
       }
@@ -30,5 +42,4 @@ export async function startJetStreamCluster(names = ['js1', 'js2', 'js3'], clust
       await nc.close();
     }
   }
-  return cluster;
 }

@@ -1,10 +1,10 @@
 /**
- * Incidents shared through a JetStream object store (issue 17, guarantee 5), with two daemon replicas
+ * Incidents shared through a JetStream object store (issue 17, guarantee 5), with three daemon replicas
  * (dist/main.js) on a real 3-node JetStream cluster and standalone nats-servers watched over HTTP:
- * - an incident captured by one replica is listed by the other and downloads from it, sha256 as in the
- *   manifest, and its profiles decode (also through the viewer's top table);
+ * - an incident captured by one replica is listed by the others and downloads from them, sha256 as in the
+ *   manifest, the same bytes from each, and its profiles decode (also through the viewer's top table);
  * - the nats-server a replica's coordination connection uses is killed the moment an incident is committed
- *   (its upload is starting): the incident ends up complete in the store, and the other replica never lists
+ *   (its upload is starting): the incident ends up complete in the store, and another replica never lists
  *   an incident any of whose files it cannot serve;
  * - with JetStream gone, a capture is written locally, its upload fails, is counted and waits; when the
  *   cluster is back it lands without anyone asking;
@@ -36,19 +36,25 @@ const watched: NatsServer[] = [];
 const daemons = new Map<string, Daemon>();
 
 before(async () => {
-  const [c, ...s] = await Promise.all([startJetStreamCluster(['o1', 'o2', 'o3'], 'objects'), ...['w1', 'w2'].map((name) => startServer({ name, clusterName: name }))]);
-  cluster = c as NatsServer[];
-  watched.push(...(s as NatsServer[]));
+  // Each as it starts, so that `after` stops whatever did start when another one fails.
+  const started = await Promise.allSettled([
+    startJetStreamCluster(['o1', 'o2', 'o3'], 'objects').then((c) => void (cluster = c)),
+    ...['w1', 'w2'].map((name) => startServer({ name, clusterName: name }).then((s) => void watched.push(s))),
+  ]);
+  for (const r of started) if (r.status === 'rejected') throw r.reason;
+  watched.sort((a, b) => a.name.localeCompare(b.name));
   // ra reaches the cluster through o1 only (it learns the others from o1), so killing o1 cuts its connection.
-  const [ra, rb] = await Promise.all([
+  const [ra, rb, rc] = await Promise.all([
     startDaemon({ config: config('ra', [(cluster[0] as NatsServer).natsUrl]) }),
     startDaemon({ config: config('rb', cluster.map((x) => x.natsUrl)) }),
+    startDaemon({ config: config('rc', cluster.map((x) => x.natsUrl)) }),
   ]);
   daemons.set('ra', ra);
   daemons.set('rb', rb);
-  await waitFor(async () => ((await ra.metric('nats_autoprof_coordination_members')) === 2 && (await rb.metric('nats_autoprof_coordination_members')) === 2 ? true : undefined), {
+  daemons.set('rc', rc);
+  await waitFor(async () => ((await Promise.all([ra, rb, rc].map((d) => d.metric('nats_autoprof_coordination_members')))).every((m) => m === 3) ? true : undefined), {
     timeoutMs: 60_000,
-    what: 'both replicas to see each other',
+    what: 'the three replicas to see each other',
   });
 });
 after(async () => {
@@ -173,8 +179,8 @@ async function uploads(d: Daemon, result: string): Promise<number> {
 }
 
 describe('incidents shared through a JetStream object store', () => {
-  it('an incident captured by one replica is listed by the other and downloads from it, sha256 as in the manifest', async () => {
-    const [ra, rb] = [daemon('ra'), daemon('rb')];
+  it('an incident captured by one replica is listed by the others and downloads from them, sha256 as in the manifest', async () => {
+    const [ra, rb, rc] = [daemon('ra'), daemon('rb'), daemon('rc')];
     const okBefore = await uploads(ra, 'ok');
     const id = await capture(ra, 'w1', ['allocs', 'goroutine']);
     await waitFor(async () => ((await uploads(ra, 'ok')) > okBefore ? true : undefined), { timeoutMs: 30_000, what: 'the upload' });
@@ -190,6 +196,11 @@ describe('incidents shared through a JetStream object store', () => {
     const decoded = Profile.decode(gunzipSync(allocs));
     assert.ok(decoded.sampleType.length >= 2 && decoded.sample.length > 0, 'the allocs profile decodes, with samples');
     // The viewer reads through the bucket too.
+    // The third replica serves the same bytes.
+    await waitFor(async () => (await listed(rc)).find((i) => i.id === id), { timeoutMs: 10_000, what: `rc to list ${id}` });
+    const fromC = await downloadWhole(rc, id);
+    assert.deepEqual(fromC.manifest, manifest);
+    for (const [f, bytes] of files) assert.ok(bytes.equals(fromC.files.get(f) as Buffer), `${f} differs between rb and rc`);
     const top = await api(rb, 'GET', `/api/v1/incidents/${id}/profiles/allocs/top?limit=5`);
     assert.equal(top.status, 200, JSON.stringify(top.json));
     assert.ok((top.json['rows'] as unknown[]).length > 0, JSON.stringify(top.json).slice(0, 300));
@@ -253,9 +264,11 @@ describe('incidents shared through a JetStream object store', () => {
     // Only the replica that owned w1 at its last good view may capture it while JetStream is gone.
     const owns = async (d: Daemon): Promise<boolean> => ((await api(d, 'GET', '/api/v1/servers')).json['servers'] as { server: string }[]).some((x) => x.server === 'w1');
     const [owner, other] = await waitFor(async () => {
-      const [ra, rb] = [daemon('ra'), daemon('rb')];
-      const [a, b] = [await owns(ra), await owns(rb)];
-      return a !== b ? (a ? [ra, rb] : [rb, ra]) : undefined;
+      const all = [...daemons.values()];
+      const owners = [];
+      for (const d of all) if (await owns(d)) owners.push(d);
+      const o = owners[0];
+      return owners.length === 1 && o ? ([o, all.find((d) => d !== o) as Daemon] as const) : undefined;
     }, { timeoutMs: 20_000, what: 'one owner of w1' });
     const errorsBefore = await uploads(owner, 'error');
     await Promise.all(cluster.map((s) => s.kill()));
@@ -273,7 +286,7 @@ describe('incidents shared through a JetStream object store', () => {
   });
 
   it(`retention applies to the bucket: beyond ${KEEP} incidents of a server, the oldest leave the bucket too`, async () => {
-    const [ra, rb] = [daemon('ra'), daemon('rb')];
+    const rb = daemon('rb');
     const ids: string[] = [];
     for (let i = 0; i < KEEP + 2; i++) {
       const id = await capture(rb, 'w2', ['goroutine']);
@@ -288,10 +301,10 @@ describe('incidents shared through a JetStream object store', () => {
     // No object of a deleted incident is left behind.
     const left = (await bucketObjects()).filter((n) => n.startsWith('w2~') && !newest.some((id) => n.startsWith(`${id}/`)));
     assert.deepEqual(left, []);
-    for (const d of [ra, rb]) assert.deepEqual((await waitFor(async () => {
+    for (const d of daemons.values()) assert.deepEqual((await waitFor(async () => {
       const l = (await listed(d, 'w2')).map((i) => i.id).sort();
       return l.join() === newest.join() ? l : undefined;
-    }, { timeoutMs: 15_000, what: 'both replicas to list the same two' })), newest);
+    }, { timeoutMs: 15_000, what: 'every replica to list the same two' })), newest);
   });
 
   it('a bucket the cluster has no room for: the daemon refuses to start (exit 1) and says which key to lower', async () => {
