@@ -6,17 +6,24 @@
  * and the time of its latest sample. A longer history or a faster poll makes the buckets coarser, never the
  * ring bigger.
  *
- * Memory: one Float64Array of 3 numbers per bucket; with the default 120 buckets that is 2,880 bytes of
- * data, and 3,197 bytes per server measured with the typed array, the ring object and its Map entry
- * (bench/sample-ring-memory.ts: 5,000 full rings, 15.2 MiB). Recording is O(1) (71 ns) and allocates nothing
+ * Memory: one Float32Array of 3 numbers per bucket (the latest sample's offset in ms from the bucket's start,
+ * the highest cpu, the highest mem); with the default 120 buckets that is 1,440 bytes of data (a Float64Array
+ * took 2,880 and 3,197 bytes per server in all: at 5,000 servers the rings were the largest single item of
+ * the daemon's memory, BENCHMARKS.md issue 16). A chart needs no more than float32's 7 significant digits:
+ * reads give cpu and mem rounded to 7 digits and times to the ms. Recording is O(1) and allocates nothing
  * once a server has its ring; reading (an API request) allocates the answer only.
  */
 
 /** Buckets per server: 10m of history (the default) in 5s buckets, the default poll interval. */
 export const SAMPLE_BUCKETS = 120;
 
-/** Numbers per bucket in the ring's array: the latest sample time (ms), the highest cpu, the highest mem. */
+/** Numbers per bucket in the ring's array: the latest sample's offset from the bucket's start (ms), the highest cpu, the highest mem. */
 const STRIDE = 3;
+
+/** A stored float32 as the number it stands for: 7 significant digits (12.34, not 12.340000152587891). */
+function digits7(x: number): number {
+  return Number(x.toPrecision(7));
+}
 
 export interface SamplePoint {
   /** Time of the latest sample in the bucket, ms since the epoch. */
@@ -35,7 +42,7 @@ export interface SamplePoint {
 export class SampleRing {
   readonly #buckets: number;
   #bucketMs: number;
-  readonly #data: Float64Array;
+  readonly #data: Float32Array;
   /** Absolute number of the newest bucket; -Infinity while the ring is empty. */
   #head = -Infinity;
 
@@ -43,7 +50,7 @@ export class SampleRing {
     if (!(bucketMs > 0) || !Number.isInteger(buckets) || buckets < 1) throw new RangeError(`invalid ring: ${buckets} buckets of ${bucketMs} ms`);
     this.#buckets = buckets;
     this.#bucketMs = bucketMs;
-    this.#data = new Float64Array(buckets * STRIDE).fill(NaN);
+    this.#data = new Float32Array(buckets * STRIDE).fill(NaN);
   }
 
   get bucketMs(): number {
@@ -78,13 +85,15 @@ export class SampleRing {
     }
     const i = this.#slot(b);
     const t = d[i] as number;
+    // The offset is exact in float32 for any bucket under 4.6 hours of integer ms.
+    const offset = at - b * this.#bucketMs;
     if (Number.isNaN(t)) {
-      d[i] = at;
+      d[i] = offset;
       d[i + 1] = cpu;
       d[i + 2] = mem;
       return;
     }
-    if (at > t) d[i] = at;
+    if (offset > t) d[i] = offset;
     if (cpu > (d[i + 1] as number)) d[i + 1] = cpu;
     if (mem > (d[i + 2] as number)) d[i + 2] = mem;
   }
@@ -97,9 +106,11 @@ export class SampleRing {
     const d = this.#data;
     for (let b = this.#head - n + 1; b <= this.#head; b++) {
       const i = this.#slot(b);
-      const at = d[i] as number;
-      if (Number.isNaN(at) || at < sinceMs) continue;
-      out.push({ at, cpu: d[i + 1] as number, mem: d[i + 2] as number });
+      const offset = d[i] as number;
+      if (Number.isNaN(offset)) continue;
+      const at = Math.round(b * this.#bucketMs + offset);
+      if (at < sinceMs) continue;
+      out.push({ at, cpu: digits7(d[i + 1] as number), mem: digits7(d[i + 2] as number) });
     }
     return out;
   }
@@ -120,7 +131,7 @@ export class SampleRing {
       for (let b = this.#head - n + 1; b <= this.#head; b++) {
         const i = this.#slot(b);
         if (Number.isNaN(d[i] as number)) continue;
-        scratch[count * STRIDE] = d[i] as number;
+        scratch[count * STRIDE] = b * this.#bucketMs + (d[i] as number);
         scratch[count * STRIDE + 1] = d[i + 1] as number;
         scratch[count * STRIDE + 2] = d[i + 2] as number;
         count++;

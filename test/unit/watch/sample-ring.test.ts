@@ -114,9 +114,21 @@ describe('SampleRing', () => {
     assert.deepEqual(ring.points(), [{ at: t0 + 55 * SECOND, cpu: 11, mem: 92 }]);
   });
 
-  it('holds 120 buckets of three float64 numbers: 2,880 bytes of data per server', () => {
-    assert.equal(new SampleRing(5 * SECOND).dataBytes, SAMPLE_BUCKETS * 3 * 8);
-    assert.equal(SAMPLE_BUCKETS * 3 * 8, 2880);
+  it('holds 120 buckets of three float32 numbers: 1,440 bytes of data per server', () => {
+    assert.equal(new SampleRing(5 * SECOND).dataBytes, SAMPLE_BUCKETS * 3 * 4);
+    assert.equal(SAMPLE_BUCKETS * 3 * 4, 1440);
+  });
+
+  it('reads back what a chart needs from float32: times to the ms, cpu and mem to 7 significant digits', () => {
+    // A bucket width that is not a whole number of ms (10s of history in 120 buckets), at today's epoch ms.
+    const ring = new SampleRing(10_000 / 120);
+    const at = Date.UTC(2026, 11, 4, 5, 30, 0, 123);
+    ring.record(at, 12.34, 123_456_789);
+    ring.record(at + 100, 1234.56, 8 * 1024 ** 3);
+    assert.deepEqual(ring.points(), [
+      { at, cpu: 12.34, mem: 123_456_800 },
+      { at: at + 100, cpu: 1234.56, mem: 8_589_935_000 },
+    ]);
   });
 });
 
