@@ -1,13 +1,13 @@
 /**
  * Reading a server's `/varz`: a pure parser (untrusted JSON -> typed sample) and an HTTP fetcher
- * (undici, keep-alive, response-size cap, timeout, cancellation).
+ * (keep-alive HTTP/1.1, response-size cap, timeout, cancellation).
  */
-import { Agent, type Dispatcher } from 'undici';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Readable } from 'node:stream';
-import { requestCancel, type Canceller, type RequestCancel } from '../cancel.js';
+import type { ConnectionOptions } from 'node:tls';
+import { requestCancel, type Canceller } from '../cancel.js';
 import { PollError } from '../errors.js';
+import { endpointOf, Http1Aborted, Http1Error, Http1Pool, Http1TooLarge, requestHead, type Http1Endpoint, type Http1Response } from './http1.js';
 import type { ServerConfig, TlsConfig } from '../config/types.js';
 
 /** The varz fields the daemon uses. */
@@ -111,11 +111,11 @@ export interface VarzFetchOptions {
   cancel?: Canceller;
 }
 
-/** A server's TLS settings as loaded: the files' contents, and the key they are pooled under. */
+/** A server's TLS settings as loaded: the files' contents, and the key its connections are pooled under. */
 interface TlsEntry {
   /** URL + settings + a digest of the files' contents: a reload that rotates a CA or a cert changes it. */
   readonly key: string;
-  readonly connect: NonNullable<Agent.Options['connect']>;
+  readonly connect: ConnectionOptions;
 }
 
 /** Reads the TLS files (throws the read error, e.g. ENOENT). */
@@ -126,88 +126,61 @@ function loadTls(url: string, tls: TlsConfig): TlsEntry {
   const digest = createHash('sha256');
   for (const b of [ca, cert, key]) digest.update(b === undefined ? '-' : `${b.length}:`).update(b ?? '');
   return {
-    key: JSON.stringify([url, tls.insecure, tls.ca ?? null, tls.cert ?? null, tls.key ?? null, digest.digest('hex')]),
+    key: `tls ${JSON.stringify([url, tls.insecure, tls.ca ?? null, tls.cert ?? null, tls.key ?? null, digest.digest('hex')])}`,
     connect: { rejectUnauthorized: !tls.insecure, ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) },
   };
 }
 
-/** A keep-alive HTTP pool for monitoring endpoints, with per-server TLS where configured. */
+/**
+ * GETs `/varz` over one keep-alive connection per monitoring endpoint (src/watch/http1.ts), with per-server
+ * TLS where configured. Connections are pooled by origin, and for https by the TLS files as loaded, so a
+ * rotated CA never reuses a connection verified with the old one.
+ */
 export class VarzClient {
-  readonly #shared: Agent;
-  /** TLS agents by TlsEntry.key (not by URL alone: a rotated CA must not reuse the old connections). */
-  readonly #tlsAgents = new Map<string, Agent>();
-  /** Files read once per config object (a reload brings new objects, so rotated files are read again). */
-  readonly #tlsEntries = new WeakMap<ServerConfig, TlsEntry>();
+  readonly #pool: Http1Pool;
+  /** Per config object, built once: where to connect and the request's bytes (a reload brings new objects, so rotated files are read again). */
+  readonly #endpoints = new WeakMap<ServerConfig, Http1Endpoint>();
 
-  constructor(connections = 1) {
-    this.#shared = new Agent({ keepAliveTimeout: 30_000, connections, pipelining: 1 });
+  constructor(opts: { idleMs?: number } = {}) {
+    this.#pool = new Http1Pool(opts);
   }
 
-  #tlsEntry(server: ServerConfig & { tls: TlsConfig }): TlsEntry {
-    let e = this.#tlsEntries.get(server);
+  /** Throws what reading the server's TLS files throws (ENOENT…), or a TypeError for a header it cannot send. */
+  #endpoint(server: ServerConfig): Http1Endpoint {
+    let e = this.#endpoints.get(server);
     if (!e) {
-      e = loadTls(server.url, server.tls);
-      this.#tlsEntries.set(server, e);
+      const u = new URL(`${server.url}/varz`);
+      const tls = server.tls ? loadTls(server.url, server.tls) : undefined;
+      e = endpointOf(u, requestHead(`${u.pathname}${u.search}`, u.host, VarzClient.headers(server)), tls?.connect, tls?.key ?? u.origin);
+      this.#endpoints.set(server, e);
     }
     return e;
   }
 
-  #dispatcher(server: ServerConfig): Dispatcher {
-    if (!server.tls) return this.#shared;
-    const e = this.#tlsEntry(server as ServerConfig & { tls: TlsConfig });
-    let agent = this.#tlsAgents.get(e.key);
-    if (!agent) {
-      agent = new Agent({ keepAliveTimeout: 30_000, connect: e.connect });
-      this.#tlsAgents.set(e.key, agent);
-    }
-    return agent;
-  }
-
-  /** TLS agents open now (their count, for tests and diagnostics). */
-  get tlsAgents(): number {
-    return this.#tlsAgents.size;
+  /** Connections open now, idle or polling (for tests and diagnostics). */
+  get openConnections(): number {
+    return this.#pool.open;
   }
 
   /**
-   * Keeps the TLS agents of `servers` (the servers watched from now on) and closes every other one: those of
-   * removed servers and those built from TLS files a reload has since replaced. Their requests in flight
-   * finish first (undici's graceful close). Returns how many were closed.
+   * Keeps the idle connections of `servers` (the servers watched from now on) and closes every other one:
+   * those of removed servers and those verified with TLS files a reload has since replaced. A poll in
+   * flight finishes on its connection, which is then closed rather than kept. Returns how many were closed.
    */
   async retain(servers: readonly ServerConfig[]): Promise<number> {
     const keep = new Set<string>();
     for (const s of servers) {
-      if (!s.tls) continue;
       try {
-        keep.add(this.#tlsEntry(s as ServerConfig & { tls: TlsConfig }).key);
+        keep.add(this.#endpoint(s).key);
       } catch {
-        // An unreadable file: that server's polls report it; it has no agent to keep.
+        // An unreadable file: that server's polls report it; it has no connection to keep.
       }
     }
-    const closing: Agent[] = [];
-    for (const [key, agent] of this.#tlsAgents) {
-      if (keep.has(key)) continue;
-      this.#tlsAgents.delete(key);
-      closing.push(agent);
-    }
-    await Promise.all(closing.map((a) => a.close().catch(() => a.destroy())));
-    return closing.length;
-  }
-
-  /** Per server, built once: the request's origin, path and headers (a URL parse per poll shows in profiles). */
-  readonly #requestCache = new WeakMap<ServerConfig, { origin: string; path: string; headers: Record<string, string> }>();
-
-  #request(server: ServerConfig): { origin: string; path: string; headers: Record<string, string> } {
-    let r = this.#requestCache.get(server);
-    if (!r) {
-      const u = new URL(`${server.url}/varz`);
-      r = { origin: u.origin, path: `${u.pathname}${u.search}`, headers: VarzClient.headers(server) };
-      this.#requestCache.set(server, r);
-    }
-    return r;
+    return this.#pool.retain(keep);
   }
 
   static headers(server: ServerConfig): Record<string, string> {
-    const h: Record<string, string> = { accept: 'application/json' };
+    const h: Record<string, string> = { accept: 'application/json', 'user-agent': 'nats-autoprof' };
     for (const [k, v] of Object.entries(server.headers)) h[k.toLowerCase()] = v.reveal();
     if (server.basicAuth) {
       const token = Buffer.from(`${server.basicAuth.username}:${server.basicAuth.password.reveal()}`).toString('base64');
@@ -221,112 +194,42 @@ export class VarzClient {
   /** GETs `<url>/varz`. Throws PollError (kind tells why); never returns a partial body. */
   async fetch(server: ServerConfig, opts: VarzFetchOptions): Promise<VarzReading> {
     const url = `${server.url}/varz`;
+    const ctx = { url };
     const cancel = requestCancel(opts.timeoutMs, opts.cancel);
+    let res: Http1Response;
     try {
-      return await this.#get(server, url, cancel, opts);
+      res = await this.#pool.get(this.#endpoint(server), { maxBodyBytes: opts.maxBodyBytes, cancel: cancel.signal });
+    } catch (err) {
+      if (err instanceof Http1TooLarge) {
+        const msg = err.declared === undefined
+          ? `${url} sent more than poll.max_body_size (${opts.maxBodyBytes} bytes)`
+          : `${url} sent ${err.declared} bytes, more than poll.max_body_size (${opts.maxBodyBytes})`;
+        throw new PollError(msg, 'too_large', ctx);
+      }
+      throw classify(err, url, cancel, opts.timeoutMs);
     } finally {
       cancel.release();
     }
-  }
-
-  async #get(server: ServerConfig, url: string, cancel: RequestCancel, opts: VarzFetchOptions): Promise<VarzReading> {
-    let res: Dispatcher.ResponseData;
+    if (res.status !== 200) throw new PollError(`${url} answered HTTP ${res.status}`, 'http', ctx, { status: res.status });
     try {
-      const r = this.#request(server);
-      res = await this.#dispatcher(server).request({
-        origin: r.origin,
-        path: r.path,
-        method: 'GET',
-        headers: r.headers,
-        signal: cancel.signal,
-        headersTimeout: opts.timeoutMs,
-        bodyTimeout: opts.timeoutMs,
-      });
+      return { varz: parseVarz(res.body.toString('utf8')), body: res.body, kind: 'varz' };
     } catch (err) {
-      throw classify(err, url, cancel, opts.timeoutMs);
-    }
-    const ctx = { url };
-    try {
-      if (res.statusCode !== 200) {
-        throw new PollError(`${url} answered HTTP ${res.statusCode}`, 'http', ctx, { status: res.statusCode });
-      }
-      const declared = Number(res.headers['content-length']);
-      if (Number.isFinite(declared) && declared > opts.maxBodyBytes) {
-        throw new PollError(`${url} sent ${declared} bytes, more than poll.max_body_size (${opts.maxBodyBytes})`, 'too_large', ctx);
-      }
-      const body = await readCapped(res.body, opts.maxBodyBytes);
-      if (body === undefined) {
-        throw new PollError(`${url} sent more than poll.max_body_size (${opts.maxBodyBytes} bytes)`, 'too_large', ctx);
-      }
-      try {
-        return { varz: parseVarz(body.toString('utf8')), body, kind: 'varz' };
-      } catch (err) {
-        throw new PollError(`${url}: ${(err as Error).message}`, 'invalid', ctx, { cause: err });
-      }
-    } catch (err) {
-      if (err instanceof PollError) throw err;
-      throw classify(err, url, cancel, opts.timeoutMs);
-    } finally {
-      // Drop whatever is left of the body so the socket is freed (or destroyed when over the cap).
-      // Destroying an unread body makes undici emit 'error'; without a listener that would crash the process.
-      res.body.on('error', () => undefined);
-      if (!res.body.destroyed) res.body.destroy();
+      throw new PollError(`${url}: ${(err as Error).message}`, 'invalid', ctx, { cause: err });
     }
   }
 
   async close(): Promise<void> {
-    const agents = [this.#shared, ...this.#tlsAgents.values()];
-    this.#tlsAgents.clear();
-    await Promise.all(agents.map((a) => a.close().catch(() => a.destroy())));
+    this.#pool.close();
   }
-}
-
-/**
- * The whole body, or undefined as soon as it exceeds `max` bytes. Read through 'data' events: an async
- * iterator costs a promise per chunk. A single-chunk body is kept as undici delivered it (a view of exactly
- * the socket read that carried it), larger ones are joined once.
- */
-function readCapped(body: Readable, max: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const onData = (b: Buffer): void => {
-      size += b.length;
-      if (size > max) {
-        settled = true;
-        body.off('data', onData);
-        resolve(undefined);
-        return;
-      }
-      chunks.push(b);
-    };
-    body.on('data', onData);
-    body.once('end', () => {
-      settled = true;
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-    });
-    body.once('error', (err) => {
-      settled = true;
-      reject(err);
-    });
-    // Closed without 'end' or 'error' (destroyed from outside): not a complete body. 'close' follows every
-    // body, so the error (and its stack) is made only when nothing else settled the read.
-    body.once('close', () => {
-      if (!settled) reject(new Error('the response body was closed before its end'));
-    });
-  });
 }
 
 function classify(err: unknown, url: string, cancel: { timedOut: boolean }, timeoutMs: number): PollError {
   const ctx = { url };
+  if (cancel.timedOut) return new PollError(`${url} did not answer within ${timeoutMs} ms`, 'timeout', ctx, { cause: err });
+  if (err instanceof Http1Aborted) return new PollError(`poll of ${url} was cancelled`, 'aborted', ctx, { cause: err });
+  if (err instanceof Http1Error && err.code === 'EPROTO') return new PollError(`${url} sent a malformed HTTP answer: ${err.message}`, 'invalid', ctx, { cause: err });
+  if (err instanceof Http1Error) return new PollError(`${url} could not be reached: ${err.message}`, 'network', ctx, { cause: err });
   const code = (err as { code?: string }).code;
-  if (cancel.timedOut || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new PollError(`${url} did not answer within ${timeoutMs} ms`, 'timeout', ctx, { cause: err });
-  }
-  if ((err as Error).name === 'AbortError' || code === 'UND_ERR_ABORTED') {
-    return new PollError(`poll of ${url} was cancelled`, 'aborted', ctx, { cause: err });
-  }
   const detail = code ? `${code}` : (err as Error).message;
   return new PollError(`${url} could not be reached: ${detail}`, 'network', ctx, { cause: err });
 }

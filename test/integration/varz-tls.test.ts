@@ -89,28 +89,35 @@ describe('polling an HTTPS monitoring port of a real nats-server', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('verifies with the CA file as it is after a reload, and closes the agent of the replaced CA', async () => {
+  it('verifies with the CA file as it is after a reload: a connection verified with the replaced CA is never reused, and is closed', async () => {
     const ca = join(dir, 'ca.pem');
     writeFileSync(ca, readFileSync(join(dir, 'old-ca.pem')));
     const before = server({ ca, cert: undefined, key: undefined, insecure: false });
     assert.equal((await client.fetch(before, opts)).varz.serverName, 'tls-mon');
+    assert.equal((await client.fetch(before, opts)).varz.serverName, 'tls-mon');
+    assert.equal(client.openConnections, 1, 'one kept-alive connection');
 
-    // The server's certificate moves to the new CA.
-    await mon.stop();
-    await mon.start('new');
-    // With the old CA the new certificate is refused: verification is on.
-    await assert.rejects(client.fetch(before, opts), (err: unknown) => {
+    // The operator rotates the CA file in place and reloads (same path, new content, new config objects)
+    // while the server still serves the old CA's certificate: the poll verifies again, with the new CA,
+    // and fails; the kept connection verified with the old CA is not used.
+    const verifyError = (err: unknown): boolean => {
       assert.ok(err instanceof PollError);
       assert.equal(err.message, `https://127.0.0.1:${mon.httpsPort}/varz could not be reached: UNABLE_TO_VERIFY_LEAF_SIGNATURE`);
       return true;
-    });
-
-    // The operator rotates the CA file in place and reloads: same path, new content, new config objects.
+    };
     writeFileSync(ca, readFileSync(join(dir, 'new-ca.pem')));
     const after = server({ ca, cert: undefined, key: undefined, insecure: false });
-    assert.equal(await client.retain([after]), 1, 'the agent built from the old CA is closed');
+    await assert.rejects(client.fetch(after, opts), verifyError);
+    assert.equal(await client.retain([after]), 1, 'the connection verified with the old CA is closed');
+    assert.equal(client.openConnections, 0);
+
+    // The server moves to the new CA: the rotated file verifies it; the old one does not (verification is on).
+    await mon.stop();
+    await mon.start('new');
     assert.equal((await client.fetch(after, opts)).varz.serverName, 'tls-mon');
-    assert.equal(client.tlsAgents, 1);
+    assert.equal(client.openConnections, 1);
+    writeFileSync(ca, readFileSync(join(dir, 'old-ca.pem')));
+    await assert.rejects(client.fetch(server({ ca, cert: undefined, key: undefined, insecure: false }), opts), verifyError);
   });
 
   it('the daemon: after the server moves to another CA, a SIGHUP with the rotated CA file brings it back up', async () => {

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { ServerConfig, TlsConfig } from '../../../src/config/types.js';
-import { PollError } from '../../../src/errors.js';
+import type { ServerConfig } from '../../../src/config/types.js';
+import { Secret } from '../../../src/secret.js';
 import { parseVarz, VarzClient, VarzParseError } from '../../../src/watch/varz.js';
 
 const fixtures = join(import.meta.dirname, '..', '..', 'fixtures', 'varz');
@@ -64,75 +63,79 @@ describe('parseVarz refuses what is not varz', () => {
   }
 });
 
-describe('VarzClient: TLS agents keyed by URL and the TLS files as loaded', () => {
-  const server = (url: string, tls: TlsConfig): ServerConfig => ({ url, name: undefined, headers: {}, basicAuth: undefined, bearerToken: undefined, tls, profUrl: undefined });
-  /** A poll that creates the server's agent (nothing listens there: the request itself fails). */
-  const poll = async (client: VarzClient, s: ServerConfig): Promise<void> => {
-    await assert.rejects(client.fetch(s, { timeoutMs: 2_000, maxBodyBytes: 1024 }), PollError);
-  };
+describe('VarzClient: one kept-alive connection per endpoint', () => {
+  const server = (url: string, o: Partial<ServerConfig> = {}): ServerConfig => ({ url, name: undefined, headers: {}, basicAuth: undefined, bearerToken: undefined, tls: undefined, profUrl: undefined, ...o });
+  const opts = { timeoutMs: 2_000, maxBodyBytes: 1 << 20 };
+  const varzText = read('2.10.27-cluster-tags.json');
 
-  it('reuses the agent while the files are unchanged, builds a new one when a reload rotates the CA, and closes agents no longer used', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'varz-tls-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const ca = join(dir, 'ca.pem');
-    writeFileSync(ca, 'first CA');
-    const port = await closedPort();
-    const url = `https://127.0.0.1:${port}`;
-    const other = `https://127.0.0.1:${port}/other`;
+  /** A monitoring endpoint answering `answer` (raw bytes after the request head), counting connections and recording request heads. */
+  async function endpoint(answer: () => string = () => `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(varzText)}\r\n\r\n${varzText}`) {
+    const heads: string[] = [];
+    let connections = 0;
+    const srv = createServer((sock) => {
+      connections++;
+      let got = '';
+      sock.on('error', () => undefined);
+      sock.on('data', (b) => {
+        got += b.toString('latin1');
+        while (got.includes('\r\n\r\n')) {
+          heads.push(got.slice(0, got.indexOf('\r\n\r\n')));
+          got = got.slice(got.indexOf('\r\n\r\n') + 4);
+          sock.write(answer());
+        }
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, heads, connections: () => connections, close: () => srv.close() };
+  }
+
+  it('reuses the connection across polls and reloads (new config objects), and retain closes those of servers no longer watched', async (t) => {
+    const a = await endpoint();
+    const b = await endpoint();
     const client = new VarzClient();
-    t.after(() => client.close());
-    const tls: TlsConfig = { ca, cert: undefined, key: undefined, insecure: false };
-
-    const first = server(url, tls);
-    await poll(client, first);
-    await poll(client, first);
-    assert.equal(client.tlsAgents, 1);
-
-    // A reload with the same files: new config objects, the same agent.
-    const same = server(url, { ...tls });
-    await poll(client, same);
-    assert.equal(client.tlsAgents, 1);
-    assert.equal(await client.retain([same]), 0);
-
-    // The CA file rotated, then a reload: a new agent; retain closes the one built from the old CA.
-    writeFileSync(ca, 'second CA');
-    const rotated = server(url, { ...tls });
-    await poll(client, rotated);
-    assert.equal(client.tlsAgents, 2);
-    assert.equal(await client.retain([rotated]), 1);
-    assert.equal(client.tlsAgents, 1);
-
-    // insecure changes the key too; a second server has its own agent.
-    const second = server(other, { ...tls, insecure: true });
-    await poll(client, second);
-    assert.equal(client.tlsAgents, 2);
-
-    // The second server removed by a reload: its agent is closed, the first one kept.
-    assert.equal(await client.retain([rotated]), 1);
-    assert.equal(client.tlsAgents, 1);
-    // Nothing watched over TLS any more: every agent closed.
-    assert.equal(await client.retain([]), 1);
-    assert.equal(client.tlsAgents, 0);
+    t.after(() => [a.close(), b.close(), client.close()]);
+    for (let i = 0; i < 3; i++) assert.equal((await client.fetch(server(a.url), opts)).varz.serverName, 'fixture-a');
+    await client.fetch(server(b.url), opts);
+    assert.deepEqual([a.connections(), b.connections(), client.openConnections], [1, 1, 2]);
+    // A reload: the same servers as new objects; nothing closed, the next poll reuses the connection.
+    assert.equal(await client.retain([server(a.url), server(b.url)]), 0);
+    await client.fetch(server(a.url), opts);
+    assert.equal(a.connections(), 1);
+    // b removed by a reload: its connection is closed.
+    assert.equal(await client.retain([server(a.url)]), 1);
+    await client.fetch(server(b.url), opts);
+    assert.equal(b.connections(), 2);
   });
 
-  it('an unreadable CA file fails the poll with the read error and keeps no agent', async () => {
+  it('sends the configured headers and credentials, and a host header', async (t) => {
+    const a = await endpoint();
+    const client = new VarzClient();
+    t.after(() => [a.close(), client.close()]);
+    const basicAuth = { username: 'mon', password: new Secret('pw') };
+    await client.fetch(server(`${a.url}/base`, { headers: { 'X-Scope': new Secret('team-a') }, basicAuth }), opts);
+    const [line, ...headers] = (a.heads[0] as string).split('\r\n');
+    assert.equal(line, 'GET /base/varz HTTP/1.1');
+    assert.deepEqual(headers.sort(), ['accept: application/json', `authorization: Basic ${Buffer.from('mon:pw').toString('base64')}`, `host: ${new URL(a.url).host}`, 'user-agent: nats-autoprof', 'x-scope: team-a']);
+  });
+
+  it('a malformed answer is an invalid poll; another status an http one', async (t) => {
+    const bad = await endpoint(() => 'SSH-2.0-OpenSSH_9.2\r\n\r\n');
+    const missing = await endpoint(() => 'HTTP/1.1 404 Not Found\r\nContent-Length: 19\r\n\r\n404 page not found\n');
+    const client = new VarzClient();
+    t.after(() => [bad.close(), missing.close(), client.close()]);
+    await assert.rejects(client.fetch(server(bad.url), opts), { name: 'PollError', kind: 'invalid', message: `${bad.url}/varz sent a malformed HTTP answer: not an HTTP/1.x status line: "SSH-2.0-OpenSSH_9.2"` });
+    await assert.rejects(client.fetch(server(missing.url), opts), { name: 'PollError', kind: 'http', message: `${missing.url}/varz answered HTTP 404` });
+  });
+
+  it('an unreadable CA file fails the poll with the read error and opens no connection', async () => {
     const client = new VarzClient();
     try {
-      const s = server('https://127.0.0.1:1', { ca: '/nonexistent/ca.pem', cert: undefined, key: undefined, insecure: false });
+      const s = server('https://127.0.0.1:1', { tls: { ca: '/nonexistent/ca.pem', cert: undefined, key: undefined, insecure: false } });
       await assert.rejects(client.fetch(s, { timeoutMs: 1_000, maxBodyBytes: 1024 }), { name: 'PollError', message: 'https://127.0.0.1:1/varz could not be reached: ENOENT' });
-      assert.equal(client.tlsAgents, 0);
+      assert.equal(client.openConnections, 0);
       assert.equal(await client.retain([s]), 0);
     } finally {
       await client.close();
     }
   });
 });
-
-/** A loopback port with nothing listening on it. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
