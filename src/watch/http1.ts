@@ -2,11 +2,11 @@
  * The poller's HTTP client: a GET on one keep-alive HTTP/1.1 connection per monitoring endpoint, and a
  * reader for the answer. Nothing more: no redirects, no pipelining, no compression, no proxies.
  *
- * Why not undici, which the daemon still uses for prof_port captures: measured with 5,000 endpoints polled
- * every second (bench/http-client.ts), each idle undici connection held ~6 KB of JS heap and ~6 KB of native
- * memory (its Client, stream states, llhttp parser, timers), and a GET cost ~114 µs of CPU; the same GET
- * written on a `net.Socket` and read here holds ~1 KB of heap per connection and costs ~40 µs. At thousands
- * of servers that difference is most of the daemon's memory and half its CPU (BENCHMARKS.md, issue 16).
+ * Why not undici, which the daemon still uses for prof_port captures: with 5,000 endpoints each GET once a
+ * second (bench/http-client.ts), undici held 4.4 KB more JS heap per connection (its Client, stream states,
+ * llhttp parser, timers), peaked at 300 MB against 139 MB, and cost 129 µs of CPU per GET and JSON.parse
+ * against 52 µs here. At thousands of servers that was most of the daemon's memory and more than half its
+ * CPU (BENCHMARKS.md, issue 16, fourth round).
  *
  * What a monitoring endpoint sends: nats-server's Go net/http answers with Content-Length up to 2 KB and
  * with `Transfer-Encoding: chunked` above (most clustered servers' varz); both are read here, and so is a
@@ -148,14 +148,9 @@ export class ResponseParser {
           if ((this.#state as State) === State.Done) return this.#finish(at < chunk.length);
           break;
         }
-        case State.Length: {
-          const n = Math.min(this.#left, chunk.length - at);
-          this.#take(chunk, at, at + n);
-          at += n;
-          this.#left -= n;
-          if (this.#left === 0) this.#state = State.Done;
+        case State.Length:
+          at = this.#takeLeft(chunk, at, State.Done);
           break;
-        }
         case State.ChunkSize: {
           const line = this.#readLine(chunk, at);
           if (line === undefined) return undefined;
@@ -171,14 +166,9 @@ export class ResponseParser {
           }
           break;
         }
-        case State.ChunkData: {
-          const n = Math.min(this.#left, chunk.length - at);
-          this.#take(chunk, at, at + n);
-          at += n;
-          this.#left -= n;
-          if (this.#left === 0) this.#state = State.ChunkEnd;
+        case State.ChunkData:
+          at = this.#takeLeft(chunk, at, State.ChunkEnd);
           break;
-        }
         case State.ChunkEnd: {
           const line = this.#readLine(chunk, at);
           if (line === undefined) return undefined;
@@ -226,6 +216,15 @@ export class ResponseParser {
     this.#parts = [];
     // Bytes after a complete answer were not asked for: that connection is not trusted with another request.
     return { status: this.#status, body, reusable: this.#keepAlive && !extra };
+  }
+
+  /** Takes what the chunk has of the `#left` bytes due from `at`; once all are taken, goes on to `next`. Returns the offset after them. */
+  #takeLeft(chunk: Buffer, at: number, next: State): number {
+    const n = Math.min(this.#left, chunk.length - at);
+    this.#take(chunk, at, at + n);
+    this.#left -= n;
+    if (this.#left === 0) this.#state = next;
+    return at + n;
   }
 
   #take(chunk: Buffer, from: number, to: number): void {
@@ -360,6 +359,7 @@ class Connection {
   }
 
   send(request: Buffer, opts: Http1GetOptions): Promise<ParsedResponse> {
+    if (this.#closed || this.socket.destroyed) return Promise.reject(new Http1Error('the connection closed before any answer', 'ECONNRESET', true));
     return new Promise<ParsedResponse>((resolve, reject) => {
       this.#parser = new ResponseParser(opts.maxBodyBytes);
       this.#resolve = resolve;

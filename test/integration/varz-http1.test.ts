@@ -54,7 +54,7 @@ describe('polling a real nats-server whose varz is chunked', () => {
       assert.equal(r.varz.serverName, 'chunky');
       assert.equal(r.varz.cluster, 'c1');
       assert.deepEqual(r.varz.tags, tags);
-      assert.deepEqual(JSON.parse(r.body.toString('utf8')).tags, tags, 'the body kept for the incident is the whole document');
+      assert.deepEqual(JSON.parse(Buffer.from(r.body).toString('utf8')).tags, tags, 'the body kept for the incident is the whole document');
     }
     assert.equal(client.openConnections, 1);
 
