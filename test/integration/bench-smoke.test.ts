@@ -112,6 +112,10 @@ describe('benchmarks (smoke: complete and report, never timed)', () => {
     );
   });
 
+  it('http-client: the poller\'s HTTP client against undici, each in its own process', async () => {
+    await smoke('http-client', ['CPU per GET (http1 vs undici)', 'peak RSS (VmHWM)', 'JS heap after a full GC', 'RSS at the end of the window'], ['CPU per GET (http1 vs undici)', 'peak RSS (VmHWM)']);
+  });
+
   it('server-cost: a real nats-server\'s own CPU idle, polled over HTTP and over the system account, and per /varz', async () => {
     const report = await smoke('server-cost', ['server CPU, share of one core', 'added by polling', 'server CPU per /varz answered'], []);
     const result = report.results[0];
