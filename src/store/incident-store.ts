@@ -678,21 +678,27 @@ export class IncidentStore {
     let i = pageStart(all, opts.before);
     if (i === undefined) return undefined;
     const incidents: IncidentEntry[] = [];
-    const gone: IncidentEntry[] = [];
     for (; i < all.length && incidents.length < opts.limit; i++) {
       const e = all[i] as IncidentEntry;
       if (match !== undefined && !match(e)) continue;
-      if (await this.#exists(e)) incidents.push(e);
-      else gone.push(e);
+      if (await this.present(e)) incidents.push(e);
     }
     // Is there a next page? Without a filter any later incident makes one; with one, a later match must.
     while (match !== undefined && i < all.length && !match(all[i] as IncidentEntry)) i++;
     const more = i < all.length;
-    for (const e of gone) {
-      this.#indexDrop(e.id);
-      this.#log.info({ id: e.id, path: e.path }, 'an incident directory was deleted outside the daemon; dropped from the list');
-    }
     return { incidents, next: more ? (incidents[incidents.length - 1]?.id ?? null) : null };
+  }
+
+  /**
+   * Whether a listed incident's directory is still there (one lstat). One deleted outside the daemon is
+   * dropped from the index and logged, so it is not listed again. (Dropping makes a new sorted list; an
+   * array the caller iterates is not changed.)
+   */
+  async present(e: IncidentEntry): Promise<boolean> {
+    if (await this.#exists(e)) return true;
+    this.#indexDrop(e.id);
+    this.#log.info({ id: e.id, path: e.path }, 'an incident directory was deleted outside the daemon; dropped from the list');
+    return false;
   }
 
   async #scan(server: string | undefined, withManifests: boolean): Promise<IncidentEntry[]> {

@@ -247,7 +247,10 @@ export class IncidentSync {
     if (!this.#listing || now - this.#listing.at > (this.#o.listCacheMs ?? 2_000)) {
       const incidents = this.#o.bucket.list().then(completeIncidents);
       this.#listing = { at: now, incidents };
-      incidents.catch(() => (this.#listing = undefined));
+      // A failed listing is not reused; a newer one (started after an upload cleared this) is left alone.
+      incidents.catch(() => {
+        if (this.#listing?.incidents === incidents) this.#listing = undefined;
+      });
     }
     return this.#listing.incidents;
   }
@@ -272,7 +275,7 @@ export class IncidentSync {
    * bucket's complete ones not on this disk (`remote`: their summaries are read from their manifests only
    * when a page gets to them, so that a first page does not read every manifest of the bucket).
    */
-  async #all(): Promise<{ all: IncidentEntry[]; remote: ReadonlySet<string> }> {
+  async #all(): Promise<{ all: IncidentEntry[]; remote: Set<string>; inBucket: ReadonlyMap<string, IncidentEntry> }> {
     const local = await this.#o.store.list();
     const seen = new Set(local.map((e) => e.id));
     let listed: BucketIncident[] = [];
@@ -284,13 +287,17 @@ export class IncidentSync {
     }
     const remote = new Set<string>();
     const extra: IncidentEntry[] = [];
+    /** Every complete bucket incident as a remote entry, also those this disk has (in case its copy is gone). */
+    const inBucket = new Map<string, IncidentEntry>();
     for (const r of listed) {
+      const dirName = (parseIncidentId(r.id) as { dirName: string }).dirName;
+      const e = { id: r.id, server: r.serverDir, serverDir: r.serverDir, dirName, path: join(this.#dir, REMOTE_DIR, r.id), startedAtMs: r.startedAtMs, bytes: r.bytes, summary: undefined };
+      inBucket.set(r.id, e);
       if (seen.has(r.id)) continue;
       remote.add(r.id);
-      const dirName = (parseIncidentId(r.id) as { dirName: string }).dirName;
-      extra.push({ id: r.id, server: r.serverDir, serverDir: r.serverDir, dirName, path: join(this.#dir, REMOTE_DIR, r.id), startedAtMs: r.startedAtMs, bytes: r.bytes, summary: undefined });
+      extra.push(e);
     }
-    return { all: [...local, ...extra].sort(newestFirst), remote };
+    return { all: [...local, ...extra].sort(newestFirst), remote, inBucket };
   }
 
   /** A bucket incident's entry with its server name and summary from its manifest; undefined when that cannot be read. */
@@ -301,13 +308,20 @@ export class IncidentSync {
 
   /** IncidentStore.page over every replica's incidents. */
   async page(opts: IncidentFilter & { before?: string; limit: number }): Promise<IncidentPage | undefined> {
-    const { all: every, remote } = await this.#all();
+    const { all: every, remote, inBucket } = await this.#all();
     const wanted = opts.server === undefined ? undefined : serverDirName(opts.server);
     const all = wanted === undefined ? every : every.filter((e) => e.serverDir === wanted);
     const filter = matcher(opts);
     /** The entry, summarised when it is a bucket incident, and whether it passes the filter. */
     const look = async (at: number): Promise<IncidentEntry | undefined> => {
-      const e = all[at] as IncidentEntry;
+      let e = all[at] as IncidentEntry;
+      if (!remote.has(e.id) && !(await this.#o.store.present(e))) {
+        // Its directory was deleted outside the daemon: the bucket's copy, if there is one.
+        const b = inBucket.get(e.id);
+        if (!b) return undefined;
+        remote.add(b.id);
+        e = b;
+      }
       if (remote.has(e.id) && !this.#manifests.has(e.id)) {
         // Read the manifests of this and the next few bucket incidents together, not one round trip each.
         const ahead = all.slice(at, at + MANIFEST_PREFETCH).filter((x) => remote.has(x.id) && !this.#manifests.has(x.id));

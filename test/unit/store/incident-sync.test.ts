@@ -116,6 +116,47 @@ describe('IncidentSync: markers, following the bucket, unavailability', () => {
     assert.deepEqual(await a.sync.followBucket(), []);
   });
 
+  it('an incident the bucket retention deleted is not uploaded again when its replica restarts, before or after following', async () => {
+    const bucket = new MemoryBucket('shared');
+    const a = await replica(bucket);
+    const id = await addIncident(a.store, 'n1', T);
+    assert.equal(await a.sync.upload(id), 'ok');
+    await a.sync.stop();
+    // Another replica's retention deletes it from the bucket; this replica restarts before following.
+    for (const name of [...bucket.objects.keys()]) if (name.startsWith(`${id}/`)) bucket.objects.delete(name);
+    const puts = bucket.puts.length;
+    const restarted = new IncidentSync({ store: a.store, bucket, log, onUpload: () => undefined });
+    await restarted.start();
+    assert.deepEqual([...restarted.pending()], [], 'its marker says it was uploaded to this bucket');
+    await restarted.idle();
+    assert.equal(bucket.puts.length, puts, 'nothing uploaded again');
+    // Following the bucket then deletes the local copy and its marker; a second restart has nothing to do.
+    assert.deepEqual(await restarted.followBucket(), [id]);
+    await restarted.stop();
+    const again = new IncidentSync({ store: a.store, bucket, log, onUpload: () => undefined });
+    await again.start();
+    await again.idle();
+    assert.equal(bucket.puts.length, puts);
+    assert.deepEqual(await a.store.list(), []);
+    await again.stop();
+  });
+
+  it('a local incident whose directory was deleted outside the daemon is not listed; its bucket copy is, once uploaded', async () => {
+    const bucket = new MemoryBucket('shared');
+    const a = await replica(bucket);
+    const uploaded = await addIncident(a.store, 'n1', T);
+    const local = await addIncident(a.store, 'n1', T + 1000);
+    assert.equal(await a.sync.upload(uploaded), 'ok');
+    a.sync.stop();
+    for (const id of [uploaded, local]) {
+      const e = (await a.store.list()).find((x) => x.id === id);
+      await rm(e!.path, { recursive: true });
+    }
+    const page = await a.sync.page({ limit: 10 });
+    assert.deepEqual(page?.incidents.map((e) => [e.id, e.path.includes('/.remote/')]), [[uploaded, true]], 'the bucket still has one; the other is gone');
+    assert.deepEqual((await a.store.list()).map((e) => e.id), [], 'both dropped from the local index');
+  });
+
   it("a downloaded copy of another replica's incident leaves the cache when the incident leaves the bucket", async () => {
     const bucket = new MemoryBucket('shared');
     const a = await replica(bucket);
