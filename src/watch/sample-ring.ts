@@ -9,8 +9,9 @@
  * Memory: one Float32Array of 3 numbers per bucket (the latest sample's offset in ms from the bucket's start,
  * the highest cpu, the highest mem); with the default 120 buckets that is 1,440 bytes of data (a Float64Array
  * took 2,880 and 3,197 bytes per server in all: at 5,000 servers the rings were the largest single item of
- * the daemon's memory, BENCHMARKS.md issue 16). A chart needs no more than float32's 7 significant digits:
- * reads give cpu and mem rounded to 7 digits and times to the ms. Recording is O(1) and allocates nothing
+ * the daemon's memory, BENCHMARKS.md issue 16). A chart needs no more than float32's precision: reads give
+ * mem as stored (an integer, exact below 16 MiB, within 1 part in 16 million above: 4 bytes at 50 MB), cpu
+ * rounded to 7 significant digits (12.34, not 12.340000152587891) and times to the ms. Recording is O(1) and allocates nothing
  * once a server has its ring; reading (an API request) allocates the answer only.
  */
 
@@ -20,7 +21,7 @@ export const SAMPLE_BUCKETS = 120;
 /** Numbers per bucket in the ring's array: the latest sample's offset from the bucket's start (ms), the highest cpu, the highest mem. */
 const STRIDE = 3;
 
-/** A stored float32 as the number it stands for: 7 significant digits (12.34, not 12.340000152587891). */
+/** A stored float32 cpu as the number it stands for: 7 significant digits (12.34, not 12.340000152587891). */
 function digits7(x: number): number {
   return Number(x.toPrecision(7));
 }
@@ -110,7 +111,7 @@ export class SampleRing {
       if (Number.isNaN(offset)) continue;
       const at = Math.round(b * this.#bucketMs + offset);
       if (at < sinceMs) continue;
-      out.push({ at, cpu: digits7(d[i + 1] as number), mem: digits7(d[i + 2] as number) });
+      out.push({ at, cpu: digits7(d[i + 1] as number), mem: d[i + 2] as number });
     }
     return out;
   }

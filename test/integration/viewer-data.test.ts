@@ -117,7 +117,8 @@ describe('GET /api/v1/servers/{name}/samples', () => {
         if (!s || !last || last.at !== b.json.samples.at(-1)?.at || last.at !== s.at) return undefined;
         return { last, s };
       }, { what: 'a quiet moment between polls', timeoutMs: 15_000, intervalMs: 50 });
-      assert.deepEqual(match.last, { at: match.s.at, cpu: match.s.cpu, mem: match.s.mem });
+      // The ring keeps float32 (src/watch/sample-ring.ts): mem as the nearest float32, cpu to 7 digits.
+      assert.deepEqual(match.last, { at: match.s.at, cpu: Number(Math.fround(match.s.cpu).toPrecision(7)), mem: Math.fround(match.s.mem) });
     });
   }
 

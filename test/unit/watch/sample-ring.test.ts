@@ -119,15 +119,16 @@ describe('SampleRing', () => {
     assert.equal(SAMPLE_BUCKETS * 3 * 4, 1440);
   });
 
-  it('reads back what a chart needs from float32: times to the ms, cpu and mem to 7 significant digits', () => {
+  it('reads back what a chart needs from float32: times to the ms, cpu to 7 significant digits, mem as stored', () => {
     // A bucket width that is not a whole number of ms (10s of history in 120 buckets), at today's epoch ms.
     const ring = new SampleRing(10_000 / 120);
     const at = Date.UTC(2026, 11, 4, 5, 30, 0, 123);
     ring.record(at, 12.34, 123_456_789);
     ring.record(at + 100, 1234.56, 8 * 1024 ** 3);
     assert.deepEqual(ring.points(), [
-      { at, cpu: 12.34, mem: 123_456_800 },
-      { at: at + 100, cpu: 1234.56, mem: 8_589_935_000 },
+      // 123,456,789 is not a float32: the nearest one is 123,456,792; 8 GiB is.
+      { at, cpu: 12.34, mem: 123_456_792 },
+      { at: at + 100, cpu: 1234.56, mem: 8 * 1024 ** 3 },
     ]);
   });
 });
