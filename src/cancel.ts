@@ -1,6 +1,6 @@
 /**
- * Cancelling one HTTP request (undici) by a timeout or by a longer-lived parent (a poller's target, the
- * capturer's shutdown). Polls happen thousands of times a second: an AbortController and its EventTarget
+ * Cancelling one HTTP request (a poll through src/watch/http1.ts, a prof_port capture through undici) by a
+ * timeout or by a longer-lived parent (a poller's target, the capturer's shutdown). Polls happen thousands of times a second: an AbortController and its EventTarget
  * listeners cost several µs per request (the polling benchmark's profile), an EventEmitter — which undici
  * takes as a request's `signal` — a fraction of that. (AbortSignal.any on a long-lived parent is also out:
  * on Node 20 it keeps every derived signal alive.)
@@ -18,7 +18,7 @@ export class Canceller extends EventEmitter {
 }
 
 export interface RequestCancel {
-  /** Pass as undici's `signal`. */
+  /** Pass as undici's `signal`, or as the poller's client's `cancel`. */
   readonly signal: Canceller;
   /** The timeout fired (rather than the parent). */
   readonly timedOut: boolean;
