@@ -126,7 +126,13 @@ export class ResponseParser {
   #keepAlive = false;
   /** Bytes left of the body (Length) or of the current chunk (ChunkData, ChunkEnd). */
   #left = 0;
-  #parts: Buffer[] = [];
+  /** The body while it is one piece of one read (a view, no copy: the usual case). */
+  #first: Buffer | undefined;
+  /**
+   * The body once a second piece comes: copied into a buffer grown by doubling, so that a body sent in
+   * thousands of tiny chunks costs at most twice its size, not an object per chunk.
+   */
+  #acc: Buffer | undefined;
   #size = 0;
   /** A chunk-size or trailer line spanning pieces. */
   #line = '';
@@ -211,9 +217,15 @@ export class ResponseParser {
   }
 
   #finish(extra: boolean): ParsedResponse {
-    const parts = this.#parts;
-    const body = parts.length === 0 ? EMPTY : parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, this.#size);
-    this.#parts = [];
+    const acc = this.#acc;
+    // A grown buffer much larger than the body is not kept with it (the poller keeps each server's last body).
+    let body = acc === undefined ? (this.#first ?? EMPTY) : acc.subarray(0, this.#size);
+    if (acc !== undefined && acc.length > this.#size * 1.25) {
+      body = Buffer.allocUnsafeSlow(this.#size);
+      acc.copy(body, 0, 0, this.#size);
+    }
+    this.#first = undefined;
+    this.#acc = undefined;
     // Bytes after a complete answer were not asked for: that connection is not trusted with another request.
     return { status: this.#status, body, reusable: this.#keepAlive && !extra };
   }
@@ -229,8 +241,22 @@ export class ResponseParser {
 
   #take(chunk: Buffer, from: number, to: number): void {
     if (to <= from) return;
-    this.#parts.push(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to));
-    this.#size += to - from;
+    const n = to - from;
+    if (this.#first === undefined && this.#acc === undefined) {
+      this.#first = from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to);
+      this.#size = n;
+      return;
+    }
+    let acc = this.#acc;
+    if (acc === undefined || acc.length < this.#size + n) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(2048, 2 * (this.#size + n)));
+      if (acc !== undefined) acc.copy(grown, 0, 0, this.#size);
+      else (this.#first as Buffer).copy(grown, 0);
+      this.#first = undefined;
+      this.#acc = acc = grown;
+    }
+    chunk.copy(acc, this.#size, from, to);
+    this.#size += n;
   }
 
   /** A CRLF-ended line from `at`, joined with what earlier pieces left; undefined while incomplete. */

@@ -60,6 +60,17 @@ describe('ResponseParser: the answers a monitoring endpoint sends', () => {
     }
   });
 
+  it('reads a body sent as 200,000 one-byte chunks (held in one growing buffer, not a piece per chunk), and bodies of several reads', () => {
+    const body = Buffer.alloc(200_000, 0x61);
+    const tiny = goChunked(body, Array.from({ length: body.length }, () => 1));
+    const r = new ResponseParser(1 << 20).feed(tiny);
+    assert.ok(r?.body.equals(body));
+    for (const step of [1, 999, 4096]) {
+      const big = withLength(Buffer.concat([varz, varz, varz]));
+      assert.ok(feedAll(new ResponseParser(1 << 20), big, step)?.body.equals(Buffer.concat([varz, varz, varz])), `pieces of ${step}`);
+    }
+  });
+
   it('reads a body delimited by the connection closing; such a connection is not reused', () => {
     const p = new ResponseParser(1 << 20);
     assert.equal(p.feed(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n'), varz.subarray(0, 500)])), undefined);
