@@ -248,7 +248,8 @@ function poll(c: SchemaContext) {
 function server(c: SchemaContext) {
   const headerValue = field({ type: 'string' }, (v) => {
     const s = parseString(v, 'a string', { secret: true, allowEmpty: true });
-    if (/[\r\n\0]/.test(s)) bad('a header value must not contain line breaks');
+    // As src/watch/http1.ts writes it: latin1, one byte a character (U+010D would lose its high byte and be a CR).
+    if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(s)) bad('a header value must not contain line breaks, control characters or characters beyond latin-1');
     return new Secret(s);
   });
   const basicAuth = section({
@@ -275,6 +276,8 @@ function server(c: SchemaContext) {
           for (const name of Object.keys(v)) {
             if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
               report(ctx, [name], `${JSON.stringify(clip(name))} is not a valid HTTP header name`, { at: 'key', only: true });
+            } else if (['content-length', 'transfer-encoding', 'connection'].includes(name.toLowerCase())) {
+              report(ctx, [name], `${name} frames the request: the daemon sets it`, { at: 'key', only: true, hint: `remove ${name}` });
             }
           }
         }, ALWAYS)

@@ -69,6 +69,10 @@ export class Http1Aborted extends Error {
 const MAX_HEAD = 16 * 1024;
 const MAX_LINE = 1024;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What a header value may hold (RFC 9110 field-value, as latin1 bytes): tab, visible ASCII, space, 0x80-0xFF. */
+export const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Headers that frame the request or the connection: set by this client only. */
+export const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection']);
 const EMPTY = Buffer.alloc(0);
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 
@@ -77,10 +81,17 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
  * break (the config refuses those; this keeps any other caller from writing a second request into the first).
  */
 export function requestHead(path: string, host: string, headers: Readonly<Record<string, string>>): Buffer {
-  let head = `GET ${path} HTTP/1.1\r\nhost: ${host}\r\n`;
-  for (const [name, value] of Object.entries(headers)) {
+  const given = Object.entries(headers);
+  // A configured Host replaces the URL's (a server behind a proxy); two would be a 400 from Go's net/http.
+  const ownHost = given.find(([name]) => name.toLowerCase() === 'host');
+  let head = `GET ${path} HTTP/1.1\r\nhost: ${ownHost?.[1] ?? host}\r\n`;
+  for (const [name, value] of given) {
     if (!TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
-    if (/[\r\n\0]/.test(value)) throw new TypeError(`the value of header ${name} contains a line break`);
+    if (FRAMING.has(name.toLowerCase())) throw new TypeError(`header ${name} is the client's own to set`);
+    // The head is written as latin1 (one byte a character): anything else would lose its high byte, and
+    // U+010D would become a CR.
+    if (!FIELD_VALUE.test(value)) throw new TypeError(`the value of header ${name} has a character not allowed in HTTP (a line break, a control character, or beyond latin-1)`);
+    if (name.toLowerCase() === 'host') continue;
     head += `${name}: ${value}\r\n`;
   }
   return Buffer.from(`${head}\r\n`, 'latin1');
@@ -120,8 +131,9 @@ export interface ParsedResponse {
 export class ResponseParser {
   readonly #max: number;
   #state = State.Head;
-  /** Head bytes so far, while the head spans several pieces. */
+  /** Head bytes so far, while the head spans several pieces (`#headLength` of them). */
   #head: Buffer | undefined;
+  #headLength = 0;
   #status = 0;
   #keepAlive = false;
   /** Bytes left of the body (Length) or of the current chunk (ChunkData, ChunkEnd). */
@@ -140,6 +152,11 @@ export class ResponseParser {
 
   constructor(maxBodyBytes: number) {
     this.#max = maxBodyBytes;
+  }
+
+  /** Some byte of the answer has arrived. */
+  get received(): boolean {
+    return this.#received;
   }
 
   feed(chunk: Buffer): ParsedResponse | undefined {
@@ -276,28 +293,36 @@ export class ResponseParser {
 
   /** Reads the head; returns the offset after it, or -1 while incomplete. Sets the body's state. */
   #readHead(chunk: Buffer, at: number): number {
-    let buf: Buffer;
-    let base: number;
+    const tooLong = (): Http1Error => new Http1Error(`the response head is longer than ${MAX_HEAD} bytes`, 'EPROTO');
     if (this.#head === undefined) {
-      buf = chunk;
-      base = at;
-    } else {
-      buf = Buffer.concat([this.#head, chunk.subarray(at)]);
-      base = 0;
-    }
-    const end = buf.indexOf(CRLFCRLF, base);
-    if (end < 0) {
-      if (buf.length - base > MAX_HEAD) throw new Http1Error(`the response head is longer than ${MAX_HEAD} bytes`, 'EPROTO');
-      this.#head = buf === chunk ? Buffer.from(chunk.subarray(at)) : buf;
+      const end = chunk.indexOf(CRLFCRLF, at);
+      if (end >= 0) {
+        if (end - at > MAX_HEAD) throw tooLong();
+        this.#parseHead(chunk.toString('latin1', at, end));
+        return end + 4;
+      }
+      if (chunk.length - at > MAX_HEAD) throw tooLong();
+      // A head split over reads is gathered in one buffer (copying each byte once, however small the pieces).
+      this.#head = Buffer.allocUnsafeSlow(MAX_HEAD + 4);
+      this.#headLength = chunk.copy(this.#head, 0, at);
       return -1;
     }
-    if (end - base > MAX_HEAD) throw new Http1Error(`the response head is longer than ${MAX_HEAD} bytes`, 'EPROTO');
-    // Offset in `chunk` just after the head: the bytes of the head that came in earlier pieces are not in it.
-    const consumedBefore = this.#head === undefined ? 0 : this.#head.length;
-    const after = at + (end + 4 - base) - consumedBefore;
+    const head = this.#head;
+    const before = this.#headLength;
+    const length = before + chunk.copy(head, before, at, at + Math.min(chunk.length - at, head.length - before));
+    // The end may straddle the pieces: look from 3 bytes before the new ones.
+    const end = head.subarray(0, length).indexOf(CRLFCRLF, Math.max(0, before - 3));
+    if (end < 0) {
+      if (length > MAX_HEAD) throw tooLong();
+      this.#headLength = length;
+      return -1;
+    }
+    if (end > MAX_HEAD) throw tooLong();
     this.#head = undefined;
-    this.#parseHead(buf.toString('latin1', base, end));
-    return after;
+    this.#headLength = 0;
+    this.#parseHead(head.toString('latin1', 0, end));
+    // The bytes of this piece that belong to the head: those up to the end of the CRLFCRLF.
+    return at + (end + 4 - before);
   }
 
   #parseHead(text: string): void {
@@ -315,6 +340,8 @@ export class ResponseParser {
       const colon = line.indexOf(':');
       if (colon <= 0) throw new Http1Error(`a header line without a name: ${JSON.stringify(line.slice(0, 40))}`, 'EPROTO');
       const name = line.slice(0, colon).toLowerCase();
+      // "Content-Length : 5" is not Content-Length to one reader and is to another: refused, not guessed.
+      if (!TOKEN.test(name)) throw new Http1Error(`an invalid header name ${JSON.stringify(name.slice(0, 40))}`, 'EPROTO');
       if (name === 'content-length') {
         const v = line.slice(colon + 1).trim();
         if (!/^\d{1,15}$/.test(v) || (length !== undefined && length !== Number(v))) throw new Http1Error(`invalid content-length ${JSON.stringify(v.slice(0, 20))}`, 'EPROTO');
@@ -330,7 +357,8 @@ export class ResponseParser {
         if (v !== '' && v !== 'identity') throw new Http1Error(`content-encoding ${v} is not supported`, 'EPROTO');
       }
     }
-    this.#keepAlive = !close;
+    // Both a length and chunks: the chunks frame the body, and the connection is not trusted further.
+    this.#keepAlive = !close && !(chunked && length !== undefined);
     if (status !== 200) {
       // Only the status matters; the body is not read, so the connection cannot be reused.
       this.#keepAlive = false;
@@ -375,7 +403,7 @@ class Connection {
     s.setNoDelay(true);
     s.on('data', (b: Buffer) => this.#data(b));
     s.on('end', () => this.#end());
-    s.on('error', (err) => this.#fail(err));
+    s.on('error', (err) => this.#error(err));
     s.on('close', () => this.#gone());
     this.socket = s;
   }
@@ -442,6 +470,19 @@ class Connection {
     this.destroy();
   }
 
+  /**
+   * A socket error. A reset (or a write into one) before any byte of the answer is what a kept connection the
+   * server closed meanwhile looks like when our request reached it first (RST rather than FIN): resendable.
+   */
+  #error(err: Error): void {
+    const code = (err as { code?: string }).code;
+    if (this.#parser !== undefined && !this.#parser.received && (code === 'ECONNRESET' || code === 'EPIPE')) {
+      this.#fail(new Http1Error(`the connection was reset before any answer (${code})`, 'ECONNRESET', true));
+    } else {
+      this.#fail(err);
+    }
+  }
+
   #fail(err: Error): void {
     this.destroy();
     this.#settle()?.reject(err);
@@ -449,7 +490,10 @@ class Connection {
 
   #gone(): void {
     this.#closed = true;
-    this.#settle()?.reject(new Http1Error('the connection closed before any answer', 'ECONNRESET', true));
+    const received = this.#parser?.received ?? false;
+    this.#settle()?.reject(
+      new Http1Error(received ? 'the connection closed before the answer ended' : 'the connection closed before any answer', 'ECONNRESET', !received),
+    );
     this.onGone(this);
   }
 
@@ -458,6 +502,12 @@ class Connection {
     this.#closed = true;
     if (!this.socket.destroyed) this.socket.destroy();
     this.onGone(this);
+  }
+
+  /** Closed by this side (the pool's close or retain): a GET it carries rejects now and is not sent again. */
+  close(why: string): void {
+    this.destroy();
+    this.#settle()?.reject(new Http1Error(why, 'ECONNRESET', false));
   }
 }
 
@@ -472,6 +522,8 @@ export class Http1Pool {
   readonly #idleMs: number;
   #sweeper: NodeJS.Timeout | undefined;
   #closed = false;
+  /** The keys of the last retain: a connection of another key is closed when its GET ends. */
+  #wanted: ReadonlySet<string> | undefined;
 
   constructor(opts: { idleMs?: number } = {}) {
     this.#idleMs = opts.idleMs ?? 30_000;
@@ -502,7 +554,7 @@ export class Http1Pool {
       try {
         r = await c.send(ep.request, opts);
       } catch (err) {
-        if (!(err instanceof Http1Error && err.beforeAnswer) || opts.cancel.aborted) throw err;
+        if (!(err instanceof Http1Error && err.beforeAnswer) || opts.cancel.aborted || this.#closed) throw err;
         c = this.#open(ep);
         r = await c.send(ep.request, opts);
       }
@@ -515,6 +567,7 @@ export class Http1Pool {
   }
 
   #open(ep: Http1Endpoint): Connection {
+    if (this.#closed) throw new Http1Error('the client is closed', 'ECONNRESET');
     const c = new Connection(ep.key, ep);
     c.onGone = this.#forget;
     this.#all.add(c);
@@ -522,7 +575,7 @@ export class Http1Pool {
   }
 
   #release(c: Connection): void {
-    if (this.#closed || this.#idle.has(c.key)) {
+    if (this.#closed || this.#idle.has(c.key) || (this.#wanted !== undefined && !this.#wanted.has(c.key))) {
       c.destroy();
       return;
     }
@@ -545,8 +598,12 @@ export class Http1Pool {
     }
   }
 
-  /** Closes the idle connections of every key not in `keep`; returns how many. */
+  /**
+   * Closes the idle connections of every key not in `keep`, and from now on does not keep one of those keys
+   * when its GET in flight ends (until the next retain). Returns how many were closed now.
+   */
   retain(keep: ReadonlySet<string>): number {
+    this.#wanted = keep;
     let n = 0;
     for (const [key, c] of this.#idle) {
       if (keep.has(key)) continue;
@@ -562,7 +619,7 @@ export class Http1Pool {
     this.#closed = true;
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = undefined;
-    for (const c of this.#all) c.destroy();
+    for (const c of [...this.#all]) c.close('the client is closed');
     this.#idle.clear();
   }
 }

@@ -108,7 +108,17 @@ describe('ResponseParser: the answers a monitoring endpoint sends', () => {
     assert.throws(() => p.feed(Buffer.alloc(501)), Http1TooLarge);
   });
 
+  it('a head split into 1-byte pieces, up to the 16 KB limit, is read; a length together with chunks frames by the chunks and ends the connection', () => {
+    const bytes = withLength(varz, `HTTP/1.1 200 OK\r\nX-Pad: ${'p'.repeat(16_000)}`);
+    assert.ok(feedAll(new ResponseParser(1 << 20), bytes, 1)?.body.equals(varz));
+    const both = Buffer.from(goChunked(varz).toString('latin1').replace('Transfer-Encoding: chunked', 'Content-Length: 3\r\nTransfer-Encoding: chunked'), 'latin1');
+    const r = new ResponseParser(1 << 20).feed(both);
+    assert.ok(r?.body.equals(varz));
+    assert.equal(r?.reusable, false);
+  });
+
   const malformed: [string, string | Buffer, RegExp][] = [
+    ['a header name with a space before its colon', 'HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\nhello', /an invalid header name "content-length "/],
     ['not HTTP/1.x', 'HTTP/2 200\r\n\r\n', /not an HTTP\/1\.x status line/],
     ['not HTTP at all', 'SSH-2.0-OpenSSH_9.2\r\n\r\n', /not an HTTP\/1\.x status line/],
     ['a bad chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', /invalid chunk size "zz"/],
@@ -137,9 +147,16 @@ describe('requestHead', () => {
   it('writes the GET line, the host and the headers as given', () => {
     assert.equal(requestHead('/base/varz', '[::1]:8222', { accept: 'application/json', authorization: 'Bearer t' }).toString('latin1'), 'GET /base/varz HTTP/1.1\r\nhost: [::1]:8222\r\naccept: application/json\r\nauthorization: Bearer t\r\n\r\n');
   });
-  it('refuses a header that would end the head early or is not a token', () => {
-    assert.throws(() => requestHead('/varz', 'h', { 'x-a': 'ok\r\nx-b: smuggled' }), /contains a line break/);
+  it('refuses a header that would end the head early, is not a token, or frames the request', () => {
+    assert.throws(() => requestHead('/varz', 'h', { 'x-a': 'ok\r\nx-b: smuggled' }), /has a character not allowed in HTTP/);
+    // Written as latin1, U+010D U+010A would become CR LF: refused like them.
+    assert.throws(() => requestHead('/varz', 'h', { authorization: 'Bearer abc\u010d\u010aGET /admin HTTP/1.1' }), /has a character not allowed in HTTP/);
     assert.throws(() => requestHead('/varz', 'h', { 'x a': 'v' }), /invalid header name "x a"/);
+    for (const name of ['Content-Length', 'transfer-encoding', 'Connection']) assert.throws(() => requestHead('/varz', 'h', { [name]: '1' }), /is the client's own to set/);
+    assert.equal(requestHead('/varz', 'h', { 'x-name': 'Zo\u00eb' }).toString('latin1'), 'GET /varz HTTP/1.1\r\nhost: h\r\nx-name: Zo\u00eb\r\n\r\n');
+  });
+  it('a configured host replaces the URL\'s, once', () => {
+    assert.equal(requestHead('/varz', '10.0.0.1:8222', { Host: 'nats.internal', accept: 'application/json' }).toString('latin1'), 'GET /varz HTTP/1.1\r\nhost: nats.internal\r\naccept: application/json\r\n\r\n');
   });
 });
 
@@ -221,6 +238,32 @@ describe('Http1Pool against local servers', () => {
     assert.equal(s.connections(), 2);
   });
 
+  it('a kept connection reset (RST) by the server when the GET reaches it: the GET is sent again on a new one', async () => {
+    const s = await rawServer((n, sock) => (n === 1 ? sock.write(withLength(varz)) : sock.resetAndDestroy()));
+    closers.push(() => s.server.close());
+    const p = pool();
+    assert.ok((await get(p, s.port)).body.equals(varz));
+    assert.ok((await get(p, s.port)).body.equals(varz));
+    assert.equal(s.connections(), 2);
+  });
+
+  it('close() during a GET on a kept connection rejects it and sends nothing again', async () => {
+    let requests = 0;
+    const s = await rawServer((n, sock) => {
+      requests++;
+      if (n === 1) sock.write(withLength(varz));
+    });
+    closers.push(() => s.server.close());
+    const p = pool();
+    await get(p, s.port);
+    const pending = get(p, s.port);
+    await until('the second request to arrive', () => requests === 2);
+    p.close();
+    await assert.rejects(pending, (e: unknown) => e instanceof Http1Error && !e.beforeAnswer && /the client is closed/.test(e.message));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual([s.connections(), requests, p.open], [1, 2, 0]);
+  });
+
   it('not sent again when the answer had begun, nor on a new connection', async () => {
     const s = await rawServer((_n, sock) => {
       sock.write('HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n{"server_id"');
@@ -297,6 +340,20 @@ describe('Http1Pool against local servers', () => {
     assert.equal(p.retain(new Set([`http://127.0.0.1:${a.port}`])), 1);
     await until('b closed', () => p.open === 1);
     assert.deepEqual(p.idleKeys(), [`http://127.0.0.1:${a.port}`]);
+  });
+
+  it('after retain, a GET in flight of a key not kept closes its connection when it ends', async () => {
+    const s = await rawServer((_n, sock) => setTimeout(() => sock.write(withLength(varz)), 100));
+    const kept = await httpServer();
+    closers.push(() => s.server.close(), () => kept.server.close());
+    const p = pool();
+    const pending = get(p, s.port);
+    await until('the request to arrive', () => s.sockets.size === 1);
+    assert.equal(p.retain(new Set([`http://127.0.0.1:${kept.port}`])), 0, 'nothing idle yet');
+    assert.ok((await pending).body.equals(varz));
+    await until('its connection closed, not kept', () => p.open === 0);
+    await get(p, kept.port);
+    assert.equal(p.open, 1, 'a kept key is kept');
   });
 
   it('close rejects the GETs in flight and closes everything', async () => {
