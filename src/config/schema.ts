@@ -42,6 +42,7 @@ import {
 } from './fields.js';
 import type { Bounds, Ctx, SchemaContext } from './fields.js';
 import { checkPath, closestPath, numericPaths, type MonitorDoc } from '../trigger/monitor-fields.js';
+import { FRAMING_HEADERS, HEADER_NAME, HEADER_VALUE } from './header.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 // allocs_delta: what was allocated during capture.allocs_window (allocs is cumulative since the server started).
@@ -245,11 +246,13 @@ function poll(c: SchemaContext) {
   }, ALWAYS);
 }
 
+const valueProblem = (what: string): string => `${what} must not contain line breaks, control characters or characters beyond latin-1`;
+const VALUE_HINT = 'write it in ASCII; percent-encode or base64 anything else';
+
 function server(c: SchemaContext) {
   const headerValue = field({ type: 'string' }, (v) => {
     const s = parseString(v, 'a string', { secret: true, allowEmpty: true });
-    // As src/watch/http1.ts writes it: latin1, one byte a character (U+010D would lose its high byte and be a CR).
-    if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(s)) bad('a header value must not contain line breaks, control characters or characters beyond latin-1');
+    if (!HEADER_VALUE.test(s)) bad(valueProblem('a header value'), VALUE_HINT);
     return new Secret(s);
   });
   const basicAuth = section({
@@ -274,9 +277,9 @@ function server(c: SchemaContext) {
       headers: mapping(headerValue, 'a mapping of header names to values', 'write headers: { X-Scope: abc }')
         .superRefine((v, ctx) => {
           for (const name of Object.keys(v)) {
-            if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+            if (!HEADER_NAME.test(name)) {
               report(ctx, [name], `${JSON.stringify(clip(name))} is not a valid HTTP header name`, { at: 'key', only: true });
-            } else if (['content-length', 'transfer-encoding', 'connection'].includes(name.toLowerCase())) {
+            } else if (FRAMING_HEADERS.has(name.toLowerCase())) {
               report(ctx, [name], `${name} frames the request: the daemon sets it`, { at: 'key', only: true, hint: `remove ${name}` });
             }
           }
@@ -291,6 +294,10 @@ function server(c: SchemaContext) {
     'a server mapping like { url: http://127.0.0.1:8222 }',
   ).superRefine((v, ctx) => {
     secretRule(ctx, v, 'bearer_token');
+    const token = pickSecret(v, 'bearer_token');
+    if (token !== undefined && !HEADER_VALUE.test(token.reveal())) {
+      report(ctx, [given(v.bearer_token) ? 'bearer_token' : 'bearer_token_file'], valueProblem('a bearer token'), { hint: VALUE_HINT, at: 'key' });
+    }
     if ((given(v.bearer_token) || given(v.bearer_token_file)) && given(v.basic_auth)) {
       report(ctx, [given(v.bearer_token) ? 'bearer_token' : 'bearer_token_file'], 'bearer_token and basic_auth are both set', {
         hint: 'a request carries one Authorization header: keep one of them',

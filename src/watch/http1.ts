@@ -18,6 +18,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { Canceller } from '../cancel.js';
+import { FRAMING_HEADERS, HEADER_NAME, HEADER_VALUE } from '../config/header.js';
 
 /** Where to send the request and what to send, built once per watched server. */
 export interface Http1Endpoint {
@@ -68,11 +69,7 @@ export class Http1Aborted extends Error {
 
 const MAX_HEAD = 16 * 1024;
 const MAX_LINE = 1024;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** What a header value may hold (RFC 9110 field-value, as latin1 bytes): tab, visible ASCII, space, 0x80-0xFF. */
-export const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-/** Headers that frame the request or the connection: set by this client only. */
-export const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection']);
+
 const EMPTY = Buffer.alloc(0);
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 
@@ -86,11 +83,9 @@ export function requestHead(path: string, host: string, headers: Readonly<Record
   const ownHost = given.find(([name]) => name.toLowerCase() === 'host');
   let head = `GET ${path} HTTP/1.1\r\nhost: ${ownHost?.[1] ?? host}\r\n`;
   for (const [name, value] of given) {
-    if (!TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
-    if (FRAMING.has(name.toLowerCase())) throw new TypeError(`header ${name} is the client's own to set`);
-    // The head is written as latin1 (one byte a character): anything else would lose its high byte, and
-    // U+010D would become a CR.
-    if (!FIELD_VALUE.test(value)) throw new TypeError(`the value of header ${name} has a character not allowed in HTTP (a line break, a control character, or beyond latin-1)`);
+    if (!HEADER_NAME.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
+    if (FRAMING_HEADERS.has(name.toLowerCase())) throw new TypeError(`header ${name} is the client's own to set`);
+    if (!HEADER_VALUE.test(value)) throw new TypeError(`the value of header ${name} has a character not allowed in HTTP (a line break, a control character, or beyond latin-1)`);
     if (name.toLowerCase() === 'host') continue;
     head += `${name}: ${value}\r\n`;
   }
@@ -341,7 +336,7 @@ export class ResponseParser {
       if (colon <= 0) throw new Http1Error(`a header line without a name: ${JSON.stringify(line.slice(0, 40))}`, 'EPROTO');
       const name = line.slice(0, colon).toLowerCase();
       // "Content-Length : 5" is not Content-Length to one reader and is to another: refused, not guessed.
-      if (!TOKEN.test(name)) throw new Http1Error(`an invalid header name ${JSON.stringify(name.slice(0, 40))}`, 'EPROTO');
+      if (!HEADER_NAME.test(name)) throw new Http1Error(`an invalid header name ${JSON.stringify(name.slice(0, 40))}`, 'EPROTO');
       if (name === 'content-length') {
         const v = line.slice(colon + 1).trim();
         if (!/^\d{1,15}$/.test(v) || (length !== undefined && length !== Number(v))) throw new Http1Error(`invalid content-length ${JSON.stringify(v.slice(0, 20))}`, 'EPROTO');
