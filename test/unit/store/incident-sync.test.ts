@@ -157,6 +157,33 @@ describe('IncidentSync: markers, following the bucket, unavailability', () => {
     assert.deepEqual((await a.store.list()).map((e) => e.id), [], 'both dropped from the local index');
   });
 
+  it('a listing that fails after a newer one started leaves the newer one in the cache', async () => {
+    /** The first list() is held until released, then fails; the others answer at once. */
+    class HeldBucket extends MemoryBucket {
+      lists = 0;
+      release: (() => void) | undefined;
+      override async list(): Promise<BucketObject[]> {
+        this.lists++;
+        if (this.lists === 1) {
+          await new Promise<void>((r) => (this.release = r));
+          throw new Error('no responders');
+        }
+        return super.list();
+      }
+    }
+    const bucket = new HeldBucket('shared');
+    const a = await replica(bucket);
+    const id = await addIncident(a.store, 'n1', T);
+    const first = a.sync.page({ limit: 10 }); // listing 1, held
+    await new Promise((r) => setImmediate(r));
+    assert.equal(await a.sync.upload(id), 'ok'); // an upload drops the cached listing
+    assert.deepEqual((await a.sync.page({ limit: 10 }))?.incidents.map((e) => e.id), [id]); // listing 2
+    bucket.release?.();
+    assert.deepEqual((await first)?.incidents.map((e) => e.id), [id], 'the local incident, while the bucket failed');
+    await a.sync.page({ limit: 10 });
+    assert.equal(bucket.lists, 2, 'the third page reuses listing 2');
+  });
+
   it("a downloaded copy of another replica's incident leaves the cache when the incident leaves the bucket", async () => {
     const bucket = new MemoryBucket('shared');
     const a = await replica(bucket);
