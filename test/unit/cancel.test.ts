@@ -50,3 +50,49 @@ describe('requestCancel', () => {
     assert.equal(c.signal.aborted, false, 'a released request is not cancelled by its old timer');
   });
 });
+
+describe('Canceller', () => {
+  it('calls every listener once, in the order they came, and keeps only the `on` ones', () => {
+    const c = new Canceller();
+    const calls: string[] = [];
+    const a = (): void => void calls.push('a');
+    const b = (): void => void calls.push('b');
+    const d = (): void => void calls.push('d');
+    c.once('abort', a);
+    c.on('abort', b);
+    c.once('abort', d);
+    c.off('abort', a); // the first slot is free again, but b and d came before the next one
+    const e = (): void => void calls.push('e');
+    c.once('abort', e);
+    assert.equal(c.listenerCount('abort'), 3);
+    c.cancel();
+    c.cancel();
+    assert.deepEqual(calls, ['b', 'd', 'e']);
+    assert.equal(c.listenerCount('abort'), 1, 'the `on` listener stays, as on an EventEmitter');
+    assert.equal(c.aborted, true);
+  });
+
+  it('removes a listener that is not the first, and a listener added twice once per removal', () => {
+    const c = new Canceller();
+    let n = 0;
+    const f = (): void => void n++;
+    const g = (): void => void (n += 10);
+    c.once('abort', g);
+    c.once('abort', f);
+    c.once('abort', f);
+    c.removeListener('abort', f);
+    assert.equal(c.listenerCount('abort'), 2);
+    c.cancel();
+    assert.equal(n, 11);
+  });
+
+  it('a listener added and removed a thousand times leaves none (a poll target\'s life)', () => {
+    const c = new Canceller();
+    const fns = Array.from({ length: 1000 }, () => (): void => undefined);
+    for (const f of fns) {
+      c.once('abort', f);
+      c.off('abort', f);
+    }
+    assert.equal(c.listenerCount('abort'), 0);
+  });
+});
