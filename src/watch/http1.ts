@@ -382,6 +382,8 @@ export interface Http1GetOptions {
 /** One connection and, while it carries a request, that request's state. */
 class Connection {
   readonly socket: Socket;
+  /** Carrying a GET (the pool's flag: a kept connection stays in its map, idle or busy). */
+  busy = false;
   idleSince = 0;
   #parser: ResponseParser | undefined;
   #resolve: ((r: ParsedResponse) => void) | undefined;
@@ -507,12 +509,15 @@ class Connection {
 }
 
 /**
- * Keep-alive connections by endpoint key: at most one idle connection per key (a poller asks one server
+ * Keep-alive connections by endpoint key: at most one kept connection per key (a poller asks one server
  * one thing at a time; a second concurrent GET to the same key opens a connection of its own and closes it
- * after). Idle connections are closed after `idleMs` by one sweep timer, not one timer per connection.
+ * after, unless the key has none kept). A kept connection stays in the map for its whole life, idle or busy:
+ * a GET marks it busy and back, without taking it out and putting it back (at 5,000 polls a second that churn
+ * rebuilt the map's table about once a second). Idle connections are closed after `idleMs` by one sweep timer,
+ * not one timer per connection.
  */
 export class Http1Pool {
-  readonly #idle = new Map<string, Connection>();
+  readonly #kept = new Map<string, Connection>();
   readonly #all = new Set<Connection>();
   readonly #idleMs: number;
   #sweeper: NodeJS.Timeout | undefined;
@@ -531,7 +536,9 @@ export class Http1Pool {
 
   /** Keys with an idle connection. */
   idleKeys(): string[] {
-    return [...this.#idle.keys()];
+    const keys: string[] = [];
+    for (const [key, c] of this.#kept) if (!c.busy) keys.push(key);
+    return keys;
   }
 
   /**
@@ -542,10 +549,10 @@ export class Http1Pool {
   async get(ep: Http1Endpoint, opts: Http1GetOptions): Promise<Http1Response> {
     if (this.#closed) throw new Http1Error('the client is closed', 'ECONNRESET');
     if (opts.cancel.aborted) throw new Http1Aborted();
-    let c = this.#idle.get(ep.key);
-    if (c) this.#idle.delete(ep.key);
+    let c = this.#kept.get(ep.key);
     let r: ParsedResponse;
-    if (c && !c.closed) {
+    if (c && !c.busy && !c.closed) {
+      c.busy = true;
       try {
         r = await c.send(ep.request, opts);
       } catch (err) {
@@ -564,30 +571,34 @@ export class Http1Pool {
   #open(ep: Http1Endpoint): Connection {
     if (this.#closed) throw new Http1Error('the client is closed', 'ECONNRESET');
     const c = new Connection(ep.key, ep);
+    c.busy = true;
     c.onGone = this.#forget;
     this.#all.add(c);
     return c;
   }
 
+  /** A GET ended with the connection reusable: kept idle for its key, or closed. */
   #release(c: Connection): void {
-    if (this.#closed || this.#idle.has(c.key) || (this.#wanted !== undefined && !this.#wanted.has(c.key))) {
+    const kept = this.#kept.get(c.key);
+    if (this.#closed || (kept !== undefined && kept !== c) || (this.#wanted !== undefined && !this.#wanted.has(c.key))) {
       c.destroy();
       return;
     }
+    c.busy = false;
     c.idleSince = Date.now();
-    this.#idle.set(c.key, c);
+    if (kept === undefined) this.#kept.set(c.key, c);
     this.#sweeper ??= setInterval(() => this.#sweep(), Math.max(1_000, this.#idleMs / 2)).unref();
   }
 
   readonly #forget = (c: Connection): void => {
     this.#all.delete(c);
-    if (this.#idle.get(c.key) === c) this.#idle.delete(c.key);
+    if (this.#kept.get(c.key) === c) this.#kept.delete(c.key);
   };
 
   #sweep(): void {
     const oldest = Date.now() - this.#idleMs;
-    for (const c of this.#idle.values()) if (c.idleSince <= oldest) c.destroy();
-    if (this.#idle.size === 0 && this.#sweeper) {
+    for (const c of this.#kept.values()) if (!c.busy && c.idleSince <= oldest) c.destroy();
+    if (this.#kept.size === 0 && this.#sweeper) {
       clearInterval(this.#sweeper);
       this.#sweeper = undefined;
     }
@@ -600,9 +611,9 @@ export class Http1Pool {
   retain(keep: ReadonlySet<string>): number {
     this.#wanted = keep;
     let n = 0;
-    for (const [key, c] of this.#idle) {
-      if (keep.has(key)) continue;
-      this.#idle.delete(key);
+    for (const [key, c] of this.#kept) {
+      if (keep.has(key) || c.busy) continue;
+      this.#kept.delete(key);
       c.destroy();
       n++;
     }
@@ -615,6 +626,6 @@ export class Http1Pool {
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = undefined;
     for (const c of [...this.#all]) c.close('the client is closed');
-    this.#idle.clear();
+    this.#kept.clear();
   }
 }
