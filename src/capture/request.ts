@@ -1,7 +1,7 @@
 /** The value that flows from a decision (rule, API, alert, CLI) to the capturer. */
 import type { ProfileName } from '../config/types.js';
 import type { IncidentManifest, IncidentReason, TriggerRecord } from '../store/manifest.js';
-import type { WatchedServer } from '../watch/inventory.js';
+import { snapshotOf, type WatchedServer } from '../watch/inventory.js';
 
 export interface CaptureTarget {
   /** Inventory key (monitoring URL, or server_id for discovered servers). */
@@ -43,6 +43,6 @@ export function targetOf(s: WatchedServer): CaptureTarget {
     tags: v?.tags ?? [],
     url: s.config?.url,
     profUrl: s.profUrl,
-    snapshot: s.last ? { kind: s.last.kind, body: s.last.body } : undefined,
+    snapshot: s.last ? snapshotOf(s.last) : undefined,
   };
 }

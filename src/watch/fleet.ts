@@ -60,7 +60,6 @@ export function parseStatsz(text: string): StatszReading {
       cores: finite(stats, 'cores') ?? 0,
       gomaxprocs: finite(stats, 'gomaxprocs'),
       gomemlimit: gomemlimit !== undefined && gomemlimit > 0 ? gomemlimit : undefined,
-      now: typeof server['time'] === 'string' ? server['time'] : undefined,
       doc: stats,
     },
     body: text,

@@ -24,8 +24,6 @@ export interface Varz {
   cores: number;
   gomaxprocs: number | undefined;
   gomemlimit: number | undefined;
-  /** The server's own clock at the time of the reply (ISO). */
-  now: string | undefined;
   /**
    * The parsed document, for rules on a field path (varz from its root; STATSZ, the reply's `statsz` object).
    * The rule engine reads only the paths its rules name; the flow drops it once the rules have read it, so
@@ -80,7 +78,6 @@ export function varzFromJson(doc: unknown): Varz {
     cores: num(o, 'cores', false) ?? 0,
     gomaxprocs: num(o, 'gomaxprocs', false),
     gomemlimit: gomemlimit !== undefined && gomemlimit > 0 ? gomemlimit : undefined,
-    now: str(o, 'now', false),
     doc: o,
   };
 }

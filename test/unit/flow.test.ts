@@ -24,7 +24,7 @@ const MiB = 1024 * 1024;
 const URL_A = 'http://127.0.0.1:8222';
 
 function varz(o: { id?: string; name?: string; mem?: number }): Varz {
-  return { serverId: o.id ?? 'NA', serverName: o.name ?? 'a', cluster: undefined, tags: [], version: '2.10.27', cpu: 1, mem: o.mem ?? 0, cores: 2, gomaxprocs: 2, gomemlimit: undefined, now: undefined };
+  return { serverId: o.id ?? 'NA', serverName: o.name ?? 'a', cluster: undefined, tags: [], version: '2.10.27', cpu: 1, mem: o.mem ?? 0, cores: 2, gomaxprocs: 2, gomemlimit: undefined };
 }
 
 function statsz(v: Varz): StatszReading {

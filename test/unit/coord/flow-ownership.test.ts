@@ -14,7 +14,7 @@ import type { Varz } from '../../../src/watch/varz.js';
 import { flowRig } from '../../helpers/flow.js';
 
 function statsz(name: string): StatszReading {
-  const varz: Varz = { serverId: `N${name}`, serverName: name, cluster: undefined, tags: [], version: '2.10.27', cpu: 1, mem: 64 << 20, cores: 2, gomaxprocs: 2, gomemlimit: undefined, now: undefined };
+  const varz: Varz = { serverId: `N${name}`, serverName: name, cluster: undefined, tags: [], version: '2.10.27', cpu: 1, mem: 64 << 20, cores: 2, gomaxprocs: 2, gomemlimit: undefined };
   return { varz, body: '{}', activeServers: undefined, host: undefined };
 }
 

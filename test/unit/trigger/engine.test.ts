@@ -20,7 +20,7 @@ const goroutineRule = rule({ name: 'mem-2mib', above: 2 * MiB, rearmBelow: 2 * M
 const heapRule = rule({ name: 'mem-1mib', above: MiB, rearmBelow: MiB, profiles: ['heap'] });
 
 function varz(mem: number, serverId = 'NSERVER'): Varz {
-  return { serverId, serverName: 'n1', cluster: undefined, tags: [], version: '2.10.27', cpu: 1, mem, cores: 2, gomaxprocs: 2, gomemlimit: undefined, now: undefined };
+  return { serverId, serverName: 'n1', cluster: undefined, tags: [], version: '2.10.27', cpu: 1, mem, cores: 2, gomaxprocs: 2, gomemlimit: undefined };
 }
 
 function names(ds: readonly { kind: string; trigger: TriggerConfig }[]): string[] {

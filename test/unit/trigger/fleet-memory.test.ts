@@ -109,7 +109,7 @@ describe('flow: the fleet-wide answer reaches the engine', () => {
       decision: () => Promise.resolve(answer),
     });
     inventory.setServers(config.servers);
-    const varz: Varz = { serverId: 'N1', serverName: 's1', cluster: undefined, tags: [], version: '2.10.27', cpu: 1, mem: 64 << 20, cores: 2, gomaxprocs: 2, gomemlimit: undefined, now: undefined };
+    const varz: Varz = { serverId: 'N1', serverName: 's1', cluster: undefined, tags: [], version: '2.10.27', cpu: 1, mem: 64 << 20, cores: 2, gomaxprocs: 2, gomemlimit: undefined };
     const poll = (): void => {
       flow.onPoll({ key: 'http://127.0.0.1:8222', ok: true, reading: { varz: { ...varz }, body: new TextEncoder().encode('{}'), kind: 'varz' }, at: now, scheduledAt: now, durationMs: 1 } as Parameters<Flow['onPoll']>[0]);
       now += 1_000;

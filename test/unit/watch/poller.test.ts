@@ -23,7 +23,7 @@ function reading(url: string): VarzReading {
   return {
     kind: 'varz',
     body: new Uint8Array(),
-    varz: { serverId: `id-${url}`, serverName: url, cluster: undefined, tags: [], version: '2.10.27', cpu: 1, mem: 1, cores: 1, gomaxprocs: undefined, gomemlimit: undefined, now: undefined },
+    varz: { serverId: `id-${url}`, serverName: url, cluster: undefined, tags: [], version: '2.10.27', cpu: 1, mem: 1, cores: 1, gomaxprocs: undefined, gomemlimit: undefined },
   };
 }
 

@@ -185,7 +185,6 @@ describe('the flow feeds the rings', () => {
     cores: 2,
     gomaxprocs: 2,
     gomemlimit: undefined,
-    now: undefined,
   });
 
   function setup() {
