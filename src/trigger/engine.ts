@@ -132,8 +132,8 @@ export class TriggerEngine {
         e.rules.set(t.name, r);
       }
       const input = obs.ok ? { ok: true as const, serverId: obs.varz.serverId, value: (this.#extract[i] as Extractor)(obs.varz) } : FAILED;
-      const { state, event } = stepRule(t, r.state, input, now);
-      r.state = state;
+      // Stepped in place: the entry's state object lives as long as the rule (commit and refusals replace it).
+      const { state, event } = stepRule(t, r.state, input, now, r.state);
       if (event?.kind === 'fire') (out ??= []).push({ kind: 'fire', trigger: t, value: event.value, step: event.step, raw: state.raw });
       else if (event?.kind === 'skip') {
         r.lastSkip = { at: now, reason: 'cooldown', message: 'the rule is in its cooldown' };

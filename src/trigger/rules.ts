@@ -169,14 +169,18 @@ export function stepWindow(
 }
 
 /**
- * One step. Written with locals and a single new state object at the end (not a chain of spreads): it runs
- * for every rule on every poll, and each state it returns lives one interval.
+ * One step. Written with locals and a single state object at the end (not a chain of spreads): it runs for
+ * every rule on every poll. With `into` (the engine passes `prev` itself) the new state is written into that
+ * object instead of a new one: a state per rule per poll lived one interval, long enough for the young
+ * generation to promote it, and at 5,000 servers filled the old space with dead states between collections.
+ * `prev` is read in full before anything is written, so `into === prev` is safe.
  */
 export function stepRule(
   rule: RuleSpec,
   prev: RuleState,
   input: RuleInput,
   now: number,
+  into?: RuleState,
 ): { state: RuleState; event?: RuleEvent } {
   let phase = prev.phase;
   let since = prev.since;
@@ -222,7 +226,7 @@ export function stepRule(
     enter(restingPhase(rule, armed, lastFiredAt, now));
     // A failed poll stops here; a restarted server with a value is evaluated below.
     if (value === undefined) {
-      return { state: ruleState(phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, undefined, raw, window, peak, step, undefined) };
+      return { state: ruleState(phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, undefined, raw, window, peak, step, undefined, into) };
     }
   }
 
@@ -265,7 +269,7 @@ export function stepRule(
     event = { kind: 'fire', value, step: step + 1 };
   }
   const proposal = event?.kind === 'fire' ? event.step : undefined;
-  const state = ruleState(phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, value, raw, window, peak, step, proposal);
+  const state = ruleState(phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, value, raw, window, peak, step, proposal, into);
   return event ? { state, event } : { state };
 }
 
@@ -352,6 +356,23 @@ function ruleState(
   peak: number | undefined,
   step: number,
   proposal: number | undefined,
+  into?: RuleState,
 ): RuleState {
-  return { phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, value, raw, window, peak, step, proposal };
+  if (into === undefined) return { phase, since, armed, pendingSince, lastFiredAt, cooldownReported, refusalReported, serverId, value, raw, window, peak, step, proposal };
+  const s = into as { -readonly [K in keyof RuleState]: RuleState[K] };
+  s.phase = phase;
+  s.since = since;
+  s.armed = armed;
+  s.pendingSince = pendingSince;
+  s.lastFiredAt = lastFiredAt;
+  s.cooldownReported = cooldownReported;
+  s.refusalReported = refusalReported;
+  s.serverId = serverId;
+  s.value = value;
+  s.raw = raw;
+  s.window = window;
+  s.peak = peak;
+  s.step = step;
+  s.proposal = proposal;
+  return s;
 }

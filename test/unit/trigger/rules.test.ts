@@ -267,3 +267,46 @@ describe('metricValue', () => {
   it('mem_of_limit is percent of gomemlimit', () => assert.equal(metricValue('mem_of_limit', v), 50));
   it('mem_of_limit is undefined without a limit', () => assert.equal(metricValue('mem_of_limit', { ...v, gomemlimit: undefined }), undefined));
 });
+
+describe('stepRule in place (the engine passes the previous state as `into`)', () => {
+  // A seeded sequence of values around the threshold, failed polls, a restarted server, commits and refusals:
+  // stepping into the previous state object must give, step by step, the same states and events as stepping
+  // into new ones.
+  function lcg(seed: number): () => number {
+    let x = seed;
+    return () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
+  }
+  const specs: [string, RuleSpec][] = [
+    ['plain', rule],
+    ['rate and escalation', { above: 50, forMs: 2_000, rearmBelow: 40, cooldownMs: 20_000, rateMs: 10_000, escalatePercent: 20, escalateMax: 3 }],
+  ];
+  for (const [name, spec] of specs) {
+    it(`${name}: same states and events as stepping into new objects`, () => {
+      const rnd = lcg(7);
+      let pure = initialRuleState(0);
+      let kept = initialRuleState(0);
+      const object = kept;
+      let counter = 0;
+      let level = 50; // a slow walk, so that values stay above the threshold long enough to fire
+      for (let t = 1_000; t <= 3_600_000; t += 1_000) {
+        const r = rnd();
+        level = Math.min(120, Math.max(0, level + (rnd() - 0.5) * 12));
+        counter += Math.floor(level);
+        const input: RuleInput = r < 0.02 ? { ok: false } : up(spec.rateMs ? counter : Math.floor(level), r > 0.998 ? `N${t}` : ID);
+        const a = stepRule(spec, pure, input, t);
+        const b = stepRule(spec, kept, input, t, kept);
+        pure = a.state;
+        assert.equal(b.state, kept, 'written into the object it was given');
+        assert.deepEqual({ ...b.state }, { ...a.state }, `state at ${t}`);
+        assert.deepEqual(b.event, a.event, `event at ${t}`);
+        if (a.event?.kind === 'fire') {
+          // Commits and refusals make new objects (the engine keeps the one before a commit): both sides alike.
+          const refuse = rnd() < 0.3;
+          pure = refuse ? refuseFire(pure).state : commitFire(pure, t);
+          kept = refuse ? refuseFire(kept).state : commitFire(kept, t);
+        }
+      }
+      assert.notEqual(kept, object, 'commits replaced the object at least once');
+    });
+  }
+});
