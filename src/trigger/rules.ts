@@ -222,7 +222,7 @@ export function stepRule(
     pendingSince = undefined;
     cooldownReported = false;
     refusalReported = false;
-    if (input.ok) serverId = input.serverId;
+    if (input.ok && serverId !== input.serverId) serverId = input.serverId;
     enter(restingPhase(rule, armed, lastFiredAt, now));
     // A failed poll stops here; a restarted server with a value is evaluated below.
     if (value === undefined) {
@@ -230,7 +230,8 @@ export function stepRule(
     }
   }
 
-  serverId = (input as { serverId: string }).serverId;
+  // Kept when equal: the caller's string may be a slice of a whole document (JSON.parse), held as long as the state.
+  if (serverId !== (input as { serverId: string }).serverId) serverId = (input as { serverId: string }).serverId;
   let event: RuleEvent | undefined;
   if (!armed && rearms(rule, value)) armed = true;
   if (!armed) {

@@ -92,6 +92,7 @@ export class LastReading implements Reading {
     };
     this.kind = r.kind;
     this.#setBody(r.body);
+    this.#share(v);
   }
 
   /** The document as received. A view of a buffer the next reading overwrites: copy what must outlive it. */
@@ -99,6 +100,10 @@ export class LastReading implements Reading {
     return this.#text ?? (this.#bytes as Buffer).subarray(0, this.#length);
   }
 
+  /**
+   * Writes `r` over this reading. `r.varz`'s strings are then replaced by this reading's equal copies, so that
+   * whoever keeps one after this poll (a rule's state keeps the server_id) does not keep the document's text.
+   */
   update(r: Reading): void {
     const v = r.varz;
     const k = this.varz;
@@ -107,6 +112,7 @@ export class LastReading implements Reading {
     if (k.cluster !== v.cluster) k.cluster = v.cluster === undefined ? undefined : own(v.cluster);
     if (!sameTags(k.tags, v.tags)) k.tags = v.tags.map(own);
     if (k.version !== v.version) k.version = own(v.version);
+    this.#share(v);
     k.cpu = v.cpu;
     k.mem = v.mem;
     k.cores = v.cores;
@@ -114,6 +120,16 @@ export class LastReading implements Reading {
     k.gomemlimit = v.gomemlimit;
     this.kind = r.kind;
     this.#setBody(r.body);
+  }
+
+  /** Gives the new reading's varz this reading's copies of its (equal) strings. */
+  #share(v: Varz): void {
+    const k = this.varz;
+    v.serverId = k.serverId;
+    v.serverName = k.serverName;
+    v.cluster = k.cluster;
+    v.tags = k.tags;
+    v.version = k.version;
   }
 
   #setBody(body: string | Uint8Array): void {
