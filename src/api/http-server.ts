@@ -4,13 +4,14 @@
  * without stack traces. Handlers live in routes.ts.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { gzip as gzipCallback, gzipSync } from 'node:zlib';
+import { createGzip, gzip as gzipCallback, gzipSync } from 'node:zlib';
 import type { HttpAuthConfig, HttpTlsConfig } from '../config/types.js';
 import { UnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -59,6 +60,15 @@ export type Reply =
       /** Gzip the body when the request's Accept-Encoding allows it (and only then); answers `Vary: Accept-Encoding`. */
       compressible?: boolean;
     }
+  | {
+      status: number;
+      /**
+       * The body in pieces, sent on as they come (gzipped when the request allows it) so that the whole text is
+       * never held at once; a body that ends within GZIP_SYNC_MAX_BYTES is answered as `text` would be.
+       */
+      chunks: AsyncIterable<string>;
+      contentType: string;
+    }
   | { status: number; stream: Readable; size: number; contentType: string; headers?: Record<string, string> };
 
 export interface RequestContext {
@@ -91,6 +101,85 @@ export interface HttpServerOptions {
 }
 
 const gzip = promisify(gzipCallback);
+
+/**
+ * A compressible text body: gzipped when the request accepts it. Prometheus asks for gzip: at 1000 servers the
+ * exposition is about 580 KB, about 35 KB gzipped. Level 1: at N=1000 it adds ~4 ms of CPU per scrape to the
+ * ~37 ms of rendering, where the default level (6) adds ~11 ms for 13 % fewer bytes (BENCHMARKS.md, issue 19).
+ */
+async function sendCompressible(req: IncomingMessage, res: ServerResponse, method: string, status: number, contentType: string, text: string): Promise<void> {
+  const zipped = acceptsGzip(req.headers['accept-encoding']);
+  const body = !zipped
+    ? Buffer.from(text)
+    : text.length <= GZIP_SYNC_MAX_BYTES
+      ? gzipSync(text, { level: GZIP_LEVEL })
+      : await gzip(text, { level: GZIP_LEVEL });
+  const headers: Record<string, string | number> = { 'content-type': contentType, 'content-length': body.length, vary: 'Accept-Encoding' };
+  if (zipped) headers['content-encoding'] = 'gzip';
+  res.writeHead(status, headers);
+  res.end(method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * A body in pieces. Up to GZIP_SYNC_MAX_BYTES it is gathered and sent as a compressible text. Beyond, each
+ * piece goes on as it comes and is dropped: into one gzip stream (the compressed bytes, ~6 % of the text, are
+ * gathered for a Content-Length), or, without gzip, to the client in chunked encoding.
+ */
+async function sendChunks(req: IncomingMessage, res: ServerResponse, method: string, reply: { status: number; chunks: AsyncIterable<string>; contentType: string }): Promise<void> {
+  if (method === 'HEAD') {
+    res.writeHead(reply.status, { 'content-type': reply.contentType, vary: 'Accept-Encoding' });
+    res.end();
+    return;
+  }
+  const it = reply.chunks[Symbol.asyncIterator]();
+  let head = '';
+  let next = await it.next();
+  while (!next.done && head.length <= GZIP_SYNC_MAX_BYTES) {
+    head += next.value;
+    next = await it.next();
+  }
+  if (next.done) {
+    await sendCompressible(req, res, method, reply.status, reply.contentType, head);
+    return;
+  }
+  const rest = async function* (): AsyncGenerator<string> {
+    yield head;
+    head = '';
+    while (!next.done) {
+      yield next.value;
+      next = await it.next();
+    }
+  };
+  if (acceptsGzip(req.headers['accept-encoding'])) {
+    const z = createGzip({ level: GZIP_LEVEL });
+    const out: Buffer[] = [];
+    z.on('data', (b: Buffer) => out.push(b));
+    const ended = once(z, 'end');
+    // Each piece is encoded into one scratch buffer, reused once zlib has taken the piece before: a Buffer per
+    // piece (~40 KB each, ~3 MB per scrape at 5,000 servers) outlived enough young collections to be promoted.
+    let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+    for await (const piece of rest()) {
+      const size = Buffer.byteLength(piece);
+      if (size > scratch.length) scratch = Buffer.allocUnsafeSlow(size);
+      const n = scratch.write(piece);
+      await new Promise<void>((resolve, reject) => z.write(scratch.subarray(0, n), (err) => (err ? reject(err) : resolve())));
+    }
+    z.end();
+    await ended;
+    const body = Buffer.concat(out);
+    res.writeHead(reply.status, { 'content-type': reply.contentType, 'content-length': body.length, 'content-encoding': 'gzip', vary: 'Accept-Encoding' });
+    res.end(body);
+    return;
+  }
+  res.writeHead(reply.status, { 'content-type': reply.contentType, vary: 'Accept-Encoding' });
+  try {
+    for await (const piece of rest()) if (!res.write(piece)) await once(res, 'drain');
+    res.end();
+  } catch (err) {
+    // The head is gone: the client sees the answer cut off, not a JSON error.
+    res.destroy(err as Error);
+  }
+}
 
 /**
  * Whether an Accept-Encoding header accepts gzip: `gzip` (or `x-gzip`, or `*` when gzip is not named)
@@ -235,21 +324,10 @@ export class HttpServer {
       const reply = await hit.r.handle({ params, query, body: () => readBody(req) });
       status = reply.status;
       if ('json' in reply) sendJson(res, reply.status, reply.json, reply.headers);
+      else if ('chunks' in reply) await sendChunks(req, res, method, reply);
       else if ('text' in reply) {
         if (reply.compressible) {
-          // Prometheus asks for gzip: at 1000 servers the exposition is about 580 KB, about 35 KB gzipped.
-          // Level 1: at N=1000 it adds ~4 ms of CPU per scrape to the ~37 ms of rendering, where the default
-          // level (6) adds ~11 ms for 13 % fewer bytes (BENCHMARKS.md, issue 19).
-          const zipped = acceptsGzip(req.headers['accept-encoding']);
-          const body = !zipped
-            ? Buffer.from(reply.text)
-            : reply.text.length <= GZIP_SYNC_MAX_BYTES
-              ? gzipSync(reply.text, { level: GZIP_LEVEL })
-              : await gzip(reply.text, { level: GZIP_LEVEL });
-          const headers: Record<string, string | number> = { 'content-type': reply.contentType, 'content-length': body.length, vary: 'Accept-Encoding' };
-          if (zipped) headers['content-encoding'] = 'gzip';
-          res.writeHead(reply.status, headers);
-          res.end(method === 'HEAD' ? undefined : body);
+          await sendCompressible(req, res, method, reply.status, reply.contentType, reply.text);
         } else {
           res.writeHead(reply.status, { 'content-type': reply.contentType, 'content-length': Buffer.byteLength(reply.text) });
           res.end(method === 'HEAD' ? undefined : reply.text);

@@ -282,7 +282,7 @@ export function apiRoutes(d: ApiDeps): Route[] {
       path: /^\/metrics$/,
       name: 'metrics',
       access: 'metrics',
-      handle: async () => ({ status: 200, text: await d.metrics.exposition(), contentType: d.metrics.registry.contentType, compressible: true }),
+      handle: async () => ({ status: 200, chunks: d.metrics.expositionChunks(), contentType: d.metrics.registry.contentType }),
     },
     { method: 'GET', path: /^\/healthz$/, name: 'healthz', access: 'metrics', handle: async () => json(200, { status: 'ok' }) },
     {

@@ -3,7 +3,7 @@
  * (never prom-client's global one). Names, labels and meanings are documented in README.md.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { labelValue, seriesLines, writeExposition, type SeriesWriter } from './exposition.js';
+import { expositionChunks, labelValue, seriesLines, writeExposition, type SeriesWriter } from './exposition.js';
 import { registerProcessMetrics } from './process.js';
 
 export const METRIC_PREFIX = 'nats_autoprof_';
@@ -287,6 +287,11 @@ export class Metrics {
   /** The text exposition, written in one pass (exposition.ts); the same bytes as `registry.metrics()`. */
   async exposition(): Promise<string> {
     return writeExposition(this.registry, this.#writers);
+  }
+
+  /** The same text in pieces, for /metrics to send on as they come (exposition.ts, expositionChunks). */
+  expositionChunks(): AsyncGenerator<string> {
+    return expositionChunks(this.registry, this.#writers);
   }
 }
 
