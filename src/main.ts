@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * Entry point: argv, signals, exit codes. Nothing else in the daemon touches `process`.
  *   0 success, 1 runtime failure, 2 bad configuration or usage.

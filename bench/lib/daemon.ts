@@ -1,11 +1,12 @@
 /**
- * The daemon under test, as an operator runs it: `node dist/main.js run --config <generated>` in its own
+ * The daemon under test, as an operator runs it: `node <package.json start's flags> dist/main.js run --config <generated>` in its own
  * process. Its JSON log lines are parsed as they come; /metrics is scraped like Prometheus would.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../test/helpers/nats-server.js';
+import { shippedNodeFlags } from '../../test/helpers/node-flags.js';
 import { ROOT, spawnTracked, sleep } from './children.js';
 import { WindowProfiler } from './inspector.js';
 import { parseExposition, type Exposition } from './prom.js';
@@ -15,7 +16,7 @@ export const MAIN = join(ROOT, 'dist', 'main.js');
 let main = MAIN;
 let nodeArgs: string[] = [];
 
-/** Extra node flags for the daemon (e.g. --max-semi-space-size=64), for experiments. */
+/** Extra node flags for the daemon (e.g. --max-semi-space-size=16), for experiments: after the shipped ones, so they win. */
 export function useDaemonNodeArgs(args: string[]): void {
   nodeArgs = args;
 }
@@ -84,7 +85,8 @@ export class BenchDaemon {
     const file = join(o.dir, 'nats-autoprof.yaml');
     writeFileSync(file, o.config.replaceAll('{{PORT}}', String(port)).replaceAll('{{DIR}}', o.dir));
     const node = o.cpuProfDir ? ['--inspect=127.0.0.1:0'] : [];
-    const proc = spawnTracked(process.execPath, [...nodeArgs, ...node, main, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: o.dir });
+    // As an operator runs it: with the flags every launcher of the project passes (package.json "start").
+    const proc = spawnTracked(process.execPath, [...shippedNodeFlags(), ...nodeArgs, ...node, main, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: o.dir });
     const d = new BenchDaemon(proc, port, o.onLog);
     d.#profDir = o.cpuProfDir;
     const deadline = Date.now() + (o.readyTimeoutMs ?? 60_000);

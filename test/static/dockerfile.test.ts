@@ -17,6 +17,7 @@ import { parse as parseYaml } from 'yaml';
 
 import { MAIN, ROOT } from '../helpers/daemon.js';
 import { runCommand } from '../helpers/run.js';
+import { shippedNodeFlags } from '../helpers/node-flags.js';
 
 const DOCKERFILE = path.join(ROOT, 'Dockerfile');
 const TEXT = readFileSync(DOCKERFILE, 'utf8');
@@ -210,7 +211,7 @@ describe('Dockerfile: structure', () => {
     assert.ok(chown.getRange().start.line < volumeLine, 'chown before VOLUME (later changes to a volume path are discarded)');
   });
 
-  it('sets NATS_AUTOPROF_CONFIG, EXPOSE 9745, ENTRYPOINT node /app/dist/main.js and CMD run', () => {
+  it('sets NATS_AUTOPROF_CONFIG, EXPOSE 9745, ENTRYPOINT node <the shipped flags> /app/dist/main.js and CMD run', () => {
     const fin = finalStage();
     assert.equal(envOf(fin)['NATS_AUTOPROF_CONFIG'], CONFIG_IN_IMAGE);
     assert.deepEqual(keyword(fin, 'EXPOSE').flatMap((e) => e.getArguments().map((a) => a.getValue())), ['9745']);
@@ -218,7 +219,7 @@ describe('Dockerfile: structure', () => {
     const cmd = keyword(fin, 'CMD');
     assert.equal(entry.length, 1);
     assert.equal(cmd.length, 1);
-    assert.deepEqual(json(entry[0] as Instruction), ['node', '/app/dist/main.js']);
+    assert.deepEqual(json(entry[0] as Instruction), ['node', ...shippedNodeFlags(), '/app/dist/main.js']);
     assert.deepEqual(json(cmd[0] as Instruction), ['run']);
     // /app is the WORKDIR where package.json and dist/ land, and dist/main.js is the package's bin.
     const workdirs = keyword(fin, 'WORKDIR').map((w) => w.getArguments()[0]?.getValue());
@@ -229,10 +230,11 @@ describe('Dockerfile: structure', () => {
 
   it('ENTRYPOINT + CMD is a real command of the CLI', async () => {
     const fin = finalStage();
-    const [node, main] = json(keyword(fin, 'ENTRYPOINT')[0] as Instruction);
+    const [node, ...rest] = json(keyword(fin, 'ENTRYPOINT')[0] as Instruction);
+    const main = rest.pop();
     assert.equal(node, 'node');
     assert.equal(main?.replace(/^\/app\//, ''), path.relative(ROOT, MAIN));
-    const r = await run(process.execPath, [MAIN, ...json(keyword(fin, 'CMD')[0] as Instruction), '--help']);
+    const r = await run(process.execPath, [...rest, MAIN, ...json(keyword(fin, 'CMD')[0] as Instruction), '--help']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Usage: nats-autoprof run/);
   });

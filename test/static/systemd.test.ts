@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 
 import { parseDuration } from '../../src/config/duration.js';
 import { MAIN, ROOT } from '../helpers/daemon.js';
+import { shippedNodeFlags } from '../helpers/node-flags.js';
 import { runCommand } from '../helpers/run.js';
 
 const UNIT_FILE = path.join(ROOT, 'deploy', 'nats-autoprof.service');
@@ -122,7 +123,12 @@ describe('deploy/nats-autoprof.service', () => {
 
   it('ExecStart runs the daemon with /etc/nats-autoprof/config.yaml; ExecReload sends SIGHUP', () => {
     const exec = service('ExecStart') ?? '';
-    assert.match(exec, /^(?:\/usr\/bin\/env node|\/usr\/(?:local\/)?bin\/node) \/opt\/nats-autoprof\/dist\/main\.js run --config \/etc\/nats-autoprof\/config\.yaml$|^\/usr\/(?:local\/)?bin\/nats-autoprof run --config \/etc\/nats-autoprof\/config\.yaml$/);
+    // node with the flags every launcher passes (package.json "start"), or the package's bin (its shebang has them).
+    const flags = shippedNodeFlags().join(' ').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    assert.match(
+      exec,
+      new RegExp(`^(?:/usr/bin/env node|/usr/(?:local/)?bin/node) ${flags} /opt/nats-autoprof/dist/main\\.js run --config /etc/nats-autoprof/config\\.yaml$|^/usr/(?:local/)?bin/nats-autoprof run --config /etc/nats-autoprof/config\\.yaml$`),
+    );
     assert.equal(service('ExecReload'), '/bin/kill -HUP $MAINPID');
     assert.equal(service('KillSignal'), 'SIGTERM');
     assert.ok(!exec.includes('--config') || exec.includes(`/etc/${service('ConfigurationDirectory')}/config.yaml`));
