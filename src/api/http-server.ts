@@ -123,14 +123,10 @@ async function sendCompressible(req: IncomingMessage, res: ServerResponse, metho
 /**
  * A body in pieces. Up to GZIP_SYNC_MAX_BYTES it is gathered and sent as a compressible text. Beyond, each
  * piece goes on as it comes and is dropped: into one gzip stream (the compressed bytes, ~6 % of the text, are
- * gathered for a Content-Length), or, without gzip, to the client in chunked encoding.
+ * gathered for a Content-Length), or, without gzip, to the client in chunked encoding. HEAD gets the head GET
+ * would (so a gzip HEAD still renders the body, for its length).
  */
 async function sendChunks(req: IncomingMessage, res: ServerResponse, method: string, reply: { status: number; chunks: AsyncIterable<string>; contentType: string }): Promise<void> {
-  if (method === 'HEAD') {
-    res.writeHead(reply.status, { 'content-type': reply.contentType, vary: 'Accept-Encoding' });
-    res.end();
-    return;
-  }
   const it = reply.chunks[Symbol.asyncIterator]();
   let head = '';
   let next = await it.next();
@@ -168,10 +164,14 @@ async function sendChunks(req: IncomingMessage, res: ServerResponse, method: str
     await ended;
     const body = Buffer.concat(out);
     res.writeHead(reply.status, { 'content-type': reply.contentType, 'content-length': body.length, 'content-encoding': 'gzip', vary: 'Accept-Encoding' });
-    res.end(body);
+    res.end(method === 'HEAD' ? undefined : body);
     return;
   }
   res.writeHead(reply.status, { 'content-type': reply.contentType, vary: 'Accept-Encoding' });
+  if (method === 'HEAD') {
+    res.end();
+    return;
+  }
   try {
     for await (const piece of rest()) if (!res.write(piece)) await once(res, 'drain');
     res.end();
