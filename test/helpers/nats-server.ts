@@ -145,7 +145,9 @@ export class NatsServer {
     };
     proc.stdout?.on('data', collect);
     proc.stderr?.on('data', collect);
-    const deadline = Date.now() + 10_000;
+    // 30 s: a clustered JetStream server restarted after a SIGKILL can take more than 10 s on a loaded
+    // machine to be current with the meta leader again (healthz fails until it is).
+    const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`nats-server ${this.name} exited: ${this.#log}`);
       try {
