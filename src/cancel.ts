@@ -34,20 +34,18 @@ export class Canceller {
     return this.#add(fn, true);
   }
 
+  /** Removes the most recently added instance of `fn`, as an EventEmitter does. */
   off(_event: 'abort', fn: Listener): this {
-    if (this.#first === fn) {
-      this.#first = undefined;
-      return this;
-    }
     const more = this.#more;
     if (more) {
       for (let i = more.length - 1; i >= 0; i--) {
         if (more[i]?.fn === fn) {
           more.splice(i, 1);
-          break;
+          return this;
         }
       }
     }
+    if (this.#first === fn) this.#first = undefined;
     return this;
   }
 
