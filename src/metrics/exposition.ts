@@ -199,31 +199,45 @@ export async function* expositionChunks(registry: Registry, writers?: ReadonlyMa
       return;
     }
   }
+  // Small blocks are gathered into pieces of PIECE_CHARS: a small daemon's whole exposition is one piece, so
+  // its scrape does not pay an await per metric.
+  let piece = '';
   let sliceStart = performance.now();
   for (let i = 0; i < internals.length; i++) {
     const m = internals[i] as MetricInternals;
     const writer = writers?.get(m);
-    const sep = i > 0 ? '\n\n' : '';
+    if (i > 0) piece += '\n\n';
     if (writer) {
       const name = escapeText(m.name);
-      yield `${sep}# HELP ${name} ${escapeText(m.help)}\n# TYPE ${name} ${m.type}`;
+      piece += `# HELP ${name} ${escapeText(m.help)}\n# TYPE ${name} ${m.type}`;
       for (const chunk of writer(name)) {
-        yield chunk;
+        piece += chunk;
+        if (piece.length >= PIECE_CHARS) {
+          yield flat(piece);
+          piece = '';
+        }
         if (performance.now() - sliceStart > EXPOSITION_SLICE_MS) {
           await yieldToLoop();
           sliceStart = performance.now();
         }
       }
     } else {
-      yield flat(sep + (block(m) ?? (await registry.getSingleMetricAsString(m.name))));
+      piece += flat(block(m) ?? (await registry.getSingleMetricAsString(m.name)));
+    }
+    if (piece.length >= PIECE_CHARS) {
+      yield flat(piece);
+      piece = '';
     }
     if (performance.now() - sliceStart > EXPOSITION_SLICE_MS) {
       await yieldToLoop();
       sliceStart = performance.now();
     }
   }
-  yield '\n';
+  yield `${piece}\n`;
 }
+
+/** The size from which expositionChunks hands a piece on (a written metric's chunk is ~20-60 KB by itself). */
+const PIECE_CHARS = 16 * 1024;
 
 /** The whole exposition as one string (tests, and callers that want the text). */
 export async function writeExposition(registry: Registry, writers?: ReadonlyMap<unknown, SeriesWriter>): Promise<string> {
