@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { GZIP_SYNC_MAX_BYTES, HttpServer } from '../../../src/api/http-server.js';
+import { GZIP_SYNC_MAX_BYTES, HttpServer, type Route } from '../../../src/api/http-server.js';
 import type { HttpAuthConfig } from '../../../src/config/types.js';
 import { createLogger } from '../../../src/log.js';
 
@@ -38,6 +38,19 @@ function get(port: number, path: string, gzip: boolean, method = 'GET'): Promise
   });
 }
 
+/** An API server on a free loopback port with these routes, open to all. */
+async function serve(routes: Route[]): Promise<{ server: HttpServer; port: number }> {
+  const server = new HttpServer({
+    host: '127.0.0.1',
+    port: 0,
+    tls: undefined,
+    auth: () => ({ metrics: false }) as unknown as HttpAuthConfig,
+    log: createLogger('error'),
+    routes,
+  });
+  return { server, port: ((await server.start()) as AddressInfo).port };
+}
+
 describe('compressible replies: gzipped on the event loop when small, on the pool when large', () => {
   // Below and above the size at which the reply goes from gzipSync to the thread pool.
   const small = Array.from({ length: 200 }, (_, i) => `m{i="${i}"} ${i}`).join('\n');
@@ -46,18 +59,10 @@ describe('compressible replies: gzipped on the event loop when small, on the poo
   let port: number;
   before(async () => {
     assert.ok(small.length < GZIP_SYNC_MAX_BYTES && large.length > 4 * GZIP_SYNC_MAX_BYTES);
-    server = new HttpServer({
-      host: '127.0.0.1',
-      port: 0,
-      tls: undefined,
-      auth: () => ({ metrics: false }) as unknown as HttpAuthConfig,
-      log: createLogger('error'),
-      routes: [
-        { method: 'GET', path: /^\/small$/, name: 'small', access: 'open', handle: async () => ({ status: 200, text: small, contentType: 'text/plain', compressible: true }) },
-        { method: 'GET', path: /^\/large$/, name: 'large', access: 'open', handle: async () => ({ status: 200, text: large, contentType: 'text/plain', compressible: true }) },
-      ],
-    });
-    port = ((await server.start()) as AddressInfo).port;
+    ({ server, port } = await serve([
+      { method: 'GET', path: /^\/small$/, name: 'small', access: 'open', handle: async () => ({ status: 200, text: small, contentType: 'text/plain', compressible: true }) },
+      { method: 'GET', path: /^\/large$/, name: 'large', access: 'open', handle: async () => ({ status: 200, text: large, contentType: 'text/plain', compressible: true }) },
+    ]));
   });
   after(() => server.stop());
 
@@ -105,15 +110,7 @@ describe('replies in pieces (/metrics): sent on as they come, never held whole',
       access: 'open' as const,
       handle: async () => ({ status: 200, chunks: gen(), contentType: 'text/plain' }),
     });
-    server = new HttpServer({
-      host: '127.0.0.1',
-      port: 0,
-      tls: undefined,
-      auth: () => ({ metrics: false }) as unknown as HttpAuthConfig,
-      log: createLogger('error'),
-      routes: [route('small', source(small)), route('large', source(large)), route('broken', source(large, 10))],
-    });
-    port = ((await server.start()) as AddressInfo).port;
+    ({ server, port } = await serve([route('small', source(small)), route('large', source(large)), route('broken', source(large, 10))]));
   });
   after(() => server.stop());
 
