@@ -287,9 +287,17 @@ describe('incidents shared through a JetStream object store', () => {
 
   it(`retention applies to the bucket: beyond ${KEEP} incidents of a server, the oldest leave the bucket too`, async () => {
     const rb = daemon('rb');
+    // The cluster was killed and restarted by the test before: until rb's coordination is back, a server it did
+    // not own at its last good view is refused (409). Wait for that, not for a fixed time.
+    const first = await waitFor(async () => {
+      const r = await api(rb, 'POST', '/api/v1/captures', { server: 'w2', profiles: ['goroutine'] });
+      if (r.status === 202) return r.json['id'] as string;
+      assert.equal(r.status, 409, JSON.stringify(r.json));
+      return undefined;
+    }, { timeoutMs: 60_000, intervalMs: 500, what: "rb's coordination to be back (a capture of w2 accepted)" });
     const ids: string[] = [];
     for (let i = 0; i < KEEP + 2; i++) {
-      const id = await capture(rb, 'w2', ['goroutine']);
+      const id = i === 0 ? first : await capture(rb, 'w2', ['goroutine']);
       ids.push(id);
       await waitFor(async () => ((await api(rb, 'GET', `/api/v1/incidents/${id}`)).json['status'] === 'ok' ? true : undefined), { timeoutMs: 30_000, what: `${id} to finish` });
     }
