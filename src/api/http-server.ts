@@ -150,18 +150,23 @@ async function sendChunks(req: IncomingMessage, res: ServerResponse, method: str
     const z = createGzip({ level: GZIP_LEVEL });
     const out: Buffer[] = [];
     z.on('data', (b: Buffer) => out.push(b));
-    const ended = once(z, 'end');
     // Each piece is encoded into one scratch buffer, reused once zlib has taken the piece before: a Buffer per
     // piece (~40 KB each, ~3 MB per scrape at 5,000 servers) outlived enough young collections to be promoted.
     let scratch = Buffer.allocUnsafeSlow(64 * 1024);
-    for await (const piece of rest()) {
-      const size = Buffer.byteLength(piece);
-      if (size > scratch.length) scratch = Buffer.allocUnsafeSlow(size);
-      const n = scratch.write(piece);
-      await new Promise<void>((resolve, reject) => z.write(scratch.subarray(0, n), (err) => (err ? reject(err) : resolve())));
+    try {
+      for await (const piece of rest()) {
+        const size = Buffer.byteLength(piece);
+        if (size > scratch.length) scratch = Buffer.allocUnsafeSlow(size);
+        const n = scratch.write(piece);
+        await new Promise<void>((resolve, reject) => z.write(scratch.subarray(0, n), (err) => (err ? reject(err) : resolve())));
+      }
+      z.end();
+      await once(z, 'end');
+    } catch (err) {
+      // The source or zlib failed: the stream goes now, not at the next GC; the caller answers 500.
+      z.destroy();
+      throw err;
     }
-    z.end();
-    await ended;
     const body = Buffer.concat(out);
     res.writeHead(reply.status, { 'content-type': reply.contentType, 'content-length': body.length, 'content-encoding': 'gzip', vary: 'Accept-Encoding' });
     res.end(method === 'HEAD' ? undefined : body);
